@@ -1,0 +1,54 @@
+"""autotape: reverse-mode autodiff with PyTorch's autograd API, replayed by Numba-compiled code.
+
+``import autotape as torch`` runs the usual autograd tutorials.
+"""
+from . import dtypes as _dtypes
+from .dtypes import dtype, get_default_dtype, set_default_dtype  # noqa: F401
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from .tensor import Size, Tensor  # noqa: F401
+from .ops.pointwise import *  # noqa: F401,F403
+from .ops.pointwise import abs, pow  # noqa: F401
+from .ops.reduce import (  # noqa: F401
+    all, amax, amin, any, argmax, argmin, cumsum, logsumexp, log_softmax, max, mean, min, norm, prod,
+    softmax, std, sum, var,
+)
+from .ops.shape import (  # noqa: F401
+    broadcast_to, cat, chunk, concat, concatenate, expand, flatten, narrow, permute, reshape, select, split,
+    squeeze, stack, swapaxes, swapdims, t, transpose, unbind, unsqueeze,
+)
+from .ops.linalg import bmm, dot, ger, matmul, mm, mv, outer  # noqa: F401
+from .factories import (  # noqa: F401
+    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, manual_seed, ones,
+    ones_like, rand, rand_like, randint, randn, randn_like, randperm, seed, tensor, zeros, zeros_like,
+)
+from . import methods as _methods  # noqa: F401  (binds Tensor methods and operators)
+from . import autograd  # noqa: F401
+
+float32 = float = _dtypes.float32
+float64 = double = _dtypes.float64
+int64 = long = _dtypes.int64
+int32 = int = _dtypes.int32
+bool = _dtypes.bool_
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def numel(input):
+    return input.numel()
+
+
+def clone(input):
+    return input.clone()
+
+
+def detach(input):
+    return input.detach()
+
+
+def square_(input):
+    return input.mul_(input)
+
+
+__version__ = "0.1.0"

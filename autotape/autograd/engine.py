@@ -1,0 +1,288 @@
+"""Backward: seed the gradient arena, run the compiled replay over a tape, deliver gradients.
+
+The compiled replay runs until it finishes or meets a record that needs Python (a custom
+Function, a tensor hook); we handle that record here and resume it. A graph that spans tapes
+(a tensor made before an earlier backward, used after it) continues on the older tape.
+"""
+import numpy as np
+
+from .. import tape as tape_mod
+from ..grad_mode import no_grad
+from ..ops import OPS, PYTHON
+from ..replay.cpu import replay_fn
+from ..tape import R_WIDTH, S_PRODUCER, S_WIDTH
+
+_SECOND_BACKWARD = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after they "
+    "have already been freed). Saved intermediate values of the graph are freed when you call .backward() "
+    "or autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second "
+    "time or if you need to access saved tensors after calling backward."
+)
+
+
+def _tensor(data):
+    from ..tensor import _wrap
+
+    return _wrap(data)
+
+
+def _check_create_graph(create_graph):
+    if create_graph:
+        raise NotImplementedError(
+            "create_graph=True (higher-order derivatives) is not supported by autotape yet; "
+            "compute first derivatives only, or use finite differences for the second"
+        )
+
+
+def _seeds(tensors, grad_tensors):
+    """(tensor, float64 gradient array) per output, checked as PyTorch checks them."""
+    from ..tensor import Tensor
+
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+    tensors = list(tensors)
+    if grad_tensors is None:
+        grad_tensors = [None] * len(tensors)
+    elif isinstance(grad_tensors, Tensor) or not isinstance(grad_tensors, (list, tuple)):
+        grad_tensors = [grad_tensors]
+    if len(grad_tensors) != len(tensors):
+        raise RuntimeError(f"got {len(grad_tensors)} gradients for {len(tensors)} tensors; pass one per output")
+    seeds = []
+    for k, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        if not t._rg:
+            raise RuntimeError(
+                f"element {k} of tensors does not require grad and does not have a grad_fn; "
+                "set requires_grad=True on the inputs you want gradients for"
+            )
+        if g is None:
+            if t._data.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs (this output has shape "
+                    f"{list(t._data.shape)}); pass gradient=... of that shape to backward()"
+                )
+            g = np.ones(t._data.shape)
+        else:
+            g = np.asarray(g._data if isinstance(g, Tensor) else g, dtype=np.float64)
+            if g.shape != t._data.shape:
+                if g.size == t._data.size == 1:
+                    g = g.reshape(t._data.shape)
+                else:
+                    raise RuntimeError(
+                        f"Mismatch in shape: grad_output[{k}] has a shape of {list(g.shape)} and output[{k}] "
+                        f"has a shape of {list(t._data.shape)}."
+                    )
+        seeds.append((t, g))
+    return seeds
+
+
+class _Run:
+    """One backward over the tapes the outputs reach; ``capture`` maps (tape serial, slot) to
+    the input it stands for, when gradients are returned rather than accumulated."""
+
+    def __init__(self, retain, capture=None):
+        self.retain, self.capture, self.captured = retain, capture, {}
+        self.pending = {}
+
+    def seed(self, t, g):
+        if t._tape is None:  # a leaf is its own output
+            self.deliver_leaf(t, g)
+        else:
+            self.pending.setdefault(t._tape, []).append((t._slot, g))
+
+    def run(self):
+        while self.pending:
+            tape = max(self.pending, key=lambda tp: tp.serial)
+            self.replay_tape(tape, self.pending.pop(tape))
+
+    def deliver_leaf(self, t, g):
+        if self.capture is not None:
+            key = id(t)
+            if key in self.capture:
+                self.captured[key] = self.captured.get(key, 0) + g
+            return
+        if t._hooks:
+            for hook in t._hooks:
+                new = hook(_tensor(g.astype(t._data.dtype)))
+                if new is not None:
+                    g = np.asarray(new._data, dtype=np.float64)
+        g = g.reshape(t._data.shape).astype(t._data.dtype)
+        if t.grad is None:
+            t.grad = _tensor(g)
+        else:
+            t.grad = _tensor(t.grad._data + g)
+
+    def replay_tape(self, tape, seeds):
+        replay, saves = replay_fn()
+        n_rec = tape.n_records
+        R = np.frombuffer(tape.R, dtype=np.int64).reshape(n_rec, R_WIDTH)
+        F = np.frombuffer(tape.F, dtype=np.float64).reshape(n_rec, 2)
+        S = np.frombuffer(tape.S, dtype=np.int64).reshape(-1, S_WIDTH)
+        SH = np.frombuffer(tape.SH, dtype=np.int64)
+        state = tape.state
+        if state is None or len(state) < n_rec:
+            state = np.zeros(n_rec, np.uint8)
+            if tape.state is not None:
+                state[: len(tape.state)] = tape.state
+            tape.state = state
+        if tape.versions and tape_mod._inplace_epoch[0] != tape.epoch:
+            for vc, version, rec in tape.versions:
+                if vc[0] != version and state[rec] == 0:
+                    state[rec] = 2
+        sizes = S[:, 1] * S[:, 4]
+        goff = np.cumsum(sizes) - sizes
+        goff[S[:, 4] == 0] = -1
+        G = np.empty(int(sizes.sum()))
+        ginit = np.zeros(len(S), np.uint8)
+        start = -1
+        for slot, g in seeds:
+            o, n = goff[slot], S[slot, 1]
+            G[o: o + n] = (G[o: o + n] if ginit[slot] else 0.0) + g.ravel()
+            ginit[slot] = 1
+            start = max(start, S[slot, S_PRODUCER])
+        pause = np.zeros(n_rec, np.uint8)
+        hooked = {slot: hooks for slot, hooks in tape.hooks.items() if hooks}
+        for slot in hooked:
+            pause[S[slot, S_PRODUCER]] = 1
+        r, skip = start, -1
+        with no_grad():
+            while True:
+                res = replay(r, skip, self.retain, R, F, S, SH, G, goff, ginit, state, pause, saves)
+                if res == -1:
+                    break
+                if res <= -2:
+                    self.fail(tape, -2 - res, state)
+                if R[res, 0] == PYTHON.code:
+                    self.python_record(tape, res, S, G, goff, ginit, state)
+                    r, skip = res - 1, -1
+                else:
+                    self.run_hooks(hooked.pop(R[res, 1], ()), R[res, 1], S, G, goff, tape)
+                    r, skip = res, res
+        self.deliver(tape, S, G, goff, ginit)
+        if not self.retain:
+            tape_mod.retire(tape)
+            live = saves[R[:, 0]].astype(bool) & (state == 0)
+            if not live.any():  # nothing left to replay that reads saved values: free them
+                tape.vals, tape.versions = [], []
+
+    def fail(self, tape, rec, state):
+        if state[rec] == 2:
+            spec = OPS[tape.record_read(rec, 0)]
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: it was saved by {spec.grad_fn} and changed afterwards (version counter). "
+                "Hint: make the change out of place (x = x + 1, not x += 1) or clone() the tensor first."
+            )
+        raise RuntimeError(_SECOND_BACKWARD)
+
+    def grad_of(self, S, G, goff, slot):
+        o, n = goff[slot], S[slot, 1]
+        return G[o: o + n]
+
+    def run_hooks(self, hooks, slot, S, G, goff, tape):
+        shape = tape.shape_of(S[slot, 3])
+        for hook in list(hooks):
+            g = self.grad_of(S, G, goff, slot)
+            new = hook(_tensor(g.reshape(shape).copy()))
+            if new is not None:
+                g[:] = np.asarray(new._data, dtype=np.float64).reshape(-1)
+
+    def deliver(self, tape, S, G, goff, ginit):
+        for slot, t in tape.leaves:
+            if ginit[slot]:
+                self.deliver_leaf(t, self.grad_of(S, G, goff, slot).reshape(t._data.shape).copy())
+        if self.capture is not None:
+            for key, t in self.capture.items():
+                if isinstance(key, tuple) and key[0] == tape.serial and ginit[key[1]]:
+                    slot = key[1]
+                    g = self.grad_of(S, G, goff, slot).reshape(t._data.shape).copy()
+                    self.captured[id(t)] = self.captured.get(id(t), 0) + g
+        else:
+            for slot, t in tape.retained:
+                if ginit[slot]:
+                    g = self.grad_of(S, G, goff, slot).reshape(t._data.shape).astype(t._data.dtype)
+                    t.grad = _tensor(g) if t.grad is None else _tensor(t.grad._data + g)
+        for slot, t in tape.links:
+            if ginit[slot] and t._tape is not None:
+                g = self.grad_of(S, G, goff, slot).reshape(t._data.shape).copy()
+                self.pending.setdefault(t._tape, []).append((t._slot, g))
+
+    def python_record(self, tape, rec, S, G, goff, ginit, state):
+        ctx, in_slots, out_slots = tape.python[rec]
+        if not any(ginit[s] for s in out_slots):
+            return
+        if state[rec]:
+            self.fail(tape, rec, state)
+        if not self.retain:
+            state[rec] = 1
+        grads = []
+        for s in out_slots:
+            shape = tape.shape_of(S[s, 3])
+            g = self.grad_of(S, G, goff, s).reshape(shape) if ginit[s] else np.zeros(shape)
+            grads.append(_tensor(g.astype(ctx._out_dtypes[len(grads)])))
+        result = type(ctx)._backward_cls.backward(ctx, *grads)
+        ctx._check_backward_result(result, in_slots, tape, S)
+        result = result if isinstance(result, tuple) else (result,)
+        for s, g in zip(in_slots, result):
+            if s < 0 or g is None or goff[s] < 0:
+                continue
+            o, n = goff[s], S[s, 1]
+            if not ginit[s]:
+                G[o: o + n] = 0.0
+                ginit[s] = 1
+            G[o: o + n] += np.broadcast_to(np.asarray(g._data, dtype=np.float64), tape.shape_of(S[s, 3])).ravel()
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate d(sum of tensors * grad_tensors)/d(leaf) into each leaf's ``.grad``."""
+    _check_create_graph(create_graph)
+    seeds = _seeds(tensors, grad_tensors)
+    if inputs is not None:
+        from ..tensor import Tensor
+
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        grads = grad([t for t, _ in seeds], inputs, [_tensor(g) for _, g in seeds],
+                     retain_graph=retain_graph, allow_unused=True)
+        for t, g in zip(inputs, grads):
+            if g is not None:
+                t.grad = g if t.grad is None else _tensor(t.grad._data + g._data)
+        return
+    run = _Run(bool(retain_graph))
+    for t, g in seeds:
+        run.seed(t, g)
+    run.run()
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
+         allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """The gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated."""
+    from ..tensor import Tensor
+
+    _check_create_graph(create_graph)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    for k, t in enumerate(inputs):
+        if not t._rg:
+            raise RuntimeError(f"One of the differentiated Tensors (input {k}) does not require grad")
+    capture = {}
+    for t in inputs:
+        capture[id(t)] = t
+        if t._tape is not None:
+            capture[(t._tape.serial, t._slot)] = t
+    run = _Run(bool(retain_graph), capture)
+    for t, g in _seeds(outputs, grad_outputs):
+        run.seed(t, g)
+    run.run()
+    out = []
+    for k, t in enumerate(inputs):
+        g = run.captured.get(id(t))
+        if g is None:
+            if materialize_grads:
+                g = np.zeros(t._data.shape)
+            elif not allow_unused:
+                raise RuntimeError(
+                    f"One of the differentiated Tensors (input {k}) appears to not have been used in the graph. "
+                    "Set allow_unused=True if this is the desired behavior."
+                )
+        out.append(None if g is None else _tensor(np.asarray(g).reshape(t._data.shape).astype(t._data.dtype)))
+    return tuple(out)
+

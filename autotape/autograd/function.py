@@ -1,0 +1,105 @@
+"""``autograd.Function``: user-defined forward and backward. Its record on the tape hands
+control back to Python during the compiled replay, which then resumes after it."""
+import numpy as np
+
+from ..grad_mode import is_grad_enabled, no_grad
+from ..ops import PYTHON
+from ..tape import current_tape
+
+
+class FunctionCtx:
+    """The ``ctx`` passed to forward and backward."""
+
+    def save_for_backward(self, *tensors):
+        self._saved = tensors
+
+    @property
+    def saved_tensors(self):
+        return getattr(self, "_saved", ())
+
+    def mark_non_differentiable(self, *tensors):
+        self._non_diff = {id(t) for t in tensors}
+
+    def set_materialize_grads(self, value):
+        self._materialize = bool(value)
+
+    def mark_dirty(self, *tensors):
+        pass
+
+    def _check_backward_result(self, result, in_slots, tape, S):
+        from ..tensor import Tensor
+
+        result = result if isinstance(result, tuple) else (result,)
+        name = type(self).__name__
+        if len(result) != len(in_slots):
+            raise RuntimeError(
+                f"function {name} returned an incorrect number of gradients (expected {len(in_slots)}, "
+                f"got {len(result)}): return one gradient (or None) per argument of forward"
+            )
+        for k, (g, slot) in enumerate(zip(result, in_slots)):
+            if g is None or slot < 0:
+                continue
+            if not isinstance(g, Tensor):
+                raise TypeError(f"function {name} returned a {type(g).__name__} as gradient {k}; expected a Tensor or None")
+            shape = tape.shape_of(S[slot, 3])
+            try:
+                np.broadcast_to(g._data, shape)
+            except ValueError:
+                raise RuntimeError(
+                    f"Function {name} returned an invalid gradient at index {k} - got {list(g._data.shape)} "
+                    f"but expected shape compatible with {list(shape)}"
+                ) from None
+
+
+class _FunctionMeta(type):
+    def __init__(cls, name, bases, attrs):
+        super().__init__(name, bases, attrs)
+        # ctx objects are instances of "<Name>Backward", which is what grad_fn shows
+        cls._ctx_cls = type(name + "Backward", (FunctionCtx,), {"_backward_cls": cls})
+
+
+class Function(metaclass=_FunctionMeta):
+    """Subclass with ``@staticmethod forward(ctx, *args)`` and ``backward(ctx, *grad_outputs)``,
+    then call ``MyFunction.apply(*args)``."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("You must implement either the backward or vjp method for your custom autograd.Function")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from ..tensor import Tensor, _wrap
+
+        ctx = cls._ctx_cls()
+        needs = tuple(isinstance(a, Tensor) and a._rg for a in args)
+        ctx.needs_input_grad = needs
+        with no_grad():
+            outputs = cls.forward(ctx, *args, **kwargs)
+        single = not isinstance(outputs, tuple)
+        outs = (outputs,) if single else outputs
+        # fresh tensor objects, so that an input returned as is gets its own history
+        outs = tuple(_wrap(o._data) if isinstance(o, Tensor) else o for o in outs)
+        if any(needs) and is_grad_enabled():
+            tape = current_tape()
+            in_slots = [tape.slot_of(a, False) if n else -1 for a, n in zip(args, needs)]
+            rec = tape.n_records
+            differentiable = [o for o in outs if isinstance(o, Tensor) and o._data.dtype.kind == "f"
+                              and id(o) not in getattr(ctx, "_non_diff", ())]
+            out_slots = []
+            for o in differentiable:
+                slot = tape.new_slot(o._data, 1, False, rec)
+                o._tape, o._slot, o._rg = tape, slot, True
+                out_slots.append(slot)
+            if out_slots:
+                tape.R.extend((PYTHON.code, out_slots[0], -1, -1, -1, 0, 0, 0, 0))
+                tape.F.extend((0.0, 0.0))
+                tape.python[rec] = (ctx, in_slots, out_slots)
+                ctx._out_dtypes = [o._data.dtype for o in differentiable]
+                for t in ctx.saved_tensors:
+                    if isinstance(t, Tensor):
+                        tape.versions.append((t._vc, t._vc[0], rec))
+        return outs[0] if single else outs

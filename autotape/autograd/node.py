@@ -1,0 +1,79 @@
+"""``grad_fn`` objects: a view of one tape record, named as PyTorch names it (AddBackward0, ...)."""
+from ..ops import OPS, PYTHON
+from ..tape import S_PRODUCER
+
+_classes = {}
+
+
+class Node:
+    """The backward function of one record; ``next_functions`` walks the graph like PyTorch's."""
+
+    __slots__ = ("_tape", "_rec")
+
+    def __init__(self, tape, rec):
+        self._tape, self._rec = tape, rec
+
+    def name(self):
+        return type(self).__name__
+
+    @property
+    def next_functions(self):
+        tape, out = self._tape, []
+        if tape.record_read(self._rec, 0) == PYTHON.code:
+            slots = tape.python[self._rec][1]
+        else:
+            slots = [tape.record_read(self._rec, k) for k in (2, 3, 4)]
+        for slot in slots:
+            if slot < 0:
+                continue
+            producer = tape.slot_field(slot, S_PRODUCER)
+            if producer >= 0:
+                out.append((_node(tape, producer), 0))
+            else:
+                leaf = next((t for s, t in tape.leaves if s == slot), None)
+                out.append((AccumulateGrad(leaf), 0) if leaf is not None else (None, 0))
+        return tuple(out)
+
+    def __eq__(self, other):
+        return isinstance(other, Node) and other._tape is self._tape and other._rec == self._rec
+
+    def __hash__(self):
+        return hash((id(self._tape), self._rec))
+
+    def __repr__(self):
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+
+class AccumulateGrad:
+    """Where a leaf's gradient lands (``.variable`` is the leaf)."""
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "torch::autograd::AccumulateGrad"
+
+    next_functions = ()
+
+    def __repr__(self):
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+def _class(name):
+    cls = _classes.get(name)
+    if cls is None:
+        cls = _classes[name] = type(name, (Node,), {"__slots__": ()})
+    return cls
+
+
+def _node(tape, rec):
+    code = tape.record_read(rec, 0)
+    if code == PYTHON.code:
+        name = type(tape.python[rec][0]).__name__
+    else:
+        name = OPS[code].grad_fn
+    return _class(name)(tape, rec)
+
+
+def node_for(tape, slot):
+    return _node(tape, tape.slot_field(slot, S_PRODUCER))

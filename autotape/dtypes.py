@@ -1,0 +1,103 @@
+"""dtype objects named as PyTorch names them, mapped onto NumPy dtypes, and promotion."""
+import numpy as np
+
+
+class dtype:
+    """A PyTorch-style dtype: prints as ``torch.float32`` does, wraps a NumPy dtype."""
+
+    __slots__ = ("name", "np", "is_floating_point", "itemsize")
+
+    def __init__(self, name, np_dtype, is_floating_point):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.is_floating_point = is_floating_point
+        self.itemsize = self.np.itemsize
+
+    def __repr__(self):
+        return "autotape." + self.name
+
+    def __reduce__(self):
+        return (from_numpy_dtype, (self.np.str,))
+
+
+float32 = dtype("float32", np.float32, True)
+float64 = dtype("float64", np.float64, True)
+int64 = dtype("int64", np.int64, False)
+int32 = dtype("int32", np.int32, False)
+bool_ = dtype("bool", np.bool_, False)
+ALL = (float32, float64, int64, int32, bool_)
+_BY_NP = {d.np: d for d in ALL}
+
+# Records in the tape name a value's dtype by a small code the compiled replay reads.
+CODE = {float32.np: 0, float64.np: 1}
+
+_default = [float32]
+
+
+def get_default_dtype():
+    return _default[0]
+
+
+def set_default_dtype(d):
+    if not (isinstance(d, dtype) and d.is_floating_point):
+        raise TypeError(f"only floating-point types are supported as the default type, got {d}")
+    _default[0] = d
+
+
+def from_numpy_dtype(np_dtype):
+    d = np.dtype(np_dtype)
+    found = _BY_NP.get(d)
+    if found is not None:
+        return found
+    if d.kind == "f":
+        return float64 if d.itemsize > 4 else float32
+    if d.kind in "iu":
+        return int64
+    raise TypeError(f"can't convert NumPy array of type {d}: only float32, float64, int64, int32 and bool are supported")
+
+
+def to_numpy_dtype(d):
+    """Accept an autotape dtype, a NumPy dtype, or Python's float/int/bool."""
+    if d is None:
+        return None
+    if isinstance(d, dtype):
+        return d.np
+    if d is float:
+        return float64.np
+    if d is int:
+        return int64.np
+    if d is bool:
+        return bool_.np
+    try:
+        return from_numpy_dtype(d).np
+    except TypeError:
+        raise TypeError(f"dtype must be an autotape dtype such as autotape.float32, got {d!r}") from None
+
+
+_RANK = {"b": 0, "i": 1, "u": 1, "f": 2}
+
+
+def result_type(a, b):
+    """PyTorch promotion for two operands, each an ndarray (a tensor) or a Python scalar.
+
+    Tensors win over Python scalars of the same category: float32 tensor * 2.5 stays float32,
+    int tensor * 2.5 becomes the default float dtype.
+    """
+    a_arr = isinstance(a, np.ndarray)
+    b_arr = isinstance(b, np.ndarray)
+    if a_arr and b_arr:
+        da, db = a.dtype, b.dtype
+        if a.ndim == 0 and b.ndim > 0 and _RANK[da.kind] <= _RANK[db.kind]:
+            return db
+        if b.ndim == 0 and a.ndim > 0 and _RANK[db.kind] <= _RANK[da.kind]:
+            return da
+        return np.promote_types(da, db)
+    arr, scalar = (a, b) if a_arr else (b, a)
+    d = arr.dtype
+    if isinstance(scalar, bool):
+        return d
+    if isinstance(scalar, (int, np.integer)):
+        return d if d.kind != "b" else int64.np
+    if d.kind == "f":
+        return d
+    return _default[0].np

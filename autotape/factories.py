@@ -1,0 +1,160 @@
+"""Tensor factories, with PyTorch's names, defaults and keywords."""
+import math
+
+import numpy as np
+
+from . import dtypes
+from .tensor import Tensor, _check_device, _to_array, _wrap
+
+_rng = [np.random.default_rng()]
+
+
+def manual_seed(seed):
+    """Seed autotape's generator (rand, randn, nn init). Returns nothing useful, as a Generator would."""
+    _rng[0] = np.random.default_rng(int(seed))
+    return _rng[0]
+
+
+def seed():
+    _rng[0] = np.random.default_rng()
+
+
+def _make(data, dtype, device, requires_grad):
+    _check_device(device)
+    t = _wrap(data)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _np_dtype(dtype):
+    return dtypes.to_numpy_dtype(dtype) if dtype is not None else dtypes.get_default_dtype().np
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for s in size:
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"size must be a sequence of ints, got {size!r}")
+        if s < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(size)}")
+    return tuple(int(s) for s in size)
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad=False):
+    if isinstance(data, Tensor):
+        data = data._data
+    return _make(_to_array(data, dtype), dtype, device, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == dtype):
+        return data
+    if isinstance(data, np.ndarray) and (dtype is None or dtypes.to_numpy_dtype(dtype) == data.dtype):
+        return _make(np.ascontiguousarray(data), dtype, device, False)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(ndarray):
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    dtypes.from_numpy_dtype(ndarray.dtype)
+    return _wrap(ndarray)  # shares memory, as in PyTorch
+
+
+def _filled(fill, size, dtype, device, requires_grad):
+    return _make(fill(_size(size), _np_dtype(dtype)), dtype, device, requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    return _filled(np.zeros, size, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    return _filled(np.ones, size, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    return _filled(np.empty, size, dtype, device, requires_grad)
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    if dtype is None:
+        kind = "b" if isinstance(fill_value, bool) else "i" if isinstance(fill_value, int) else "f"
+        dtype = {"b": dtypes.bool_, "i": dtypes.int64, "f": dtypes.get_default_dtype()}[kind]
+    return _make(np.full(_size((size,) if isinstance(size, int) else size), fill_value, _np_dtype(dtype)),
+                 dtype, device, requires_grad)
+
+
+def _like(fill, input, dtype, device, requires_grad):
+    np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else input._data.dtype
+    return _make(fill(input._data.shape, np_dtype), dtype, device, requires_grad)
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False):
+    return _like(np.zeros, input, dtype, device, requires_grad)
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad=False):
+    return _like(np.ones, input, dtype, device, requires_grad)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False):
+    return _like(np.empty, input, dtype, device, requires_grad)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False):
+    return _like(lambda s, d: np.full(s, fill_value, d), input, dtype, device, requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False):
+    return _make(_rng[0].random(_size(size)).astype(_np_dtype(dtype)), dtype, device, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False):
+    return _make(_rng[0].standard_normal(_size(size)).astype(_np_dtype(dtype)), dtype, device, requires_grad)
+
+
+def rand_like(input, *, dtype=None, requires_grad=False):
+    return rand(*input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+
+
+def randn_like(input, *, dtype=None, requires_grad=False):
+    return randn(*input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+
+
+def randint(low, high=None, size=(), *, dtype=None, device=None):
+    if high is None:
+        low, high = 0, low
+    return _make(_rng[0].integers(low, high, size=_size(size)).astype(_np_dtype(dtype or dtypes.int64)),
+                 dtype, device, False)
+
+
+def randperm(n, *, dtype=None, device=None):
+    return _make(_rng[0].permutation(n).astype(_np_dtype(dtype or dtypes.int64)), dtype, device, False)
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if dtype is None:
+        is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = dtypes.int64 if is_int else dtypes.get_default_dtype()
+    np_dtype = dtypes.to_numpy_dtype(dtype)
+    n = max(int(math.ceil((end - start) / step)), 0)
+    data = (start + step * np.arange(n, dtype=np.float64)).astype(np_dtype)
+    return _make(data, dtype, device, requires_grad)
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    data = np.linspace(float(start), float(end), int(steps), dtype=np.float64).astype(_np_dtype(dtype))
+    return _make(data, dtype, device, requires_grad)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    return _make(np.eye(n, m, dtype=_np_dtype(dtype)), dtype, device, requires_grad)

@@ -1,0 +1,69 @@
+"""Grad mode, per thread: ``no_grad``, ``enable_grad``, ``set_grad_enabled``."""
+import functools
+import threading
+
+_state = threading.local()
+
+
+def is_grad_enabled():
+    return getattr(_state, "enabled", True)
+
+
+def _set(enabled):
+    _state.enabled = bool(enabled)
+
+
+class _GradMode:
+    """Base of the grad-mode context managers; each also works as a decorator."""
+
+    enabled = True
+
+    def __enter__(self):
+        self._prev = is_grad_enabled()
+        _set(self.enabled)
+        return self
+
+    def __exit__(self, *exc):
+        _set(self._prev)
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Inside it, ops record nothing and results do not require grad."""
+
+    enabled = False
+
+
+class enable_grad(_GradMode):
+    enabled = True
+
+
+class set_grad_enabled(_GradMode):
+    """``set_grad_enabled(False)`` switches grad off at once, and restores it as a context manager."""
+
+    def __init__(self, mode):
+        self._prev = is_grad_enabled()
+        self.enabled = bool(mode)
+        _set(mode)
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        _set(self._prev)
+        mode = self.enabled
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper

@@ -1,0 +1,108 @@
+"""Tensor methods and operators, bound to the functions of ``ops``: one definition each."""
+import numpy as np
+
+from .ops import linalg, pointwise as pw, reduce as red, shape as sh
+from .tape import bump_inplace_epoch
+from .tensor import Tensor, _wrap, assign_inplace, check_inplace
+
+
+def _swap(fn):
+    return lambda self, other: fn(other, self)
+
+
+_SAME_NAME = {
+    pw: "add sub mul div true_divide divide pow neg negative square abs sign exp log log1p sqrt rsqrt sin cos "
+        "tan tanh sigmoid relu softplus clamp clip clamp_min clamp_max minimum maximum eq ne lt le gt ge "
+        "greater greater_equal less less_equal not_equal logical_not isnan isfinite equal allclose isclose",
+    red: "sum mean prod amax amin max min argmax argmin norm var std logsumexp softmax log_softmax cumsum all any",
+    sh: "reshape view flatten unsqueeze squeeze transpose swapaxes swapdims permute t expand expand_as "
+        "broadcast_to narrow select unbind split chunk",
+    linalg: "matmul mm bmm mv dot outer ger",
+}
+for module, names in _SAME_NAME.items():
+    for name in names.split():
+        setattr(Tensor, name, getattr(module, name))
+
+Tensor.__add__ = Tensor.__radd__ = pw.add
+Tensor.__sub__, Tensor.__rsub__ = pw.sub, _swap(pw.sub)
+Tensor.__mul__ = Tensor.__rmul__ = pw.mul
+Tensor.__truediv__, Tensor.__rtruediv__ = pw.div, _swap(pw.div)
+Tensor.__pow__, Tensor.__rpow__ = pw.pow, _swap(pw.pow)
+Tensor.__matmul__, Tensor.__rmatmul__ = linalg.matmul, _swap(linalg.matmul)
+Tensor.__neg__ = pw.neg
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = pw.abs
+Tensor.__eq__, Tensor.__ne__ = pw.eq, pw.ne
+Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__ge__ = pw.lt, pw.le, pw.gt, pw.ge
+Tensor.__getitem__ = sh.getitem
+Tensor.__setitem__ = sh.setitem
+Tensor.__invert__ = lambda self: _wrap(np.invert(self._data))
+Tensor.__and__ = lambda self, other: _wrap(np.logical_and(self._data, getattr(other, "_data", other)))
+Tensor.__or__ = lambda self, other: _wrap(np.logical_or(self._data, getattr(other, "_data", other)))
+Tensor.__floordiv__ = lambda self, other: pw.div(self, other, rounding_mode="floor")
+Tensor.__mod__ = lambda self, other: _wrap(np.asarray(np.mod(self._data, getattr(other, "_data", other))))
+Tensor.T = property(lambda self: sh.permute(self, tuple(reversed(range(self._data.ndim)))))
+Tensor.mT = property(lambda self: sh.transpose(self, -2, -1))
+Tensor.H = Tensor.T
+Tensor.view_as = lambda self, other: sh.view(self, other._data.shape)
+Tensor.reshape_as = lambda self, other: sh.reshape(self, other._data.shape)
+Tensor.type_as = lambda self, other: self.to(other.dtype)
+Tensor.new_tensor = lambda self, data, **kw: Tensor(data, **{"dtype": self.dtype, **kw})
+Tensor.new_zeros = lambda self, *size, **kw: _wrap(np.zeros(size[0] if len(size) == 1 and
+                                                           isinstance(size[0], (tuple, list)) else size,
+                                                           self._data.dtype))
+
+
+def _inplace(fn):
+    """``x.op_(y)``: compute out of place, then write into x's own memory (recording if needed)."""
+
+    def method(self, *args, **kwargs):
+        return assign_inplace(self, fn(self, *args, **kwargs))
+
+    method.__name__ = fn.__name__ + "_"
+    return method
+
+
+for _name in "add sub mul div pow clamp exp log sqrt neg abs sigmoid tanh relu clamp_min clamp_max".split():
+    setattr(Tensor, _name + "_", _inplace(getattr(pw, _name)))
+Tensor.__iadd__ = Tensor.add_
+Tensor.__isub__ = Tensor.sub_
+Tensor.__imul__ = Tensor.mul_
+Tensor.__itruediv__ = Tensor.div_
+
+
+def _fill(self, value):
+    check_inplace(self)
+    if self._tape is not None:
+        return assign_inplace(self, _wrap(np.full_like(self._data, getattr(value, "_data", value))))
+    self._data[...] = getattr(value, "_data", value)
+    self._vc[0] += 1
+    bump_inplace_epoch()
+    return self
+
+
+def _zero(self):
+    return _fill(self, 0)
+
+
+def _copy(self, src, non_blocking=False):
+    if not isinstance(src, Tensor):
+        src = Tensor(src)
+    try:
+        shaped = sh.expand(src, self._data.shape) if src._data.shape != self._data.shape else src
+    except RuntimeError:
+        raise RuntimeError(
+            f"copy_: the source of shape {list(src._data.shape)} cannot be broadcast to {list(self._data.shape)}"
+        ) from None
+    if shaped._rg or self._tape is not None:
+        return assign_inplace(self, shaped.to(self.dtype) + 0 if shaped._rg else shaped)
+    check_inplace(self)
+    np.copyto(self._data, shaped._data, casting="unsafe")
+    self._vc[0] += 1
+    bump_inplace_epoch()
+    return self
+
+
+Tensor.fill_ = _fill
+Tensor.zero_ = _zero
+Tensor.copy_ = _copy

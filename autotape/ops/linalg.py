@@ -1,0 +1,93 @@
+"""Matrix products. Every form is recorded as one batched (B, M, K) @ (B, K, N) record."""
+import numpy as np
+
+from ..tensor import _array, _recording, _wrap, broadcast_shape
+from ..tape import current_tape
+from .table import defop
+
+MM = defop("mm", "MmBackward0", "kernel", "k_matmul", uses={"x"})
+MV = defop("mv", "MvBackward0", "kernel", "k_matmul", uses={"x"})
+DOT = defop("dot", "DotBackward0", "kernel", "k_matmul", uses={"x"})
+BMM = defop("bmm", "BmmBackward0", "kernel", "k_matmul", uses={"x"})
+
+
+def matmul(input, other):
+    a, b = input._data, other._data
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D")
+    if a.dtype != b.dtype:
+        raise RuntimeError(
+            f"expected m1 and m2 to have the same dtype, but got: {input.dtype.name} != {other.dtype.name}; "
+            "convert one with .to(dtype)"
+        )
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        sa = (1,) + a.shape if a.ndim == 1 else a.shape
+        sb = b.shape + (1,) if b.ndim == 1 else b.shape
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({sa[-2]}x{sa[-1]} and {sb[-2]}x{sb[-1]})"
+        )
+    batch = broadcast_shape(a.shape[:-2], b.shape[:-2])
+    out = _wrap(_array(np.matmul(a, b)))
+    if not _recording(input, other):
+        return out
+    if a.ndim == 1 and b.ndim == 1:
+        spec = DOT
+    elif a.ndim <= 2 and b.ndim <= 2:
+        spec = MM if b.ndim == 2 else MV
+    else:
+        spec = BMM
+    nb = int(np.prod(batch))
+    a_batch, b_batch = int(np.prod(a.shape[:-2])), int(np.prod(b.shape[:-2]))
+    if a_batch not in (1, nb):
+        input = input.expand(batch + a.shape[-2:], materialize=True)
+        a_batch = nb
+    if b_batch not in (1, nb):
+        other = other.expand(batch + b.shape[-2:], materialize=True)
+        b_batch = nb
+    m = 1 if a.ndim == 1 else a.shape[-2]
+    n = 1 if b.ndim == 1 else b.shape[-1]
+    shared = (float(a_batch == 1 and nb > 1), float(b_batch == 1 and nb > 1))
+    current_tape().record(spec, out, (input, other, None), ints=(nb, m, k_a, n), floats=shared)
+    return out
+
+
+def mm(input, mat2):
+    if input._data.ndim != 2 or mat2._data.ndim != 2:
+        raise RuntimeError(f"mm: expected 2D tensors, got {input._data.ndim}D and {mat2._data.ndim}D")
+    return matmul(input, mat2)
+
+
+def bmm(input, mat2):
+    if input._data.ndim != 3 or mat2._data.ndim != 3:
+        raise RuntimeError(f"bmm: expected 3D tensors, got {input._data.ndim}D and {mat2._data.ndim}D")
+    if input._data.shape[0] != mat2._data.shape[0]:
+        raise RuntimeError(f"bmm: batch sizes differ: {input._data.shape[0]} and {mat2._data.shape[0]}")
+    return matmul(input, mat2)
+
+
+def mv(input, vec):
+    if input._data.ndim != 2 or vec._data.ndim != 1:
+        raise RuntimeError(f"mv: expected a 2D matrix and a 1D vector, got {input._data.ndim}D and {vec._data.ndim}D")
+    return matmul(input, vec)
+
+
+def dot(input, other):
+    if input._data.ndim != 1 or other._data.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input._data.ndim}D and {other._data.ndim}D tensors")
+    if input._data.shape != other._data.shape:
+        raise RuntimeError(
+            f"inconsistent tensor size, expected tensor [{input._data.shape[0]}] and src "
+            f"[{other._data.shape[0]}] to have the same number of elements, but got different sizes"
+        )
+    return matmul(input, other)
+
+
+def outer(input, vec2):
+    from .shape import unsqueeze
+
+    return matmul(unsqueeze(input, 1), unsqueeze(vec2, 0))
+
+
+ger = outer

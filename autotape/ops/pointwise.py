@@ -1,0 +1,244 @@
+"""Public elementwise functions: ``autotape.exp(x)``, ``x + y``, comparisons, ``where``."""
+import numbers
+
+import numpy as np
+
+from .. import dtypes
+from ..tensor import Tensor, _wrap, as_tensor_arg, binary, broadcast_shape, expand_for, unary, _recording
+from ..tape import current_tape
+from . import elementwise as ew
+
+
+def _is_scalar(v):
+    return isinstance(v, numbers.Number) and not isinstance(v, Tensor)
+
+
+def _scalar_op(x, s, spec):
+    """Tensor (op) Python number: one-input op with the number as attribute."""
+    if x._data.dtype.kind != "f":
+        rt = dtypes.result_type(x._data, s)
+        if rt.kind != "f":
+            return None  # integer arithmetic: let NumPy do it with no record
+        x = _wrap(x._data.astype(rt))
+    return unary(spec, x, float(s))
+
+
+def add(input, other, *, alpha=1):
+    if alpha != 1:
+        other = mul(other, alpha)
+    if _is_scalar(other) and isinstance(input, Tensor):
+        out = _scalar_op(input, other, ew.ADD_SCALAR)
+        if out is not None:
+            return out
+    return binary(ew.ADD, input, other)
+
+
+def sub(input, other, *, alpha=1):
+    if alpha != 1:
+        other = mul(other, alpha)
+    if _is_scalar(other) and isinstance(input, Tensor):
+        out = _scalar_op(input, other, ew.SUB_SCALAR)
+        if out is not None:
+            return out
+    if _is_scalar(input) and isinstance(other, Tensor):
+        out = _scalar_op(other, input, ew.RSUB_SCALAR)
+        if out is not None:
+            return out
+    return binary(ew.SUB, input, other)
+
+
+def mul(input, other):
+    if _is_scalar(other) and isinstance(input, Tensor):
+        input, other = other, input
+    if _is_scalar(input) and isinstance(other, Tensor):
+        out = _scalar_op(other, input, ew.MUL_SCALAR)
+        if out is not None:
+            return out
+    return binary(ew.MUL, input, other)
+
+
+def div(input, other, *, rounding_mode=None):
+    if rounding_mode is not None:
+        q = div(input, other)
+        fn = np.floor if rounding_mode == "floor" else np.trunc
+        return _wrap(fn(q._data))
+    if isinstance(input, Tensor) and input._data.dtype.kind != "f" and not _recording(input):
+        input = input.to(dtypes.get_default_dtype())
+    if _is_scalar(other) and isinstance(input, Tensor):
+        return unary(ew.DIV_SCALAR, input, float(other))
+    if _is_scalar(input) and isinstance(other, Tensor):
+        return unary(ew.RDIV_SCALAR, other, float(input))
+    if isinstance(other, Tensor) and other._data.dtype.kind != "f":
+        other = other.to(dtypes.get_default_dtype())
+    return binary(ew.DIV, input, other)
+
+
+true_divide = divide = div
+
+
+def pow(input, exponent):
+    if _is_scalar(exponent) and isinstance(input, Tensor):
+        if input._data.dtype.kind != "f" and not isinstance(exponent, float):
+            return _wrap(np.power(input._data, exponent))
+        return unary(ew.POW_SCALAR, input, float(exponent))
+    if _is_scalar(input) and isinstance(exponent, Tensor):
+        return unary(ew.RPOW, exponent, float(input))
+    if isinstance(input, Tensor) and isinstance(exponent, Tensor) and exponent._data.dtype.kind != "f" \
+            and input._data.dtype.kind == "f":
+        exponent = exponent.to(input.dtype)
+    return binary(ew.POW, input, exponent)
+
+
+def neg(input):
+    return unary(ew.NEG, input) if input._data.dtype.kind == "f" else _wrap(np.negative(input._data))
+
+
+negative = neg
+
+
+def square(input):
+    return unary(ew.SQUARE, input)
+
+
+def abs(input):
+    return unary(ew.ABS, input) if input._data.dtype.kind == "f" else _wrap(np.abs(input._data))
+
+
+def sign(input):
+    return unary(ew.SIGN, input) if input._data.dtype.kind == "f" else _wrap(np.sign(input._data))
+
+
+def _float_unary(spec):
+    def fn(input):
+        return unary(spec, input)
+
+    fn.__name__ = spec.name
+    fn.__doc__ = f"Elementwise {spec.name}; its gradient is recorded as {spec.grad_fn}."
+    return fn
+
+
+exp = _float_unary(ew.EXP)
+log = _float_unary(ew.LOG)
+log1p = _float_unary(ew.LOG1P)
+sqrt = _float_unary(ew.SQRT)
+rsqrt = _float_unary(ew.RSQRT)
+sin = _float_unary(ew.SIN)
+cos = _float_unary(ew.COS)
+tan = _float_unary(ew.TAN)
+tanh = _float_unary(ew.TANH)
+sigmoid = _float_unary(ew.SIGMOID)
+
+
+def relu(input):
+    if input._data.dtype.kind != "f":
+        return _wrap(np.maximum(input._data, 0))
+    return unary(ew.RELU, input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return unary(ew.SOFTPLUS, input, float(beta), float(threshold))
+
+
+def clamp(input, min=None, max=None):
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = input
+        if min is not None:
+            out = maximum(out, min)
+        if max is not None:
+            out = minimum(out, max)
+        return out
+    lo = -np.inf if min is None else float(min)
+    hi = np.inf if max is None else float(max)
+    if input._data.dtype.kind != "f":
+        return _wrap(np.clip(input._data, min, max))
+    return unary(ew.CLAMP, input, lo, hi)
+
+
+clip = clamp
+
+
+def clamp_min(input, min):
+    return clamp(input, min=min)
+
+
+def clamp_max(input, max):
+    return clamp(input, max=max)
+
+
+def minimum(input, other):
+    return binary(ew.MINIMUM, input, other)
+
+
+def maximum(input, other):
+    return binary(ew.MAXIMUM, input, other)
+
+
+def where(condition, input=None, other=None):
+    """``where(cond, a, b)``: a where cond holds, else b; gradients flow to a and b."""
+    cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
+    if input is None and other is None:
+        return tuple(_wrap(i) for i in np.nonzero(cond))
+    if cond.dtype != np.bool_:
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {cond.dtype}")
+    if not isinstance(input, Tensor):
+        input = as_tensor_arg(input, other if isinstance(other, Tensor) else None)
+    if not isinstance(other, Tensor):
+        other = as_tensor_arg(other, input)
+    if input._data.dtype != other._data.dtype:
+        rt = dtypes.result_type(input._data, other._data)
+        input, other = input.to(dtypes.from_numpy_dtype(rt)), other.to(dtypes.from_numpy_dtype(rt))
+    shape = broadcast_shape(broadcast_shape(cond.shape, input._data.shape), other._data.shape)
+    out = _wrap(np.where(cond, input._data, other._data))
+    if _recording(input, other):
+        tape = current_tape()
+        x1, x2 = expand_for(input, shape), expand_for(other, shape)
+        c = _wrap(np.ascontiguousarray(np.broadcast_to(cond, shape), dtype=np.float64))
+        tape.record(ew.WHERE, out, (c, x1, x2))
+    return out
+
+
+def _compare(np_fn):
+    def fn(input, other):
+        a = input._data if isinstance(input, Tensor) else input
+        b = other._data if isinstance(other, Tensor) else other
+        if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+            broadcast_shape(a.shape, b.shape)
+        return _wrap(np.asarray(np_fn(a, b)))
+
+    fn.__name__ = np_fn.__name__
+    return fn
+
+
+eq = _compare(np.equal)
+ne = _compare(np.not_equal)
+lt = _compare(np.less)
+le = _compare(np.less_equal)
+gt = _compare(np.greater)
+ge = _compare(np.greater_equal)
+greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+
+
+def logical_not(input):
+    return _wrap(np.logical_not(input._data))
+
+
+def isnan(input):
+    return _wrap(np.isnan(input._data))
+
+
+def isfinite(input):
+    return _wrap(np.isfinite(input._data))
+
+
+def equal(input, other):
+    return input._data.shape == other._data.shape and bool(np.array_equal(input._data, other._data))
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(np.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return _wrap(np.isclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))

@@ -1,0 +1,288 @@
+"""Reductions and ops along one dim (softmax, cumsum). Each record views its input as
+(outer, red, inner) and reduces or scans the middle axis; reducing several dims that are not
+adjacent first permutes them to the end."""
+import builtins
+import collections
+import math
+
+import numpy as np
+
+from .. import dtypes
+from ..tensor import Tensor, _array, _dim, _recording, _wrap, _float_data
+from ..tape import current_tape
+from .table import defop
+
+SUM = defop("sum", "SumBackward0", "kernel", "k_sum", uses=())
+SUM_DIM = defop("sum_dim", "SumBackward1", "kernel", "k_sum", uses=())
+MEAN = defop("mean", "MeanBackward0", "kernel", "k_sum", uses=())
+MEAN_DIM = defop("mean_dim", "MeanBackward1", "kernel", "k_sum", uses=())
+PROD = defop("prod", "ProdBackward0", "kernel", "k_prod", uses={"x"})
+PROD_DIM = defop("prod_dim", "ProdBackward1", "kernel", "k_prod", uses={"x"})
+AMAX = defop("amax", "AmaxBackward0", "kernel", "k_extreme", uses={"x", "y"})
+AMIN = defop("amin", "AminBackward0", "kernel", "k_extreme", uses={"x", "y"})
+MAX_ALL = defop("max_all", "MaxBackward1", "kernel", "k_extreme", uses={"x", "y"})
+MIN_ALL = defop("min_all", "MinBackward1", "kernel", "k_extreme", uses={"x", "y"})
+MAX_DIM = defop("max_dim", "MaxBackward0", "kernel", "k_extreme", uses={"x", "y"})
+MIN_DIM = defop("min_dim", "MinBackward0", "kernel", "k_extreme", uses={"x", "y"})
+NORM = defop("norm", "NormBackward1", "kernel", "k_norm", uses={"x", "y"})
+VAR = defop("var", "VarBackward0", "kernel", "k_var", uses={"x", "y"})
+STD = defop("std", "StdBackward0", "kernel", "k_var", uses={"x", "y"})
+LOGSUMEXP = defop("logsumexp", "LogsumexpBackward0", "kernel", "k_logsumexp", uses={"x", "y"})
+SOFTMAX = defop("softmax", "SoftmaxBackward0", "kernel", "k_softmax", uses={"y"})
+LOG_SOFTMAX = defop("log_softmax", "LogSoftmaxBackward0", "kernel", "k_softmax", uses={"y"})
+CUMSUM = defop("cumsum", "CumsumBackward0", "kernel", "k_cumsum", uses=())
+
+values_indices = collections.namedtuple("values_indices", ["values", "indices"])
+
+
+def _dims(dim, ndim):
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+        return tuple(range(ndim))
+    if isinstance(dim, (tuple, list)):
+        dims = sorted(_dim(d, ndim) for d in dim)
+        if len(set(dims)) != len(dims):
+            raise RuntimeError(f"dim {tuple(dim)} appears multiple times in the list of dims")
+        return tuple(dims)
+    return (_dim(dim, ndim),) if ndim else ()
+
+
+def _layout(x, dims):
+    """(tensor to record, outer, red) with the reduced dims adjacent in the recorded tensor."""
+    shape = x._data.shape
+    if dims and dims != tuple(range(dims[0], dims[-1] + 1)):
+        from .shape import permute
+
+        keep = [d for d in range(len(shape)) if d not in dims]
+        x = permute(x, keep + list(dims))
+        shape = x._data.shape
+        dims = tuple(range(len(keep), len(shape)))
+    if not dims:
+        return x, int(np.prod(shape)), 1
+    return x, int(np.prod(shape[: dims[0]])), int(np.prod(shape[dims[0]: dims[-1] + 1]))
+
+
+def _reduce(spec, x, dims, y, mode=0, floats=(0.0, 0.0)):
+    out = _wrap(_array(y))
+    if _recording(x):
+        src, outer, red = _layout(x, dims)
+        current_tape().record(spec, out, (src, None, None), ints=(outer, red, mode, 0), floats=floats)
+    return out
+
+
+def _axis(dims, ndim):
+    return dims if ndim else None
+
+
+def sum(input, dim=None, keepdim=False, *, dtype=None):
+    data = input._data
+    if dtype is not None:
+        data = data.astype(dtypes.to_numpy_dtype(dtype))
+        input = input.to(dtype) if input._rg else _wrap(data)
+    dims = _dims(dim, data.ndim)
+    if data.dtype.kind in "biu":
+        return _wrap(_array(np.sum(data, axis=_axis(dims, data.ndim), keepdims=keepdim, dtype=np.int64)))
+    y = np.sum(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
+    return _reduce(SUM if dim is None else SUM_DIM, input, dims, y, floats=(1.0, 0.0))
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    data = input._data
+    if data.dtype.kind != "f":
+        raise RuntimeError(
+            f"mean(): could not infer output dtype. Input dtype must be either a floating point or complex "
+            f"dtype. Got: {input.dtype.name.capitalize()}; call .float() first"
+        )
+    dims = _dims(dim, data.ndim)
+    red = int(np.prod([data.shape[d] for d in dims])) if data.ndim else 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y = np.mean(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
+    return _reduce(MEAN if dim is None else MEAN_DIM, input, dims, y, floats=(1.0 / builtins.max(red, 1), 0.0))
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    data = input._data if dtype is None else input._data.astype(dtypes.to_numpy_dtype(dtype))
+    dims = _dims(dim, data.ndim)
+    y = np.prod(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
+    if data.dtype.kind != "f":
+        return _wrap(_array(y))
+    return _reduce(PROD if dim is None else PROD_DIM, input, dims, y)
+
+
+def _extreme(spec, np_fn, input, dim, keepdim):
+    data = input._data
+    if data.size == 0:
+        raise RuntimeError(f"{spec.name}(): Expected reduction dim to be specified for input.numel() == 0.")
+    dims = _dims(dim, data.ndim)
+    y = np_fn(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
+    if data.dtype.kind != "f":
+        return _wrap(_array(y))
+    return _reduce(spec, input, dims, y, mode=0)
+
+
+def amax(input, dim=(), keepdim=False):
+    return _extreme(AMAX, np.max, input, dim, keepdim)
+
+
+def amin(input, dim=(), keepdim=False):
+    return _extreme(AMIN, np.min, input, dim, keepdim)
+
+
+def _max_or_min(input, dim, keepdim, other, is_max):
+    from .pointwise import maximum, minimum
+
+    if isinstance(dim, Tensor):
+        other, dim = dim, None
+    if other is not None:
+        return maximum(input, other) if is_max else minimum(input, other)
+    if dim is None:
+        return _extreme(MAX_ALL if is_max else MIN_ALL, np.max if is_max else np.min, input, None, False)
+    data = input._data
+    d = _dim(dim, data.ndim)
+    axis = d if data.ndim else None
+    idx = (np.argmax if is_max else np.argmin)(data, axis=axis, keepdims=keepdim)
+    y = (np.max if is_max else np.min)(data, axis=axis, keepdims=keepdim)
+    if data.dtype.kind == "f":
+        values = _reduce(MAX_DIM if is_max else MIN_DIM, input, _dims(d, data.ndim), y, mode=1)
+    else:
+        values = _wrap(_array(y))
+    return values_indices(values, _wrap(_array(idx).astype(np.int64)))
+
+
+def max(input, dim=None, keepdim=False, *, other=None):
+    return _max_or_min(input, dim, keepdim, other, True)
+
+
+def min(input, dim=None, keepdim=False, *, other=None):
+    return _max_or_min(input, dim, keepdim, other, False)
+
+
+def argmax(input, dim=None, keepdim=False):
+    data = input._data
+    if dim is None:
+        return _wrap(np.asarray(np.argmax(data), dtype=np.int64))
+    return _wrap(_array(np.argmax(data, axis=_dim(dim, data.ndim), keepdims=keepdim)).astype(np.int64))
+
+
+def argmin(input, dim=None, keepdim=False):
+    data = input._data
+    if dim is None:
+        return _wrap(np.asarray(np.argmin(data), dtype=np.int64))
+    return _wrap(_array(np.argmin(data, axis=_dim(dim, data.ndim), keepdims=keepdim)).astype(np.int64))
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    if p in ("fro", None):
+        p = 2.0
+    if p in (math.inf, -math.inf):
+        from .pointwise import abs as _abs
+
+        return (amax if p > 0 else amin)(_abs(input), dim=() if dim is None else dim, keepdim=keepdim)
+    p = float(p)
+    if p <= 0:
+        raise RuntimeError(f"norm: p={p} is not supported here; use p >= 1 (or inf)")
+    data = _float_data(input)
+    dims = _dims(dim, data.ndim)
+    axis = _axis(dims, data.ndim)
+    absx = np.abs(data)
+    if p == 2.0:
+        y = np.sqrt(np.sum(absx * absx, axis=axis, keepdims=keepdim))
+    elif p == 1.0:
+        y = np.sum(absx, axis=axis, keepdims=keepdim)
+    else:
+        y = np.sum(absx ** p, axis=axis, keepdims=keepdim) ** (1.0 / p)
+    return _reduce(NORM, input, dims, y, floats=(p, 0.0))
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return float(correction)
+    return 1.0 if unbiased in (None, True) else 0.0
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, bool):
+        unbiased, dim = dim, None
+    corr = _correction(unbiased, correction)
+    data = _float_data(input)
+    dims = _dims(dim, data.ndim)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y = np.var(data, axis=_axis(dims, data.ndim), ddof=corr, keepdims=keepdim)
+    return _reduce(VAR, input, dims, y, mode=0, floats=(corr, 0.0))
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, bool):
+        unbiased, dim = dim, None
+    corr = _correction(unbiased, correction)
+    data = _float_data(input)
+    dims = _dims(dim, data.ndim)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y = np.std(data, axis=_axis(dims, data.ndim), ddof=corr, keepdims=keepdim)
+    return _reduce(STD, input, dims, y, mode=1, floats=(corr, 0.0))
+
+
+def logsumexp(input, dim, keepdim=False):
+    data = _float_data(input)
+    dims = _dims(dim, data.ndim)
+    axis = _axis(dims, data.ndim)
+    m = np.max(data, axis=axis, keepdims=True) if data.size else np.zeros((1,) * data.ndim, data.dtype)
+    m = np.where(np.isfinite(m), m, 0)  # all -inf rows stay -inf, not NaN
+    with np.errstate(divide="ignore"):
+        y = np.log(np.sum(np.exp(data - m), axis=axis, keepdims=True)) + m
+    if not keepdim:
+        y = y.reshape([s for d, s in enumerate(data.shape) if d not in dims])
+    return _reduce(LOGSUMEXP, input, dims, y.astype(data.dtype, copy=False))
+
+
+def _along(spec, input, dim, y, mode):
+    out = _wrap(_array(y))
+    if _recording(input):
+        shape = input._data.shape
+        d = _dim(dim, len(shape)) if shape else 0
+        outer = int(np.prod(shape[:d])) if shape else 1
+        red = shape[d] if shape else 1
+        current_tape().record(spec, out, (input, None, None), ints=(outer, red, mode, 0))
+    return out
+
+
+def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
+    if dtype is not None:
+        input = input.to(dtype)
+    data = _float_data(input)
+    axis = _dim(-1 if dim is None else dim, data.ndim) if data.ndim else None
+    m = np.max(data, axis=axis, keepdims=True)
+    e = np.exp(data - np.where(np.isfinite(m), m, 0))
+    return _along(SOFTMAX, input, -1 if dim is None else dim, e / np.sum(e, axis=axis, keepdims=True), 0)
+
+
+def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
+    if dtype is not None:
+        input = input.to(dtype)
+    data = _float_data(input)
+    axis = _dim(-1 if dim is None else dim, data.ndim) if data.ndim else None
+    m = np.max(data, axis=axis, keepdims=True)
+    shifted = data - np.where(np.isfinite(m), m, 0)
+    y = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    return _along(LOG_SOFTMAX, input, -1 if dim is None else dim, y, 1)
+
+
+def cumsum(input, dim, *, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    data = input._data
+    y = np.cumsum(data, axis=_dim(dim, data.ndim)) if data.ndim else data.copy()
+    if data.dtype.kind != "f":
+        return _wrap(y.astype(np.int64))
+    return _along(CUMSUM, input, dim, y, 0)
+
+
+def all(input, dim=None, keepdim=False):
+    data = input._data
+    return _wrap(_array(np.all(data, axis=None if dim is None else _dim(dim, data.ndim), keepdims=keepdim)))
+
+
+def any(input, dim=None, keepdim=False):
+    data = input._data
+    return _wrap(_array(np.any(data, axis=None if dim is None else _dim(dim, data.ndim), keepdims=keepdim)))

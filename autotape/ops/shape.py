@@ -1,0 +1,331 @@
+"""Shape ops and indexing. Views share their base's version counter, as in PyTorch, so an
+in-place change through a view is seen by the records that saved the base."""
+import numpy as np
+
+from .. import dtypes
+from ..tensor import Tensor, _array, _dim, _recording, _wrap, check_inplace
+from ..tape import bump_inplace_epoch, current_tape
+from . import elementwise as ew
+from .table import defop
+
+EXPAND = defop("expand", "ExpandBackward0", "kernel", "k_expand", uses=())
+PERMUTE = defop("permute", "PermuteBackward0", "kernel", "k_permute", uses=())
+TRANSPOSE = defop("transpose", "TransposeBackward0", "kernel", "k_permute", uses=())
+SLICE = defop("slice", "SliceBackward0", "kernel", "k_narrow", uses=())
+SELECT = defop("select", "SelectBackward0", "kernel", "k_narrow", uses=())
+SPLIT = defop("split", "SplitBackward0", "kernel", "k_narrow", uses=())
+UNBIND = defop("unbind", "UnbindBackward0", "kernel", "k_narrow", uses=())
+CAT = defop("cat", "CatBackward0", "kernel", "k_cat_piece", uses=())
+STACK = defop("stack", "StackBackward0", "kernel", "k_cat_piece", uses=())
+INDEX = defop("index", "IndexBackward0", "kernel", "k_gather", uses=())
+
+
+def _view(spec, x, data, ints=(0, 0, 0, 0)):
+    """A result sharing ``x``'s memory when NumPy could make it a view."""
+    out = _wrap(data)
+    if np.shares_memory(data, x._data) if data.size and x._data.size else False:
+        out._vc = x._vc
+    if x._rg and _recording(x):
+        current_tape().record(spec, out, (x, None, None), ints=ints)
+    return out
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def reshape(input, *shape):
+    shape = _shape_arg(shape)
+    try:
+        data = input._data.reshape(shape)
+    except ValueError:
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {input._data.size}") from None
+    return _view(ew.RESHAPE, input, data)
+
+
+def view(input, *shape):
+    if len(shape) == 1 and isinstance(shape[0], dtypes.dtype):
+        raise NotImplementedError("view(dtype) is not supported; use .to(dtype)")
+    shape = _shape_arg(shape)
+    if not input._data.flags.c_contiguous and input._data.size > 1:
+        raise RuntimeError(
+            "view size is not compatible with input tensor's size and stride (at least one dimension spans "
+            "across two contiguous subspaces). Use .reshape(...) instead."
+        )
+    try:
+        data = input._data.reshape(shape)
+    except ValueError:
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {input._data.size}") from None
+    return _view(ew.VIEW, input, data)
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    shape = input._data.shape
+    if not shape:
+        return reshape(input, 1)
+    s, e = _dim(start_dim, len(shape)), _dim(end_dim, len(shape))
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    new = shape[:s] + (int(np.prod(shape[s: e + 1])),) + shape[e + 1:]
+    return reshape(input, new)
+
+
+def unsqueeze(input, dim):
+    d = _dim(dim, input._data.ndim + 1)
+    return _view(ew.UNSQUEEZE, input, np.expand_dims(input._data, d))
+
+
+def squeeze(input, dim=None):
+    shape = input._data.shape
+    if dim is None:
+        dims = tuple(d for d, s in enumerate(shape) if s == 1)
+    else:
+        dims = tuple(_dim(d, len(shape)) for d in (dim if isinstance(dim, (tuple, list)) else (dim,)))
+        dims = tuple(d for d in dims if shape and shape[d] == 1)
+    if not dims:
+        return _view(ew.SQUEEZE, input, input._data.view())
+    return _view(ew.SQUEEZE, input, np.squeeze(input._data, axis=dims))
+
+
+def _permuted(spec, input, perm):
+    data = np.transpose(input._data, perm)
+    out = _wrap(data)
+    out._vc = input._vc
+    if _recording(input):
+        tape = current_tape()
+        tape.record(spec, out, (input, None, None), ints=(tape.shape_id(tuple(perm)), 0, 0, 0))
+    return out
+
+
+def permute(input, *dims):
+    dims = _shape_arg(dims)
+    nd = input._data.ndim
+    if len(dims) != nd:
+        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match "
+                           f"the length of the desired ordering of dimensions i.e. input.dim() = {nd} "
+                           f"is not equal to len(dims) = {len(dims)}")
+    perm = tuple(_dim(d, nd) for d in dims)
+    if sorted(perm) != list(range(nd)):
+        raise RuntimeError(f"permute(): dims {dims} are not a permutation of the tensor's {nd} dims")
+    return _permuted(PERMUTE, input, perm)
+
+
+def transpose(input, dim0, dim1):
+    nd = input._data.ndim
+    if nd == 0:
+        return _view(ew.VIEW, input, input._data.view())
+    perm = list(range(nd))
+    a, b = _dim(dim0, nd), _dim(dim1, nd)
+    perm[a], perm[b] = perm[b], perm[a]
+    return _permuted(TRANSPOSE, input, tuple(perm))
+
+
+swapaxes = swapdims = transpose
+
+
+def t(input):
+    if input._data.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input._data.ndim}D")
+    return transpose(input, 0, 1) if input._data.ndim == 2 else input
+
+
+def expand(input, *sizes, materialize=False):
+    sizes = _shape_arg(sizes)
+    shape = input._data.shape
+    if len(sizes) < len(shape):
+        raise RuntimeError(
+            f"expand(): the number of sizes provided ({len(sizes)}) must be greater or equal to the number of "
+            f"dimensions in the tensor ({len(shape)})"
+        )
+    pad = (1,) * (len(sizes) - len(shape)) + shape
+    target = tuple(p if s == -1 else s for s, p in zip(sizes, pad))
+    try:
+        data = np.broadcast_to(input._data, target)
+    except ValueError:
+        raise RuntimeError(
+            f"The expanded size of the tensor ({list(target)}) must match the existing size ({list(shape)}) "
+            "at non-singleton dimensions"
+        ) from None
+    if materialize:
+        data = np.ascontiguousarray(data)
+    out = _wrap(data)
+    if _recording(input):
+        current_tape().record(EXPAND, out, (input, None, None))
+    return out
+
+
+def expand_as(input, other):
+    return expand(input, other._data.shape)
+
+
+def broadcast_to(input, size):
+    return expand(input, size)
+
+
+def _narrow(spec, x, dim, start, length, squeeze_dim=False):
+    shape = x._data.shape
+    index = (slice(None),) * dim + ((start if squeeze_dim else slice(start, start + length)), Ellipsis)
+    out = _wrap(x._data[index])
+    out._vc = x._vc
+    if _recording(x):
+        outer = int(np.prod(shape[:dim]))
+        current_tape().record(spec, out, (x, None, None), ints=(outer, shape[dim], start, length))
+    return out
+
+
+def narrow(input, dim, start, length):
+    d = _dim(dim, input._data.ndim)
+    return _narrow(SLICE, input, d, start % input._data.shape[d] if start < 0 else start, length)
+
+
+def select(input, dim, index):
+    d = _dim(dim, input._data.ndim)
+    n = input._data.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"index {index} is out of bounds for dimension {d} with size {n}")
+    return _narrow(SELECT, input, d, index % n, 1, squeeze_dim=True)
+
+
+def unbind(input, dim=0):
+    d = _dim(dim, input._data.ndim)
+    return tuple(_narrow(UNBIND, input, d, i, 1, squeeze_dim=True) for i in range(input._data.shape[d]))
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    d = _dim(dim, tensor._data.ndim)
+    n = tensor._data.shape[d]
+    if isinstance(split_size_or_sections, int):
+        if split_size_or_sections <= 0:
+            raise RuntimeError("split expects split_size be non-negative, but got split_size=0")
+        sizes = [min(split_size_or_sections, n - s) for s in range(0, n, split_size_or_sections)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise RuntimeError(
+                f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at dimension "
+                f"{d}), but got split_sizes={sizes}"
+            )
+    starts = np.cumsum([0] + sizes[:-1])
+    return tuple(_narrow(SPLIT, tensor, d, int(s), int(k)) for s, k in zip(starts, sizes))
+
+
+def chunk(input, chunks, dim=0):
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    n = input._data.shape[_dim(dim, input._data.ndim)]
+    return split(input, max(-(-n // chunks), 1), dim)
+
+
+def _join(spec, tensors, data, sizes, d):
+    out = _wrap(data)
+    if any(t._rg for t in tensors) and _recording(*tensors):
+        tape = current_tape()
+        outer = int(np.prod(data.shape[:d]))
+        total, off = data.shape[d], 0
+        for t, k in zip(tensors, sizes):
+            if t._rg:
+                tape.record(spec, out, (t, None, None), ints=(outer, total, off, k))
+            off += k
+    return out
+
+
+def _same_dtype(tensors, op):
+    if not tensors:
+        raise RuntimeError(f"{op}(): expected a non-empty list of Tensors")
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    rt = tensors[0]._data.dtype
+    for t in tensors[1:]:
+        rt = dtypes.result_type(np.empty(1, rt), t._data.reshape(-1)[:1] if t._data.ndim else np.empty(1, t._data.dtype))
+    return [t if t._data.dtype == rt else t.to(dtypes.from_numpy_dtype(rt)) for t in tensors]
+
+
+def stack(tensors, dim=0):
+    tensors = _same_dtype(list(tensors), "stack")
+    shape = tensors[0]._data.shape
+    for k, t in enumerate(tensors):
+        if t._data.shape != shape:
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 and "
+                f"{list(t._data.shape)} at entry {k}"
+            )
+    d = _dim(dim, len(shape) + 1)
+    data = np.stack([t._data for t in tensors], axis=d)
+    return _join(STACK, tensors, data=data, sizes=[1] * len(tensors), d=d)
+
+
+def cat(tensors, dim=0):
+    tensors = [t for t in _same_dtype(list(tensors), "cat") if t._data.shape != (0,)] or list(tensors)[:1]
+    nd = tensors[0]._data.ndim
+    if nd == 0:
+        raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
+    d = _dim(dim, nd)
+    try:
+        data = np.concatenate([t._data for t in tensors], axis=d)
+    except ValueError:
+        shapes = [list(t._data.shape) for t in tensors]
+        raise RuntimeError(f"Sizes of tensors must match except in dimension {d}; got shapes {shapes}") from None
+    return _join(CAT, tensors, data=data, sizes=[t._data.shape[d] for t in tensors], d=d)
+
+
+concat = concatenate = cat
+
+
+def _index_key(key):
+    if isinstance(key, tuple):
+        return tuple(_index_key(k) for k in key)
+    if isinstance(key, Tensor):
+        return key._data
+    if isinstance(key, list):
+        return np.asarray([_index_key(k) for k in key])
+    return key
+
+
+def getitem(input, key):
+    data = input._data
+    if isinstance(key, int) and not isinstance(key, bool) and data.ndim:
+        return select(input, 0, key)
+    if isinstance(key, slice) and key.step in (None, 1) and data.ndim:
+        start, stop, _ = key.indices(data.shape[0])
+        return _narrow(SLICE, input, 0, start, max(stop - start, 0))
+    npkey = _index_key(key)
+    try:
+        y = data[npkey]
+    except IndexError as e:
+        raise IndexError(f"{e} (tensor of shape {list(data.shape)})") from None
+    y = _array(y)
+    out = _wrap(y)
+    if np.shares_memory(y, data) if y.size else False:
+        out._vc = input._vc
+    if _recording(input):
+        flat_index = np.ascontiguousarray(np.arange(data.size, dtype=np.int64).reshape(data.shape)[npkey])
+        tape = current_tape()
+        tape.record(INDEX, out, (input, None, None), ints=(tape.const_slot(flat_index), 0, 0, 0))
+    return out
+
+
+def setitem(input, key, value):
+    """``x[key] = value`` in place. Gradients flow to the kept part of ``x``, not into ``value``."""
+    check_inplace(input)
+    v = value._data if isinstance(value, Tensor) else value
+    if isinstance(value, Tensor) and value._rg and _recording(value):
+        raise NotImplementedError(
+            "x[key] = value with a value that requires grad is not supported yet; build the result with "
+            "autotape.where(mask, value, x) or autotape.cat instead"
+        )
+    if _recording(input):
+        from .pointwise import where
+
+        mask = np.zeros(input._data.shape, dtype=bool)
+        mask[_index_key(key)] = True
+        filled = input._data.copy()
+        filled[_index_key(key)] = v
+        result = where(_wrap(mask), _wrap(filled), input)
+        from ..tensor import assign_inplace
+
+        return assign_inplace(input, result)
+    input._data[_index_key(key)] = v
+    input._vc[0] += 1
+    bump_inplace_epoch()
+    return input

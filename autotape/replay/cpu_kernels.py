@@ -1,0 +1,391 @@
+"""Numba kernels for the CPU replay: value access by address, and the VJPs of the ops that are
+not elementwise (their elementwise cousins are generated from the op table in ``cpu.py``).
+
+Every kernel takes ``(r, R, F, S, SH, G, goff, ginit)``: the record index, the record, float,
+slot and shape tables, the float64 gradient arena, each slot's offset in it (-1: no gradient
+wanted) and whether that slot's gradient has been written yet.
+"""
+import math
+
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
+
+
+def _pointer_intrinsic(numba_type):
+    @intrinsic
+    def pointer(typingctx, addr):
+        sig = types.CPointer(numba_type)(types.int64)
+
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+        return sig, codegen
+
+    return pointer
+
+
+_p32 = _pointer_intrinsic(types.float32)
+_p64 = _pointer_intrinsic(types.float64)
+_pi64 = _pointer_intrinsic(types.int64)
+
+
+@njit(cache=True)
+def ld(addr, dt, i):
+    """Element ``i`` of the value at ``addr`` (dtype code ``dt``), as float64."""
+    if dt == 1:
+        return _p64(addr)[i]
+    if dt == 0:
+        return np.float64(_p32(addr)[i])
+    return np.float64(_pi64(addr)[i])
+
+
+@njit(cache=True)
+def ldi(addr, i):
+    return _pi64(addr)[i]
+
+
+@njit(cache=True)
+def gslot(s, S, G, goff, ginit):
+    """Offset of slot ``s``'s gradient, zeroed on first touch; -1 if it wants none."""
+    if s < 0:
+        return -1
+    o = goff[s]
+    if o < 0:
+        return -1
+    if ginit[s] == 0:
+        for i in range(S[s, 1]):
+            G[o + i] = 0.0
+        ginit[s] = 1
+    return o
+
+
+@njit(cache=True)
+def _odometer_add(G, go, gi, shape_at, SH, step):
+    """G[gi + j] += G[go + i] over the output's elements i, where the input index j moves by
+    ``step[k]`` along output dim k (0 for a broadcast dim, a permuted stride for a permute)."""
+    nd = SH[shape_at]
+    idx = np.zeros(nd, np.int64)
+    n = 1
+    for k in range(nd):
+        n *= SH[shape_at + 1 + k]
+    j = 0
+    for i in range(n):
+        G[gi + j] += G[go + i]
+        k = nd - 1
+        while k >= 0:
+            idx[k] += 1
+            j += step[k]
+            if idx[k] < SH[shape_at + 1 + k]:
+                break
+            j -= step[k] * idx[k]
+            idx[k] = 0
+            k -= 1
+
+
+@njit(cache=True)
+def k_expand(r, R, F, S, SH, G, goff, ginit):
+    out, a = R[r, 1], R[r, 2]
+    gi = gslot(a, S, G, goff, ginit)
+    if gi < 0:
+        return
+    osh, ish = S[out, 3], S[a, 3]
+    nd, ind = SH[osh], SH[ish]
+    step = np.zeros(nd, np.int64)
+    st = 1
+    for k in range(ind - 1, -1, -1):
+        d = SH[ish + 1 + k]
+        if d != 1:
+            step[k + nd - ind] = st
+        st *= d
+    _odometer_add(G, goff[out], gi, osh, SH, step)
+
+
+@njit(cache=True)
+def k_permute(r, R, F, S, SH, G, goff, ginit):
+    out, a, perm = R[r, 1], R[r, 2], R[r, 5]
+    gi = gslot(a, S, G, goff, ginit)
+    if gi < 0:
+        return
+    ish = S[a, 3]
+    nd = SH[ish]
+    strides = np.empty(nd, np.int64)
+    st = 1
+    for k in range(nd - 1, -1, -1):
+        strides[k] = st
+        st *= SH[ish + 1 + k]
+    step = np.empty(nd, np.int64)
+    for k in range(nd):
+        step[k] = strides[SH[perm + 1 + k]]
+    _odometer_add(G, goff[out], gi, S[out, 3], SH, step)
+
+
+@njit(cache=True)
+def k_narrow(r, R, F, S, SH, G, goff, ginit):
+    """out = in[:, off:off+rk, :] viewed as (outer, rtot, inner)."""
+    out, a = R[r, 1], R[r, 2]
+    gi = gslot(a, S, G, goff, ginit)
+    if gi < 0:
+        return
+    outer, rtot, off, rk = R[r, 5], R[r, 6], R[r, 7], R[r, 8]
+    go = goff[out]
+    inner = S[out, 1] // max(outer * rk, 1)
+    for o in range(outer):
+        for j in range(rk):
+            src = go + (o * rk + j) * inner
+            dst = gi + (o * rtot + off + j) * inner
+            for k in range(inner):
+                G[dst + k] += G[src + k]
+
+
+@njit(cache=True)
+def k_cat_piece(r, R, F, S, SH, G, goff, ginit):
+    """The input is the piece out[:, off:off+rk, :] of a cat/stack along one dim."""
+    out, a = R[r, 1], R[r, 2]
+    gi = gslot(a, S, G, goff, ginit)
+    if gi < 0:
+        return
+    outer, rtot, off, rk = R[r, 5], R[r, 6], R[r, 7], R[r, 8]
+    go = goff[out]
+    inner = S[a, 1] // max(outer * rk, 1)
+    for o in range(outer):
+        for j in range(rk):
+            src = go + (o * rtot + off + j) * inner
+            dst = gi + (o * rk + j) * inner
+            for k in range(inner):
+                G[dst + k] += G[src + k]
+
+
+@njit(cache=True)
+def k_gather(r, R, F, S, SH, G, goff, ginit):
+    """out.flat[i] = in.flat[index[i]]: scatter-add the gradient back."""
+    out, a, ix = R[r, 1], R[r, 2], R[r, 5]
+    gi = gslot(a, S, G, goff, ginit)
+    if gi < 0:
+        return
+    go, addr = goff[out], S[ix, 0]
+    for i in range(S[out, 1]):
+        G[gi + ldi(addr, i)] += G[go + i]
+
+
+@njit(cache=True)
+def _reduce_dims(r, R, S, a):
+    outer, red = R[r, 5], R[r, 6]
+    return outer, red, S[a, 1] // max(outer * red, 1)
+
+
+@njit(cache=True)
+def k_sum(r, R, F, S, SH, G, goff, ginit):
+    """Sum or mean (scale F[r, 0]) over the middle axis of (outer, red, inner)."""
+    out, a = R[r, 1], R[r, 2]
+    gi = gslot(a, S, G, goff, ginit)
+    if gi < 0:
+        return
+    outer, red, inner = _reduce_dims(r, R, S, a)
+    go, scale = goff[out], F[r, 0]
+    for o in range(outer):
+        for j in range(red):
+            base = gi + (o * red + j) * inner
+            for k in range(inner):
+                G[base + k] += G[go + o * inner + k] * scale
+
+
+@njit(cache=True)
+def k_prod(r, R, F, S, SH, G, goff, ginit):
+    out, a = R[r, 1], R[r, 2]
+    gi = gslot(a, S, G, goff, ginit)
+    if gi < 0:
+        return
+    outer, red, inner = _reduce_dims(r, R, S, a)
+    xa, xd = S[a, 0], S[a, 2]
+    go = goff[out]
+    for o in range(outer):
+        for k in range(inner):
+            g = G[go + o * inner + k]
+            zeros, zero_at, rest = 0, -1, 1.0
+            for j in range(red):
+                x = ld(xa, xd, (o * red + j) * inner + k)
+                if x == 0.0:
+                    zeros += 1
+                    zero_at = j
+                else:
+                    rest *= x
+            for j in range(red):
+                at = (o * red + j) * inner + k
+                if zeros == 0:
+                    G[gi + at] += g * rest / ld(xa, xd, at)
+                elif zeros == 1 and j == zero_at:
+                    G[gi + at] += g * rest
+
+
+@njit(cache=True)
+def k_extreme(r, R, F, S, SH, G, goff, ginit):
+    """amax/amin (R[r, 7] == 0: ties share the gradient) and max/min with dim (1: first only)."""
+    out, a = R[r, 1], R[r, 2]
+    gi = gslot(a, S, G, goff, ginit)
+    if gi < 0:
+        return
+    outer, red, inner = _reduce_dims(r, R, S, a)
+    first_only = R[r, 7] == 1
+    xa, xd, ya, yd = S[a, 0], S[a, 2], S[out, 0], S[out, 2]
+    go = goff[out]
+    for o in range(outer):
+        for k in range(inner):
+            y = ld(ya, yd, o * inner + k)
+            ties = 0
+            for j in range(red):
+                if ld(xa, xd, (o * red + j) * inner + k) == y:
+                    ties += 1
+            share = G[go + o * inner + k] / ties if ties > 0 else 0.0
+            for j in range(red):
+                at = (o * red + j) * inner + k
+                if ld(xa, xd, at) == y:
+                    if first_only:
+                        G[gi + at] += G[go + o * inner + k]
+                        break
+                    G[gi + at] += share
+
+
+@njit(cache=True)
+def k_norm(r, R, F, S, SH, G, goff, ginit):
+    out, a = R[r, 1], R[r, 2]
+    gi = gslot(a, S, G, goff, ginit)
+    if gi < 0:
+        return
+    outer, red, inner = _reduce_dims(r, R, S, a)
+    p = F[r, 0]
+    xa, xd, ya, yd = S[a, 0], S[a, 2], S[out, 0], S[out, 2]
+    go = goff[out]
+    for o in range(outer):
+        for k in range(inner):
+            y = ld(ya, yd, o * inner + k)
+            g = G[go + o * inner + k]
+            for j in range(red):
+                at = (o * red + j) * inner + k
+                x = ld(xa, xd, at)
+                if p == 1.0:
+                    d = (x > 0.0) - (x < 0.0)
+                elif y == 0.0:
+                    d = 0.0
+                elif p == 2.0:
+                    d = x / y
+                else:
+                    d = x * abs(x) ** (p - 2.0) / y ** (p - 1.0)
+                G[gi + at] += g * d
+
+
+@njit(cache=True)
+def k_var(r, R, F, S, SH, G, goff, ginit):
+    """var (R[r, 7] == 0) or std (1) with Bessel-style correction F[r, 0]."""
+    out, a = R[r, 1], R[r, 2]
+    gi = gslot(a, S, G, goff, ginit)
+    if gi < 0:
+        return
+    outer, red, inner = _reduce_dims(r, R, S, a)
+    corr, is_std = F[r, 0], R[r, 7] == 1
+    xa, xd, ya, yd = S[a, 0], S[a, 2], S[out, 0], S[out, 2]
+    go = goff[out]
+    for o in range(outer):
+        for k in range(inner):
+            mean = 0.0
+            for j in range(red):
+                mean += ld(xa, xd, (o * red + j) * inner + k)
+            mean /= red
+            g = G[go + o * inner + k] / (red - corr)
+            if is_std:
+                g = g / ld(ya, yd, o * inner + k)
+            else:
+                g = 2.0 * g
+            for j in range(red):
+                at = (o * red + j) * inner + k
+                G[gi + at] += g * (ld(xa, xd, at) - mean)
+
+
+@njit(cache=True)
+def k_logsumexp(r, R, F, S, SH, G, goff, ginit):
+    out, a = R[r, 1], R[r, 2]
+    gi = gslot(a, S, G, goff, ginit)
+    if gi < 0:
+        return
+    outer, red, inner = _reduce_dims(r, R, S, a)
+    xa, xd, ya, yd = S[a, 0], S[a, 2], S[out, 0], S[out, 2]
+    go = goff[out]
+    for o in range(outer):
+        for k in range(inner):
+            y = ld(ya, yd, o * inner + k)
+            g = G[go + o * inner + k]
+            for j in range(red):
+                at = (o * red + j) * inner + k
+                G[gi + at] += g * math.exp(ld(xa, xd, at) - y)
+
+
+@njit(cache=True)
+def k_softmax(r, R, F, S, SH, G, goff, ginit):
+    """softmax (R[r, 7] == 0) or log_softmax (1) along the middle axis; reads only the output."""
+    out, a = R[r, 1], R[r, 2]
+    gi = gslot(a, S, G, goff, ginit)
+    if gi < 0:
+        return
+    outer, red, inner = _reduce_dims(r, R, S, a)
+    is_log = R[r, 7] == 1
+    ya, yd = S[out, 0], S[out, 2]
+    go = goff[out]
+    for o in range(outer):
+        for k in range(inner):
+            dot = 0.0
+            for j in range(red):
+                at = (o * red + j) * inner + k
+                dot += G[go + at] if is_log else G[go + at] * ld(ya, yd, at)
+            for j in range(red):
+                at = (o * red + j) * inner + k
+                y = ld(ya, yd, at)
+                if is_log:
+                    G[gi + at] += G[go + at] - math.exp(y) * dot
+                else:
+                    G[gi + at] += y * (G[go + at] - dot)
+
+
+@njit(cache=True)
+def k_cumsum(r, R, F, S, SH, G, goff, ginit):
+    out, a = R[r, 1], R[r, 2]
+    gi = gslot(a, S, G, goff, ginit)
+    if gi < 0:
+        return
+    outer, red, inner = _reduce_dims(r, R, S, a)
+    go = goff[out]
+    for o in range(outer):
+        for k in range(inner):
+            acc = 0.0
+            for j in range(red - 1, -1, -1):
+                at = (o * red + j) * inner + k
+                acc += G[go + at]
+                G[gi + at] += acc
+
+
+@njit(cache=True)
+def k_matmul(r, R, F, S, SH, G, goff, ginit):
+    """(B, M, K) @ (B, K, N); F[r, 0] / F[r, 1] set when that side has one batch shared by all."""
+    out, a, b = R[r, 1], R[r, 2], R[r, 3]
+    nb, m, kk, n = R[r, 5], R[r, 6], R[r, 7], R[r, 8]
+    a_shared, b_shared = F[r, 0] != 0.0, F[r, 1] != 0.0
+    ga = gslot(a, S, G, goff, ginit)
+    gb = gslot(b, S, G, goff, ginit)
+    aa, ad, ba, bd = S[a, 0], S[a, 2], S[b, 0], S[b, 2]
+    go = goff[out]
+    for bi in range(nb):
+        ao = 0 if a_shared else bi * m * kk
+        bo = 0 if b_shared else bi * kk * n
+        oo = go + bi * m * n
+        if ga >= 0:  # dA = dOut @ B^T
+            for i in range(m):
+                for k in range(kk):
+                    acc = 0.0
+                    for j in range(n):
+                        acc += G[oo + i * n + j] * ld(ba, bd, bo + k * n + j)
+                    G[ga + ao + i * kk + k] += acc
+        if gb >= 0:  # dB = A^T @ dOut
+            for i in range(m):
+                for k in range(kk):
+                    x = ld(aa, ad, ao + i * kk + k)
+                    for j in range(n):
+                        G[gb + bo + k * n + j] += x * G[oo + i * n + j]

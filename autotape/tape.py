@@ -1,0 +1,163 @@
+"""The Wengert tape: a flat list of records kept as parallel arrays, one tape per thread.
+
+Records (``R``, 9 int64 each): opcode, output slot, up to three input slots, four integer
+attributes. ``F`` holds two float attributes per record. A *slot* is a value on the tape
+(``S``, 6 int64 each): the address of its contiguous data (0 until backward needs it), its
+element count, dtype code, shape id (into the tape's ``SH`` table: ndim then dims), whether it
+needs a gradient, and the record that produced it (-1 for leaves and constants).
+
+The arrays are ``array.array``s, so appending is cheap and they grow by doubling; the compiled
+replay reads them through zero-copy NumPy views. Values saved for backward are read by address
+inside compiled code; ``vals`` holds the arrays so those addresses stay valid.
+"""
+import itertools
+import threading
+import weakref
+from array import array
+
+import numpy as np
+from numba import njit
+
+from . import dtypes
+
+R_WIDTH, S_WIDTH = 9, 6
+S_ADDR, S_SIZE, S_DTYPE, S_SHAPE, S_NEEDS_GRAD, S_PRODUCER = range(S_WIDTH)
+DT_INT64 = 2  # dtype code of integer index maps (float codes are in dtypes.CODE)
+
+_serials = itertools.count(1)
+_local = threading.local()
+# Bumped by every in-place op anywhere, so backward can skip version checks when none happened.
+_inplace_epoch = [0]
+
+
+@njit(cache=True)
+def _address(a):
+    return a.ctypes.data
+
+
+def bump_inplace_epoch():
+    _inplace_epoch[0] += 1
+
+
+class Tape:
+    """One flat tape. Non-leaf tensors hold their tape; the thread holds its tape weakly, so
+    a tape nobody can backward through any more is freed with its saved values."""
+
+    __slots__ = (
+        "serial", "R", "F", "S", "SH", "shape_ids", "vals", "leaves", "links", "python",
+        "versions", "epoch", "state", "hooks", "retained", "__weakref__",
+    )
+
+    def __init__(self):
+        self.serial = next(_serials)
+        self.R, self.F, self.S, self.SH = array("q"), array("d"), array("q"), array("q")
+        self.shape_ids = {}
+        self.vals = []  # arrays whose addresses are in S; keeps them alive
+        self.leaves = []  # (slot, tensor) for leaves that require grad
+        self.links = []  # (slot, tensor) for non-leaf inputs recorded on an older tape
+        self.python = {}  # record -> (Function ctx, input slots, output slots)
+        self.versions = []  # (version counter, version at save, record) of saved tensors
+        self.hooks = {}  # slot -> [hook] for non-leaf tensors
+        self.retained = []  # (slot, tensor) for retain_grad()
+        self.epoch = _inplace_epoch[0]
+        self.state = None  # per record: 0 live, 1 freed by a backward (an np.uint8 array)
+
+    @property
+    def n_records(self):
+        return len(self.R) // R_WIDTH
+
+    def shape_id(self, shape):
+        sid = self.shape_ids.get(shape)
+        if sid is None:
+            sid = self.shape_ids[shape] = len(self.SH)
+            self.SH.append(len(shape))
+            self.SH.extend(shape)
+        return sid
+
+    def _value_address(self, data):
+        if not data.flags.c_contiguous:
+            data = np.ascontiguousarray(data)
+        self.vals.append(data)
+        return _address(data)
+
+    def new_slot(self, data, needs_grad, need_value, producer=-1):
+        slot = len(self.S) // S_WIDTH
+        addr = self._value_address(data) if need_value else 0
+        code = dtypes.CODE.get(data.dtype, DT_INT64)
+        self.S.extend((addr, data.size, code, self.shape_id(data.shape), needs_grad, producer))
+        return slot
+
+    def const_slot(self, data):
+        """A value backward reads that is no tensor of the user's (a mask, an index map)."""
+        return self.new_slot(data, 0, True)
+
+    def slot_of(self, t, need_value):
+        """The slot of tensor ``t`` on this tape, made on first use."""
+        owner = t._tape
+        if owner is self:
+            slot = t._slot
+        elif owner is None and t._lserial == self.serial:
+            slot = t._slot
+        else:
+            rg = t._rg
+            slot = self.new_slot(t._data, int(rg), need_value)
+            if owner is not None:  # produced on an older tape: backward continues there
+                self.links.append((slot, t))
+                return slot
+            t._lserial, t._slot = self.serial, slot
+            if rg:
+                self.leaves.append((slot, t))
+            return slot
+        if need_value and self.S[slot * S_WIDTH + S_ADDR] == 0:
+            self.S[slot * S_WIDTH + S_ADDR] = self._value_address(t._data)
+        return slot
+
+    def record(self, spec, out, inputs, ints=(0, 0, 0, 0), floats=(0.0, 0.0)):
+        """Append one record computing tensor ``out`` from ``inputs`` (tensors or None)."""
+        rec = len(self.R) // R_WIDTH
+        need = spec.uses_inputs
+        slots = [-1, -1, -1]
+        for k, t in enumerate(inputs):
+            if t is not None:
+                slots[k] = self.slot_of(t, need)
+                if need:
+                    self.versions.append((t._vc, t._vc[0], rec))
+        if out._tape is self:  # one more record writing the same output (a piece of cat/stack)
+            out_slot = out._slot
+            self.S[out_slot * S_WIDTH + S_PRODUCER] = rec
+        else:
+            out_slot = self.new_slot(out._data, 1, spec.uses_output, rec)
+        if spec.uses_output:
+            self.versions.append((out._vc, out._vc[0], rec))
+        self.R.extend((spec.code, out_slot, slots[0], slots[1], slots[2]))
+        self.R.extend(ints)
+        self.F.extend(floats)
+        out._tape, out._slot, out._rg = self, out_slot, True
+        return rec
+
+    def record_read(self, rec, k):
+        return self.R[rec * R_WIDTH + k]
+
+    def slot_field(self, slot, k):
+        return self.S[slot * S_WIDTH + k]
+
+    def shape_of(self, sid):
+        n = self.SH[sid]
+        return tuple(self.SH[sid + 1: sid + 1 + n])
+
+
+def current_tape():
+    """The thread's tape, made anew when the last one was consumed or dropped."""
+    ref = getattr(_local, "tape", None)
+    tape = ref() if ref is not None else None
+    if tape is None:
+        tape = Tape()
+        _local.tape = weakref.ref(tape)
+    return tape
+
+
+def retire(tape):
+    """After a backward that freed ``tape``: new records go to a fresh tape."""
+    ref = getattr(_local, "tape", None)
+    if ref is not None and ref() is tape:
+        _local.tape = None
