@@ -3,6 +3,7 @@ import numpy as np
 
 from .ops import linalg, pointwise as pw, reduce as red, shape as sh
 from .tape import bump_inplace_epoch
+from .grad_mode import is_grad_enabled
 from .tensor import Tensor, _wrap, assign_inplace, check_inplace
 
 
@@ -53,18 +54,33 @@ Tensor.new_zeros = lambda self, *size, **kw: _wrap(np.zeros(size[0] if len(size)
                                                            self._data.dtype))
 
 
-def _inplace(fn):
-    """``x.op_(y)``: compute out of place, then write into x's own memory (recording if needed)."""
+def _inplace(fn, ufunc=None):
+    """``x.op_(y)``: compute out of place, then write into x's own memory (recording if needed).
+    With nothing to record (the optimizer's ``p -= lr * p.grad`` under no_grad) a NumPy ufunc
+    writes in place directly."""
 
     def method(self, *args, **kwargs):
+        if ufunc is not None and not kwargs and len(args) == 1 and not (self._rg and is_grad_enabled()):
+            other = args[0]
+            if isinstance(other, Tensor):
+                other = None if other._rg and is_grad_enabled() else other._data
+            if other is not None and np.can_cast(np.result_type(self._data, other), self._data.dtype,
+                                                               "same_kind"):
+                ufunc(self._data, other, out=self._data)
+                self._vc[0] += 1
+                bump_inplace_epoch()
+                return self
         return assign_inplace(self, fn(self, *args, **kwargs))
 
     method.__name__ = fn.__name__ + "_"
     return method
 
 
+_UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
+
+
 for _name in "add sub mul div pow clamp exp log sqrt neg abs sigmoid tanh relu clamp_min clamp_max".split():
-    setattr(Tensor, _name + "_", _inplace(getattr(pw, _name)))
+    setattr(Tensor, _name + "_", _inplace(getattr(pw, _name), _UFUNCS.get(_name)))
 Tensor.__iadd__ = Tensor.add_
 Tensor.__isub__ = Tensor.sub_
 Tensor.__imul__ = Tensor.mul_

@@ -18,7 +18,6 @@ from array import array
 import numpy as np
 from numba import njit
 
-from . import dtypes
 
 R_WIDTH, S_WIDTH = 9, 6
 S_ADDR, S_SIZE, S_DTYPE, S_SHAPE, S_NEEDS_GRAD, S_PRODUCER = range(S_WIDTH)
@@ -45,7 +44,7 @@ class Tape:
 
     __slots__ = (
         "serial", "R", "F", "S", "SH", "shape_ids", "vals", "leaves", "links", "python",
-        "versions", "epoch", "state", "hooks", "retained", "__weakref__",
+        "versions", "epoch", "state", "hooks", "retained", "n_slots", "__weakref__",
     )
 
     def __init__(self):
@@ -60,7 +59,8 @@ class Tape:
         self.hooks = {}  # slot -> [hook] for non-leaf tensors
         self.retained = []  # (slot, tensor) for retain_grad()
         self.epoch = _inplace_epoch[0]
-        self.state = None  # per record: 0 live, 1 freed by a backward (an np.uint8 array)
+        self.state = None  # per record: 0 live, 1 freed by a backward, 2 saved value modified
+        self.n_slots = 0
 
     @property
     def n_records(self):
@@ -80,16 +80,22 @@ class Tape:
         self.vals.append(data)
         return _address(data)
 
-    def new_slot(self, data, needs_grad, need_value, producer=-1):
-        slot = len(self.S) // S_WIDTH
+    def new_slot(self, data, needs_grad, need_value, producer=-1, code=None):
+        slot = self.n_slots
+        self.n_slots = slot + 1
         addr = self._value_address(data) if need_value else 0
-        code = dtypes.CODE.get(data.dtype, DT_INT64)
-        self.S.extend((addr, data.size, code, self.shape_id(data.shape), needs_grad, producer))
+        if code is None:  # float32 or float64: integer data never gets a slot of its own
+            code = 0 if data.itemsize == 4 else 1
+        shape = data.shape
+        sid = self.shape_ids.get(shape)
+        if sid is None:
+            sid = self.shape_id(shape)
+        self.S.extend((addr, data.size, code, sid, needs_grad, producer))
         return slot
 
     def const_slot(self, data):
-        """A value backward reads that is no tensor of the user's (a mask, an index map)."""
-        return self.new_slot(data, 0, True)
+        """A value backward reads that is no tensor of the user's (an index map)."""
+        return self.new_slot(data, 0, True, code=DT_INT64 if data.dtype.kind in "iu" else None)
 
     def slot_of(self, t, need_value):
         """The slot of tensor ``t`` on this tape, made on first use."""
@@ -134,6 +140,36 @@ class Tape:
         self.F.extend(floats)
         out._tape, out._slot, out._rg = self, out_slot, True
         return rec
+
+    def record1(self, spec, out, x, a=0.0, b=0.0):
+        """``record`` for the common one-input op, unrolled: it runs once per op in eager code."""
+        rec = len(self.R) // R_WIDTH
+        need = spec.uses_inputs
+        xs = self.slot_of(x, need)
+        if need:
+            self.versions.append((x._vc, x._vc[0], rec))
+        out_slot = self.new_slot(out._data, 1, spec.uses_output, rec)
+        if spec.uses_output:
+            self.versions.append((out._vc, out._vc[0], rec))
+        self.R.extend((spec.code, out_slot, xs, -1, -1, 0, 0, 0, 0))
+        self.F.extend((a, b))
+        out._tape, out._slot, out._rg = self, out_slot, True
+
+    def record2(self, spec, out, x1, x2):
+        """``record`` for the common two-input op, unrolled."""
+        rec = len(self.R) // R_WIDTH
+        need = spec.uses_inputs
+        s1 = self.slot_of(x1, need)
+        s2 = self.slot_of(x2, need)
+        if need:
+            self.versions.append((x1._vc, x1._vc[0], rec))
+            self.versions.append((x2._vc, x2._vc[0], rec))
+        out_slot = self.new_slot(out._data, 1, spec.uses_output, rec)
+        if spec.uses_output:
+            self.versions.append((out._vc, out._vc[0], rec))
+        self.R.extend((spec.code, out_slot, s1, s2, -1, 0, 0, 0, 0))
+        self.F.extend((0.0, 0.0))
+        out._tape, out._slot, out._rg = self, out_slot, True
 
     def record_read(self, rec, k):
         return self.R[rec * R_WIDTH + k]

@@ -282,10 +282,15 @@ def _init(t, data, rg):
     t._lserial, t._vc, t._hooks, t._retains = -1, [0], None, None
 
 
+_new = object.__new__
+
+
 def _wrap(data, rg=False):
-    """A new tensor over ``data`` (an ndarray), bypassing argument checks."""
-    t = Tensor.__new__(Tensor)
-    _init(t, data, rg)
+    """A new tensor over ``data`` (an ndarray), bypassing argument checks (``_init`` inlined:
+    this runs once per op)."""
+    t = _new(Tensor)
+    t._data, t._rg, t.grad, t._tape, t._slot = data, rg, None, None, -1
+    t._lserial, t._vc, t._hooks, t._retains = -1, [0], None, None
     return t
 
 
@@ -370,7 +375,7 @@ def unary(spec, x, a=0.0, b=0.0):
     """Apply an elementwise one-input op (float result), recording it if ``x`` requires grad."""
     out = _wrap(_array(spec.forward(_float_data(x), a, b)))
     if x._rg and is_grad_enabled():
-        current_tape().record(spec, out, (x, None, None), floats=(a, b))
+        current_tape().record1(spec, out, x, a, b)
     return out
 
 
@@ -401,9 +406,11 @@ def broadcast_shape(s1, s2):
     raise RuntimeError(f"shapes {list(s1)} and {list(s2)} cannot be broadcast together")
 
 
-def expand_for(x, shape):
-    """``x`` broadcast to ``shape`` as a real array, when the elementwise loop can't stride it."""
-    if x._data.shape == shape or x._data.size == 1 or x._data.size == int(np.prod(shape)):
+def expand_for(x, shape, size):
+    """``x`` broadcast to ``shape`` as a real array, when the elementwise loop can't stride it
+    (the replay handles inputs of the output's size or of size 1 directly)."""
+    n = x._data.size
+    if n == size or n == 1:
         return x
     from .ops.shape import expand
 
@@ -421,19 +428,18 @@ def binary(spec, x1, x2):
         rt = dtypes.result_type(d1, d2)
         x1, x2 = promote(x1, rt), promote(x2, rt)
         d1, d2 = x1._data, x2._data
-    record = _recording(x1, x2)
-    if record and d1.shape != d2.shape:
-        shape = broadcast_shape(d1.shape, d2.shape)
-        x1, x2 = expand_for(x1, shape), expand_for(x2, shape)
-        d1, d2 = x1._data, x2._data
     try:
         y = spec.forward(d1, d2)
     except ValueError:
         broadcast_shape(d1.shape, d2.shape)
         raise
-    out = _wrap(_array(y))
-    if record:
-        current_tape().record(spec, out, (x1, x2, None))
+    out = _wrap(y if type(y) is np.ndarray else np.asarray(y))
+    if (x1._rg or x2._rg) and is_grad_enabled():
+        n = out._data.size
+        if d1.size != n or d2.size != n:
+            shape = out._data.shape
+            x1, x2 = expand_for(x1, shape, n), expand_for(x2, shape, n)
+        current_tape().record2(spec, out, x1, x2)
     return out
 
 

@@ -10,6 +10,7 @@ from .. import tape as tape_mod
 from ..grad_mode import no_grad
 from ..ops import OPS, PYTHON
 from ..replay.cpu import replay_fn
+from ..replay.cpu_kernels import prepare
 from ..tape import R_WIDTH, S_PRODUCER, S_WIDTH
 
 _SECOND_BACKWARD = (
@@ -102,14 +103,11 @@ class _Run:
             return
         if t._hooks:
             for hook in t._hooks:
-                new = hook(_tensor(g.astype(t._data.dtype)))
+                new = hook(_tensor(g.reshape(t._data.shape).astype(t._data.dtype)))
                 if new is not None:
                     g = np.asarray(new._data, dtype=np.float64)
-        g = g.reshape(t._data.shape).astype(t._data.dtype)
-        if t.grad is None:
-            t.grad = _tensor(g)
-        else:
-            t.grad = _tensor(t.grad._data + g)
+        g = g.reshape(t._data.shape).astype(t._data.dtype)  # a copy: G is reused
+        t.grad = _tensor(g) if t.grad is None else _tensor(t.grad._data + g)
 
     def replay_tape(self, tape, seeds):
         replay, saves = replay_fn()
@@ -128,19 +126,15 @@ class _Run:
             for vc, version, rec in tape.versions:
                 if vc[0] != version and state[rec] == 0:
                     state[rec] = 2
-        sizes = S[:, 1] * S[:, 4]
-        goff = np.cumsum(sizes) - sizes
-        goff[S[:, 4] == 0] = -1
-        G = np.empty(int(sizes.sum()))
-        ginit = np.zeros(len(S), np.uint8)
+        goff, G, ginit = prepare(S)
         start = -1
         for slot, g in seeds:
             o, n = goff[slot], S[slot, 1]
             G[o: o + n] = (G[o: o + n] if ginit[slot] else 0.0) + g.ravel()
             ginit[slot] = 1
             start = max(start, S[slot, S_PRODUCER])
-        pause = np.zeros(n_rec, np.uint8)
         hooked = {slot: hooks for slot, hooks in tape.hooks.items() if hooks}
+        pause = np.zeros(n_rec, np.uint8)  # records where replay hands over to run tensor hooks
         for slot in hooked:
             pause[S[slot, S_PRODUCER]] = 1
         r, skip = start, -1
@@ -189,7 +183,7 @@ class _Run:
     def deliver(self, tape, S, G, goff, ginit):
         for slot, t in tape.leaves:
             if ginit[slot]:
-                self.deliver_leaf(t, self.grad_of(S, G, goff, slot).reshape(t._data.shape).copy())
+                self.deliver_leaf(t, self.grad_of(S, G, goff, slot))
         if self.capture is not None:
             for key, t in self.capture.items():
                 if isinstance(key, tuple) and key[0] == tape.serial and ginit[key[1]]:

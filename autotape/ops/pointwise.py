@@ -10,7 +10,10 @@ from . import elementwise as ew
 
 
 def _is_scalar(v):
-    return isinstance(v, numbers.Number) and not isinstance(v, Tensor)
+    t = type(v)
+    if t is float or t is int:
+        return True
+    return t is not Tensor and isinstance(v, numbers.Number)
 
 
 def _scalar_op(x, s, spec):
@@ -193,7 +196,8 @@ def where(condition, input=None, other=None):
     out = _wrap(np.where(cond, input._data, other._data))
     if _recording(input, other):
         tape = current_tape()
-        x1, x2 = expand_for(input, shape), expand_for(other, shape)
+        size = int(np.prod(shape))
+        x1, x2 = expand_for(input, shape, size), expand_for(other, shape, size)
         c = _wrap(np.ascontiguousarray(np.broadcast_to(cond, shape), dtype=np.float64))
         tape.record(ew.WHERE, out, (c, x1, x2))
     return out

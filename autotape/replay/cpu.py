@@ -21,6 +21,7 @@ import math
 import numpy as np
 from numba import njit
 from autotape.replay.cpu_kernels import *  # noqa: F401,F403
+from autotape.replay.cpu_kernels import _p32, _p64
 
 
 @njit(cache=True)
@@ -52,35 +53,46 @@ def replay(start, skip_pause, retain, R, F, S, SH, G, goff, ginit, state, pause,
             pass
 '''
 
-_LOAD = "{var} = ld(S[{slot}, 0], S[{slot}, 2], i * {stride})"
-
-
 def _uses(expr, var):
     return re.search(rf"\b{var}\b", expr) is not None
 
 
-def _elementwise(spec, inputs):
-    """One loop for an elementwise op. ``inputs`` pairs each input variable with its slot."""
-    exprs = spec.vjp if isinstance(spec.vjp, tuple) else (spec.vjp,)
+def _loop(exprs, inputs, bits):
+    """The loop of an elementwise VJP over values of one float width (``bits``). An input of
+    size 1 (broadcast) is read at stride 0 and its gradient summed in a register."""
+    pointer = f"_p{bits}"
     targets = [v for v, _ in inputs if v != "c"]
-    lines = []
-    for v, slot in inputs:
-        lines.append(f"s_{v} = 1 if S[{slot}, 1] == n else 0")
-    for v, slot in inputs:
-        if v != "c":
-            lines.append(f"g_{v} = gslot({slot}, S, G, goff, ginit)")
+    used = [(v, slot) for v, slot in list(inputs) + [("y", "out")] if any(_uses(e, v) for e in exprs)]
+    lines = [f"p_{v}_{bits} = {pointer}(S[{slot}, 0])" for v, slot in used]
+    lines += [f"acc_{v} = 0.0" for v in targets]
     lines.append("for i in range(n):")
-    body = []
-    for v, slot in inputs:
-        if any(_uses(e, v) for e in exprs):
-            body.append(_LOAD.format(var=v, slot=slot, stride=f"s_{v}"))
-    if any(_uses(e, "y") for e in exprs):
-        body.append(_LOAD.format(var="y", slot="out", stride="1"))
-    body.append("g = G[go + i]")
+    for v, _ in used:
+        lines.append(f"    {v} = p_{v}_{bits}[i * s_{v}]" if v != "y" else f"    y = p_y_{bits}[i]")
+    lines.append("    g = G[go + i]")
     for v, e in zip(targets, exprs):
-        body.append(f"if g_{v} >= 0:")
-        body.append(f"    G[g_{v} + i * s_{v}] += {e}")
-    lines += ["    " + x for x in body]
+        lines += [
+            f"    if g_{v} >= 0:",
+            f"        e = {e}",
+            f"        if s_{v}:",
+            f"            G[g_{v} + i] += e",
+            "        else:",
+            f"            acc_{v} += e",
+        ]
+    for v in targets:
+        lines += [f"if g_{v} >= 0 and s_{v} == 0:", f"    G[g_{v}] += acc_{v}"]
+    return lines
+
+
+def _elementwise(spec, inputs):
+    """One elementwise VJP: the same loop for float64 and float32 values (every record reads
+    values of one dtype), so each loop is straight arithmetic that LLVM can vectorize."""
+    exprs = spec.vjp if isinstance(spec.vjp, tuple) else (spec.vjp,)
+    lines = [f"s_{v} = 1 if S[{slot}, 1] == n else 0" for v, slot in inputs]
+    lines += [f"g_{v} = gslot({slot}, S, G, goff, ginit)" for v, slot in inputs if v != "c"]
+    lines.append("if S[out, 2] == 1:")
+    lines += ["    " + x for x in _loop(exprs, inputs, 64)]
+    lines.append("else:")
+    lines += ["    " + x for x in _loop(exprs, inputs, 32)]
     return lines
 
 

@@ -183,6 +183,13 @@ def k_sum(r, R, F, S, SH, G, goff, ginit):
         return
     outer, red, inner = _reduce_dims(r, R, S, a)
     go, scale = goff[out], F[r, 0]
+    if inner == 1:  # the common full or last-dim reduction: a broadcast of one value per row
+        for o in range(outer):
+            gv = G[go + o] * scale
+            base = gi + o * red
+            for j in range(red):
+                G[base + j] += gv
+        return
     for o in range(outer):
         for j in range(red):
             base = gi + (o * red + j) * inner
@@ -389,3 +396,19 @@ def k_matmul(r, R, F, S, SH, G, goff, ginit):
                     x = ld(aa, ad, ao + i * kk + k)
                     for j in range(n):
                         G[gb + bo + k * n + j] += x * G[oo + i * n + j]
+
+
+@njit(cache=True)
+def prepare(S):
+    """Each slot's offset in a fresh gradient arena (-1: no gradient), the arena, and the
+    written-yet flags: one compiled call instead of a dozen NumPy ones per backward."""
+    n = S.shape[0]
+    goff = np.empty(n, np.int64)
+    total = 0
+    for s in range(n):
+        if S[s, 4]:
+            goff[s] = total
+            total += S[s, 1]
+        else:
+            goff[s] = -1
+    return goff, np.empty(total), np.zeros(n, np.uint8)
