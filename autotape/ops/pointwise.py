@@ -198,7 +198,8 @@ def where(condition, input=None, other=None):
         tape = current_tape()
         size = int(np.prod(shape))
         x1, x2 = expand_for(input, shape, size), expand_for(other, shape, size)
-        c = _wrap(np.ascontiguousarray(np.broadcast_to(cond, shape), dtype=np.float64))
+        # the condition is read as a value of the record's own float dtype
+        c = _wrap(np.ascontiguousarray(np.broadcast_to(cond, shape), dtype=out._data.dtype))
         tape.record(ew.WHERE, out, (c, x1, x2))
     return out
 
