@@ -19,8 +19,6 @@ def _float_formatter(data):
 def _body(data):
     if data.dtype.kind == "f":
         fmt = {"float_kind": _float_formatter(data)}
-    elif data.dtype.kind == "b":
-        fmt = {"bool": lambda v: "True" if v else "False"}
     else:
         fmt = None
     if data.size == 0:

@@ -121,10 +121,10 @@ class Tape:
     def record(self, spec, out, inputs, ints=(0, 0, 0, 0), floats=(0.0, 0.0)):
         """Append one record computing tensor ``out`` from ``inputs`` (tensors or None)."""
         rec = len(self.R) // R_WIDTH
-        need = spec.uses_inputs
         slots = [-1, -1, -1]
         for k, t in enumerate(inputs):
             if t is not None:
+                need = spec.value_inputs[k]
                 slots[k] = self.slot_of(t, need)
                 if need:
                     self.versions.append((t._vc, t._vc[0], rec))
@@ -144,7 +144,7 @@ class Tape:
     def record1(self, spec, out, x, a=0.0, b=0.0):
         """``record`` for the common one-input op, unrolled: it runs once per op in eager code."""
         rec = len(self.R) // R_WIDTH
-        need = spec.uses_inputs
+        need = spec.value_inputs[0]
         xs = self.slot_of(x, need)
         if need:
             self.versions.append((x._vc, x._vc[0], rec))
@@ -158,11 +158,12 @@ class Tape:
     def record2(self, spec, out, x1, x2):
         """``record`` for the common two-input op, unrolled."""
         rec = len(self.R) // R_WIDTH
-        need = spec.uses_inputs
-        s1 = self.slot_of(x1, need)
-        s2 = self.slot_of(x2, need)
-        if need:
+        need1, need2 = spec.value_inputs[0], spec.value_inputs[1]
+        s1 = self.slot_of(x1, need1)
+        s2 = self.slot_of(x2, need2)
+        if need1:
             self.versions.append((x1._vc, x1._vc[0], rec))
+        if need2:
             self.versions.append((x2._vc, x2._vc[0], rec))
         out_slot = self.new_slot(out._data, 1, spec.uses_output, rec)
         if spec.uses_output:

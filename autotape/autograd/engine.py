@@ -4,6 +4,8 @@ The compiled replay runs until it finishes or meets a record that needs Python (
 Function, a tensor hook); we handle that record here and resume it. A graph that spans tapes
 (a tensor made before an earlier backward, used after it) continues on the older tape.
 """
+import traceback
+
 import numpy as np
 
 from .. import tape as tape_mod
@@ -138,20 +140,27 @@ class _Run:
         for slot in hooked:
             pause[S[slot, S_PRODUCER]] = 1
         r, skip = start, -1
-        with no_grad():
-            while True:
-                res = replay(r, skip, self.retain, R, F, S, SH, G, goff, ginit, state, pause, saves)
-                if res == -1:
-                    break
-                if res <= -2:
-                    self.fail(tape, -2 - res, state)
-                if R[res, 0] == PYTHON.code:
-                    self.python_record(tape, res, S, G, goff, ginit, state)
-                    r, skip = res - 1, -1
-                else:
-                    self.run_hooks(hooked.pop(R[res, 1], ()), R[res, 1], S, G, goff, tape)
-                    r, skip = res, res
-        self.deliver(tape, S, G, goff, ginit)
+        try:
+            with no_grad():
+                while True:
+                    res = replay(r, skip, self.retain, R, F, S, SH, G, goff, ginit, state, pause, saves)
+                    if res == -1:
+                        break
+                    if res <= -2:
+                        self.fail(tape, -2 - res, state)
+                    if R[res, 0] == PYTHON.code:
+                        self.python_record(tape, res, S, G, goff, ginit, state)
+                        r, skip = res - 1, -1
+                    else:
+                        self.run_hooks(hooked.pop(R[res, 1], ()), R[res, 1], S, G, goff, tape)
+                        r, skip = res, res
+            self.deliver(tape, S, G, goff, ginit)
+        except BaseException as e:
+            # R, F, S, SH are views of the tape's growable arrays: a traceback that kept them
+            # (pytest, a notebook's last error) would stop every later op from recording
+            del R, F, S, SH
+            traceback.clear_frames(e.__traceback__)
+            raise
         if not self.retain:
             tape_mod.retire(tape)
             live = saves[R[:, 0]].astype(bool) & (state == 0)

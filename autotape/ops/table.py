@@ -17,10 +17,11 @@ import re
 
 OPS = []
 BY_NAME = {}
+_INPUT_NAMES = {"ew1": ("x",), "ew2": ("x1", "x2"), "ew3": ("c", "x1", "x2")}
 
 
 class OpSpec:
-    __slots__ = ("name", "grad_fn", "kind", "vjp", "forward", "uses", "code", "uses_inputs", "uses_output")
+    __slots__ = ("name", "grad_fn", "kind", "vjp", "forward", "uses", "code", "value_inputs", "uses_output")
 
     def __init__(self, name, grad_fn, kind, vjp, forward, uses):
         self.name, self.grad_fn, self.kind, self.vjp, self.forward = name, grad_fn, kind, vjp, forward
@@ -28,7 +29,12 @@ class OpSpec:
             exprs = vjp if isinstance(vjp, tuple) else (vjp,)
             uses = {v for e in exprs for v in ("x", "x1", "x2", "y", "c") if re.search(rf"\b{v}\b", e)}
         self.uses = frozenset(uses)
-        self.uses_inputs = bool(self.uses & {"x", "x1", "x2", "c"})
+        # per input position: does the VJP read that input's value? (kernels read all or none)
+        names = _INPUT_NAMES.get(kind)
+        if names:
+            self.value_inputs = tuple(n in self.uses for n in names) + (False,) * (3 - len(names))
+        else:
+            self.value_inputs = ("x" in self.uses,) * 3
         self.uses_output = "y" in self.uses
         self.code = len(OPS)
 

@@ -1,0 +1,287 @@
+"""The autograd tutorial's behaviour, as PyTorch has it."""
+import threading
+
+import numpy as np
+import pytest
+
+import autotape as torch
+
+
+def test_tutorial_repr_and_grad():
+    x = torch.ones(2, 2, requires_grad=True)
+    y = x + 2
+    assert repr(y) == "tensor([[3., 3.],\n        [3., 3.]], grad_fn=<AddBackward0>)"
+    assert type(y.grad_fn).__name__ == "AddBackward0" and x.grad_fn is None
+    z = y * y * 3
+    out = z.mean()
+    assert z.grad_fn.name() == "MulBackward0" and out.grad_fn.name() == "MeanBackward0"
+    assert repr(out) == "tensor(27., grad_fn=<MeanBackward0>)"
+    out.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 2), 4.5, np.float32))
+    assert repr(x.grad) == "tensor([[4.5000, 4.5000],\n        [4.5000, 4.5000]])"
+
+
+def test_repr_like_torch():
+    assert repr(torch.tensor([1.5, 2.0], requires_grad=True)) == "tensor([1.5000, 2.0000], requires_grad=True)"
+    assert repr(torch.tensor([1, 2])) == "tensor([1, 2])"
+    assert repr(torch.tensor(2.0, dtype=torch.float64)) == "tensor(2., dtype=autotape.float64)"
+    assert repr(torch.tensor([True, False])) == "tensor([ True, False])"
+    assert repr(torch.tensor([[1.5e-5, 3.0]])) == "tensor([[1.5000e-05, 3.0000e+00]])"
+    assert repr(torch.tensor([1e9, 1.0])) == "tensor([1.0000e+09, 1.0000e+00])"
+
+
+def test_non_scalar_backward_needs_gradient():
+    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    z = x * 2
+    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar outputs"):
+        z.backward()
+    v = torch.tensor([0.1, 1.0, 0.0001])
+    z.backward(gradient=v)
+    np.testing.assert_allclose(x.grad.numpy(), [0.2, 2.0, 0.0002], rtol=1e-6)
+    with pytest.raises(RuntimeError, match="Mismatch in shape"):
+        (x * 2).backward(torch.ones(2))
+
+
+def test_grad_accumulates_and_clears():
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    for _ in range(3):
+        (w * w).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [6.0, 12.0])
+    w.grad = None
+    (w * 3).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [3.0, 3.0])
+
+
+def test_requires_grad_propagation_and_leaves():
+    a = torch.randn(2, 2)
+    b = (a * 3) / (a - 1)
+    assert not b.requires_grad and b.grad_fn is None and b.is_leaf
+    a.requires_grad_(True)
+    b = (a * a).sum()
+    assert b.requires_grad and not b.is_leaf and b.grad_fn.name() == "SumBackward0"
+    with pytest.raises(RuntimeError, match="only Tensors of floating point dtype can require gradients"):
+        torch.tensor([1, 2]).requires_grad_()
+    with pytest.raises(RuntimeError, match="leaf variables"):
+        b.requires_grad = False
+
+
+def test_detach_data_and_no_grad():
+    x = torch.ones(3, requires_grad=True)
+    y = x.detach()
+    assert not y.requires_grad and y.is_leaf
+    y[0] = 5.0  # shares memory, as in PyTorch
+    assert x[0].item() == 5.0
+    with torch.no_grad():
+        z = x * 2
+    assert not z.requires_grad and z.grad_fn is None
+    assert not x.data.requires_grad
+
+    @torch.no_grad()
+    def doubled(t):
+        return t * 2
+
+    assert not doubled(x).requires_grad and torch.is_grad_enabled()
+    with torch.no_grad():
+        with torch.enable_grad():
+            assert (x * 2).requires_grad
+        assert not torch.is_grad_enabled()
+    with torch.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+    assert torch.is_grad_enabled()
+
+
+def test_inplace_update_under_no_grad_and_leaf_error():
+    a = torch.tensor([1.0, 2.0], requires_grad=True)
+    (a * a).sum().backward()
+    with torch.no_grad():
+        a -= 0.5 * a.grad
+    np.testing.assert_allclose(a.numpy(force=True), [0.0, 0.0])
+    assert a.is_leaf and a.requires_grad
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        a += 1
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        a.zero_()
+
+
+def test_second_backward_and_retain_graph():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    out = (x * x * 3).mean()
+    out.backward(retain_graph=True)
+    out.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [6.0, 12.0])
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        out.backward()
+
+
+def test_modified_saved_tensor_raises():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    z = (y * y).sum()
+    with torch.no_grad():
+        y.mul_(10)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.backward()
+    # an in-place op that is itself recorded gives the right gradient
+    x2 = torch.tensor([1.0, 2.0], requires_grad=True)
+    h = x2 * 1.0
+    h.mul_(3)
+    (h * h).sum().backward()
+    np.testing.assert_allclose(x2.grad.numpy(), [18.0, 36.0])
+
+
+def test_autograd_grad():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = torch.tensor([3.0], requires_grad=True)
+    out = (x * x).sum() * y
+    gx, gy = torch.autograd.grad(out, (x, y))
+    np.testing.assert_allclose(gx.numpy(), [6.0, 12.0])
+    np.testing.assert_allclose(gy.numpy(), [5.0])
+    assert x.grad is None
+    unused = torch.ones(1, requires_grad=True)
+    with pytest.raises(RuntimeError, match="allow_unused=True"):
+        torch.autograd.grad((x * 2).sum(), [x, unused])
+    (g, none) = torch.autograd.grad((x * 2).sum(), [x, unused], allow_unused=True)
+    assert none is None
+    with pytest.raises(NotImplementedError, match="create_graph"):
+        torch.autograd.grad((x * x).sum(), x, create_graph=True)
+    with pytest.raises(NotImplementedError, match="create_graph"):
+        (x * x).sum().backward(create_graph=True)
+
+
+def test_grad_of_intermediate_and_retain_grad_and_hooks():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    h.retain_grad()
+    seen = []
+    h.register_hook(lambda g: seen.append(g.numpy().copy()) or g * 2)
+    (h * h).sum().backward()
+    np.testing.assert_allclose(h.grad.numpy(), [12.0, 24.0])  # .grad is kept after the hooks ran
+    np.testing.assert_allclose(seen[0], [6.0, 12.0])
+    np.testing.assert_allclose(x.grad.numpy(), [36.0, 72.0])  # the hook doubled the gradient flowing on
+    handle = x.register_hook(lambda g: g * 0)
+    (x * 1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [36.0, 72.0])
+    handle.remove()
+
+
+def test_custom_function_in_compiled_tape():
+    class P3(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, input):
+            ctx.save_for_backward(input)
+            return 0.5 * (5 * input ** 3 - 3 * input)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (input,) = ctx.saved_tensors
+            assert ctx.needs_input_grad == (True,)
+            return grad_output * 1.5 * (5 * input ** 2 - 1)
+
+    x = torch.tensor([0.5, -1.0], dtype=torch.float64, requires_grad=True)
+    y = (P3.apply(x.sin() * 2) * 3).exp().sum()
+    assert P3.apply(x).grad_fn.name() == "P3Backward"
+    y.backward()
+    u = np.sin([0.5, -1.0]) * 2
+    p3 = 0.5 * (5 * u ** 3 - 3 * u)
+    expected = np.exp(3 * p3) * 3 * 1.5 * (5 * u ** 2 - 1) * 2 * np.cos([0.5, -1.0])
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12)
+
+
+def test_custom_function_bad_backward():
+    class Wrong(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g, g
+
+    class BadShape(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return torch.ones(5)
+
+    x = torch.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="incorrect number of gradients"):
+        Wrong.apply(x).sum().backward()
+    with pytest.raises(RuntimeError, match="invalid gradient at index 0"):
+        BadShape.apply(x).sum().backward()
+
+
+def test_gradcheck_reports_worst_mismatch():
+    class Off(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a * a
+
+        @staticmethod
+        def backward(ctx, g):
+            (a,) = ctx.saved_tensors
+            return g * a  # should be 2a
+
+    x = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    with pytest.raises(RuntimeError, match="Jacobian mismatch"):
+        torch.autograd.gradcheck(Off.apply, (x,))
+    assert torch.autograd.gradcheck(Off.apply, (x,), raise_exception=False) is False
+    assert torch.autograd.gradcheck(lambda a: (a * a).sum(), (x,))
+
+
+def test_graph_spanning_an_earlier_backward():
+    """A tensor made before one backward, used after it: the gradient flows through both tapes."""
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2  # saves nothing, so a second backward through it is allowed, as in PyTorch
+    (h * 1).sum().backward()
+    (h * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [8.0, 8.0])
+    g = x * x  # saves x: the second pass must fail
+    (g * 1).sum().backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        (g * 3).sum().backward()
+
+
+def test_python_sum_and_iteration():
+    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    s = sum(t * t for t in x)
+    s.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0, 6.0])
+
+
+def test_threads_have_their_own_tape_and_grad_mode():
+    results, errors = {}, []
+
+    def work(k):
+        try:
+            x = torch.tensor([float(k)] * 3, dtype=torch.float64, requires_grad=True)
+            for _ in range(200):
+                x.grad = None
+                with torch.no_grad() if k == 99 else torch.enable_grad():
+                    pass
+                ((x * x).sum() * k).backward()
+            results[k] = x.grad.numpy().copy()
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(1, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for k in range(1, 5):
+        np.testing.assert_allclose(results[k], [2.0 * k * k] * 3)
+
+
+def test_tape_is_released_after_backward():
+    x = torch.ones(1000, requires_grad=True)
+    loss = (x * x).sum()
+    tape = loss._tape
+    assert tape.vals
+    loss.backward()
+    assert tape.vals == [] and tape.versions == []
+    assert (x * 2)._tape is not tape  # new records go to a fresh tape

@@ -1,0 +1,117 @@
+"""Factories, dtypes and promotion, conversions, and the errors PyTorch raises for bad input."""
+import math
+
+import numpy as np
+import pytest
+
+import autotape as torch
+
+
+def test_factories_and_default_dtype():
+    assert torch.zeros(2, 3).shape == (2, 3) and torch.zeros(2, 3).dtype == torch.float32
+    assert torch.ones((2,), dtype=torch.float64).dtype == torch.double
+    assert torch.full((2,), 7).dtype == torch.int64 and torch.full((2,), 7.0).dtype == torch.float32
+    assert torch.empty(4).numel() == 4
+    assert torch.arange(5).dtype == torch.long and torch.arange(5).tolist() == [0, 1, 2, 3, 4]
+    assert torch.arange(0, 1, 0.25).tolist() == [0.0, 0.25, 0.5, 0.75]
+    lin = torch.linspace(-math.pi, math.pi, 5)
+    np.testing.assert_allclose(lin.numpy(), np.linspace(-math.pi, math.pi, 5), rtol=1e-6)
+    assert torch.tensor([1, 2]).dtype == torch.int64 and torch.tensor([1.0]).dtype == torch.float32
+    assert torch.tensor(np.ones(2)).dtype == torch.float64
+    assert torch.zeros_like(lin).dtype == lin.dtype and torch.full_like(lin, 2).sum().item() == 10
+    assert torch.ones_like(lin, dtype=torch.float64).dtype == torch.float64
+    torch.manual_seed(3)
+    a = torch.randn(4)
+    torch.manual_seed(3)
+    assert torch.equal(a, torch.randn(4)) and torch.rand(3).dtype == torch.float32
+    arr = np.zeros(3)
+    shared = torch.from_numpy(arr)
+    arr[0] = 1
+    assert shared[0].item() == 1.0
+    assert torch.as_tensor([1.0, 2.0]).dtype == torch.float32
+    assert torch.ones(2, requires_grad=True).requires_grad
+
+
+def test_promotion_as_pytorch():
+    f32, f64, i64 = torch.ones(2), torch.ones(2, dtype=torch.float64), torch.ones(2, dtype=torch.long)
+    assert (f32 + f64).dtype == torch.float64
+    assert (i64 * 2.5).dtype == torch.float32
+    assert (i64 + 1).dtype == torch.int64
+    assert (f32 * 2).dtype == torch.float32
+    assert (f32 + torch.tensor(1.0, dtype=torch.float64)).dtype == torch.float32  # 0-d does not promote
+    assert (i64 / 2).dtype == torch.float32
+    assert torch.exp(i64).dtype == torch.float32
+    x = torch.ones(2, requires_grad=True)
+    y = torch.ones(2, dtype=torch.float64, requires_grad=True)
+    (x * y).sum().backward()
+    assert x.grad.dtype == torch.float32 and y.grad.dtype == torch.float64
+
+
+def test_conversions():
+    t = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert t.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert t.size() == (2, 2) and t.size(1) == 2 and t.dim() == 2 and t.ndim == 2 and len(t) == 2
+    assert t.sum().item() == 10.0 and float(t[0, 1]) == 2.0 and int(t[1, 1]) == 4
+    assert bool(t[0, 0]) and np.asarray(t).shape == (2, 2)
+    assert [r.tolist() for r in t] == [[1.0, 2.0], [3.0, 4.0]]
+    assert t.to(torch.float64).dtype == torch.float64 and t.double().float().dtype == torch.float32
+    assert t.long().dtype == torch.int64 and t.int().dtype == torch.int32 and t.bool().dtype == torch.bool
+    c = t.clone()
+    c[0, 0] = 9.0
+    assert t[0, 0].item() == 1.0
+    assert t.eq(t).all().item() is True and (t > 2).any().item() is True
+    assert t.device == "cpu" and t.to("cpu") is t and t.cpu() is t
+    assert repr(t.shape) == "autotape.Size([2, 2])"
+
+
+def test_errors_say_what_to_do():
+    t = torch.ones(3)
+    with pytest.raises(RuntimeError, match="cannot be converted to Scalar"):
+        t.item()
+    with pytest.raises(RuntimeError, match="ambiguous"):
+        bool(t)
+    with pytest.raises(RuntimeError, match=r"size of tensor a \(3\) must match the size of tensor b \(4\)"):
+        t + torch.ones(4)
+    with pytest.raises(RuntimeError, match=r"shapes cannot be multiplied \(2x3 and 2x3\)"):
+        torch.ones(2, 3) @ torch.ones(2, 3)
+    with pytest.raises(RuntimeError, match="invalid for input of size 3"):
+        t.reshape(2, 2)
+    with pytest.raises(IndexError):
+        t[5]
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        t.sum(dim=2)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        t.sum().backward()
+    with pytest.raises(RuntimeError, match="numpy\\(\\) on Tensor that requires grad"):
+        torch.ones(2, requires_grad=True).numpy()
+    with pytest.raises(RuntimeError, match="device 'cuda' is not available"):
+        torch.ones(2, device="cuda")
+    with pytest.raises(TypeError, match="numbers only"):
+        torch.tensor(["a"])
+    with pytest.raises(RuntimeError, match="stack expects each tensor to be equal size"):
+        torch.stack([torch.ones(2), torch.ones(3)])
+
+
+def test_indexing_forms_and_setitem():
+    x = torch.arange(12.0).reshape(3, 4)
+    assert x[1].tolist() == [4.0, 5.0, 6.0, 7.0]
+    assert x[:, 1].tolist() == [1.0, 5.0, 9.0]
+    assert x[..., -1].tolist() == [3.0, 7.0, 11.0]
+    assert x[None].shape == (1, 3, 4)
+    assert x[x > 9].tolist() == [10.0, 11.0]
+    assert x[torch.tensor([0, 2])].shape == (2, 4)
+    w = torch.zeros(4, requires_grad=True)
+    y = w * 1.0
+    y[1:3] = 5.0
+    (y * torch.arange(4.0)).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [0.0, 0.0, 0.0, 3.0])
+
+
+def test_numerically_stable_functions():
+    big = torch.tensor([1000.0, -1000.0, 0.0], requires_grad=True)
+    for out in (torch.softmax(big, 0), torch.log_softmax(big, 0), torch.sigmoid(big), torch.softplus(big),
+                torch.logsumexp(big, 0)):
+        assert np.isfinite(out.detach().numpy()).all()
+        out.sum().backward()
+        assert np.isfinite(big.grad.numpy()).all()
+        big.grad = None
