@@ -20,6 +20,7 @@ from numba import njit
 
 
 R_WIDTH, S_WIDTH = 9, 6
+ZERO_INTS, ZERO_FLOATS = (0, 0, 0, 0), (0.0, 0.0)
 S_ADDR, S_SIZE, S_DTYPE, S_SHAPE, S_NEEDS_GRAD, S_PRODUCER = range(S_WIDTH)
 DT_INT64 = 2  # dtype code of integer index maps (float codes are in dtypes.CODE)
 
@@ -118,59 +119,45 @@ class Tape:
             self.S[slot * S_WIDTH + S_ADDR] = self._value_address(t._data)
         return slot
 
-    def record(self, spec, out, inputs, ints=(0, 0, 0, 0), floats=(0.0, 0.0)):
-        """Append one record computing tensor ``out`` from ``inputs`` (tensors or None)."""
-        rec = len(self.R) // R_WIDTH
-        slots = [-1, -1, -1]
-        for k, t in enumerate(inputs):
-            if t is not None:
-                need = spec.value_inputs[k]
-                slots[k] = self.slot_of(t, need)
-                if need:
-                    self.versions.append((t._vc, t._vc[0], rec))
-        if out._tape is self:  # one more record writing the same output (a piece of cat/stack)
-            out_slot = out._slot
-            self.S[out_slot * S_WIDTH + S_PRODUCER] = rec
-        else:
-            out_slot = self.new_slot(out._data, 1, spec.uses_output, rec)
+    def _output(self, spec, out, rec):
+        """The output's slot; a tensor written by several records (the pieces of a cat or
+        stack) keeps one slot, produced by the last of them."""
+        if out._tape is self:
+            self.S[out._slot * S_WIDTH + S_PRODUCER] = rec
+            return out._slot
+        slot = self.new_slot(out._data, 1, spec.uses_output, rec)
         if spec.uses_output:
             self.versions.append((out._vc, out._vc[0], rec))
-        self.R.extend((spec.code, out_slot, slots[0], slots[1], slots[2]))
-        self.R.extend(ints)
+        out._tape, out._slot, out._rg = self, slot, True
+        return slot
+
+    def _input(self, t, need_value, rec):
+        slot = self.slot_of(t, need_value)
+        if need_value:
+            self.versions.append((t._vc, t._vc[0], rec))
+        return slot
+
+    def record(self, spec, out, inputs, ints=ZERO_INTS, floats=ZERO_FLOATS):
+        """Append one record computing tensor ``out`` from up to three ``inputs`` (None: absent)."""
+        rec = len(self.R) // R_WIDTH
+        slots = [-1 if t is None else self._input(t, spec.value_inputs[k], rec) for k, t in enumerate(inputs)]
+        slots += [-1] * (3 - len(slots))
+        self.R.extend((spec.code, self._output(spec, out, rec), *slots, *ints))
         self.F.extend(floats)
-        out._tape, out._slot, out._rg = self, out_slot, True
-        return rec
 
-    def record1(self, spec, out, x, a=0.0, b=0.0):
-        """``record`` for the common one-input op, unrolled: it runs once per op in eager code."""
+    # The two common shapes of record, unrolled: one of these runs for every op in eager code.
+    def record1(self, spec, out, x, ints=ZERO_INTS, floats=ZERO_FLOATS):
         rec = len(self.R) // R_WIDTH
-        need = spec.value_inputs[0]
-        xs = self.slot_of(x, need)
-        if need:
-            self.versions.append((x._vc, x._vc[0], rec))
-        out_slot = self.new_slot(out._data, 1, spec.uses_output, rec)
-        if spec.uses_output:
-            self.versions.append((out._vc, out._vc[0], rec))
-        self.R.extend((spec.code, out_slot, xs, -1, -1, 0, 0, 0, 0))
-        self.F.extend((a, b))
-        out._tape, out._slot, out._rg = self, out_slot, True
+        xs = self._input(x, spec.value_inputs[0], rec)
+        self.R.extend((spec.code, self._output(spec, out, rec), xs, -1, -1) + ints)
+        self.F.extend(floats)
 
-    def record2(self, spec, out, x1, x2):
-        """``record`` for the common two-input op, unrolled."""
+    def record2(self, spec, out, x1, x2, ints=ZERO_INTS, floats=ZERO_FLOATS):
         rec = len(self.R) // R_WIDTH
-        need1, need2 = spec.value_inputs[0], spec.value_inputs[1]
-        s1 = self.slot_of(x1, need1)
-        s2 = self.slot_of(x2, need2)
-        if need1:
-            self.versions.append((x1._vc, x1._vc[0], rec))
-        if need2:
-            self.versions.append((x2._vc, x2._vc[0], rec))
-        out_slot = self.new_slot(out._data, 1, spec.uses_output, rec)
-        if spec.uses_output:
-            self.versions.append((out._vc, out._vc[0], rec))
-        self.R.extend((spec.code, out_slot, s1, s2, -1, 0, 0, 0, 0))
-        self.F.extend((0.0, 0.0))
-        out._tape, out._slot, out._rg = self, out_slot, True
+        s1 = self._input(x1, spec.value_inputs[0], rec)
+        s2 = self._input(x2, spec.value_inputs[1], rec)
+        self.R.extend((spec.code, self._output(spec, out, rec), s1, s2, -1) + ints)
+        self.F.extend(floats)
 
     def record_read(self, rec, k):
         return self.R[rec * R_WIDTH + k]

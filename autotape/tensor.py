@@ -1,4 +1,6 @@
 """Tensor: a NumPy array plus what autograd needs (requires_grad, grad, its slot on a tape)."""
+import math
+
 import numpy as np
 
 from . import dtypes
@@ -265,7 +267,7 @@ class Size(tuple):
         return f"autotape.Size([{', '.join(map(str, self))}])"
 
     def numel(self):
-        return int(np.prod(self))
+        return math.prod(self)
 
 
 class _HookHandle:
@@ -375,14 +377,14 @@ def unary(spec, x, a=0.0, b=0.0):
     """Apply an elementwise one-input op (float result), recording it if ``x`` requires grad."""
     out = _wrap(_array(spec.forward(_float_data(x), a, b)))
     if x._rg and is_grad_enabled():
-        current_tape().record1(spec, out, x, a, b)
+        current_tape().record1(spec, out, x, floats=(a, b))
     return out
 
 
 def cast(x, np_dtype):
     out = _wrap(x._data.astype(np_dtype))
     if x._rg and np_dtype.kind == "f" and is_grad_enabled():
-        current_tape().record(ew.TO_COPY, out, (x, None, None))
+        current_tape().record1(ew.TO_COPY, out, x)
     return out
 
 

@@ -5,10 +5,12 @@ from .table import defop
 
 
 def _softplus(x, beta, threshold):
-    bx = x * beta
-    with np.errstate(over="ignore"):
-        soft = np.log1p(np.exp(-np.abs(bx))) / beta + np.maximum(x, 0) * (beta > 0) + np.minimum(x, 0) * (beta < 0)
-    return np.where(bx > threshold, x, soft).astype(x.dtype, copy=False)
+    # logaddexp(0, t) = log(1 + e^t) without overflow, in one ufunc
+    bx = x * x.dtype.type(beta) if beta != 1.0 else x
+    soft = np.logaddexp(x.dtype.type(0), bx)
+    if beta != 1.0:
+        soft = soft / x.dtype.type(beta)
+    return np.where(bx > threshold, x, soft)
 
 
 def _sigmoid(x, a, b):

@@ -1,4 +1,6 @@
 """Matrix products. Every form is recorded as one batched (B, M, K) @ (B, K, N) record."""
+import math
+
 import numpy as np
 
 from ..tensor import _array, _recording, _wrap, broadcast_shape
@@ -38,8 +40,8 @@ def matmul(input, other):
         spec = MM if b.ndim == 2 else MV
     else:
         spec = BMM
-    nb = int(np.prod(batch))
-    a_batch, b_batch = int(np.prod(a.shape[:-2])), int(np.prod(b.shape[:-2]))
+    nb = math.prod(batch)
+    a_batch, b_batch = math.prod(a.shape[:-2]), math.prod(b.shape[:-2])
     if a_batch not in (1, nb):
         input = input.expand(batch + a.shape[-2:], materialize=True)
         a_batch = nb
@@ -49,7 +51,7 @@ def matmul(input, other):
     m = 1 if a.ndim == 1 else a.shape[-2]
     n = 1 if b.ndim == 1 else b.shape[-1]
     shared = (float(a_batch == 1 and nb > 1), float(b_batch == 1 and nb > 1))
-    current_tape().record(spec, out, (input, other, None), ints=(nb, m, k_a, n), floats=shared)
+    current_tape().record2(spec, out, input, other, ints=(nb, m, k_a, n), floats=shared)
     return out
 
 

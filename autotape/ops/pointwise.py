@@ -1,4 +1,5 @@
 """Public elementwise functions: ``autotape.exp(x)``, ``x + y``, comparisons, ``where``."""
+import math
 import numbers
 
 import numpy as np
@@ -196,7 +197,7 @@ def where(condition, input=None, other=None):
     out = _wrap(np.where(cond, input._data, other._data))
     if _recording(input, other):
         tape = current_tape()
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         x1, x2 = expand_for(input, shape, size), expand_for(other, shape, size)
         # the condition is read as a value of the record's own float dtype
         c = _wrap(np.ascontiguousarray(np.broadcast_to(cond, shape), dtype=out._data.dtype))

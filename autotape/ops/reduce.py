@@ -57,15 +57,15 @@ def _layout(x, dims):
         shape = x._data.shape
         dims = tuple(range(len(keep), len(shape)))
     if not dims:
-        return x, int(np.prod(shape)), 1
-    return x, int(np.prod(shape[: dims[0]])), int(np.prod(shape[dims[0]: dims[-1] + 1]))
+        return x, math.prod(shape), 1
+    return x, math.prod(shape[: dims[0]]), math.prod(shape[dims[0]: dims[-1] + 1])
 
 
 def _reduce(spec, x, dims, y, mode=0, floats=(0.0, 0.0)):
     out = _wrap(_array(y))
     if _recording(x):
         src, outer, red = _layout(x, dims)
-        current_tape().record(spec, out, (src, None, None), ints=(outer, red, mode, 0), floats=floats)
+        current_tape().record1(spec, out, src, ints=(outer, red, mode, 0), floats=floats)
     return out
 
 
@@ -95,7 +95,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
             f"dtype. Got: {input.dtype.name.capitalize()}; call .float() first"
         )
     dims = _dims(dim, data.ndim)
-    red = int(np.prod([data.shape[d] for d in dims])) if data.ndim else 1
+    red = math.prod([data.shape[d] for d in dims]) if data.ndim else 1
     with np.errstate(invalid="ignore", divide="ignore"):
         y = np.mean(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
     return _reduce(MEAN if dim is None else MEAN_DIM, input, dims, y, floats=(1.0 / builtins.max(red, 1), 0.0))
@@ -241,9 +241,9 @@ def _along(spec, input, dim, y, mode):
     if _recording(input):
         shape = input._data.shape
         d = _dim(dim, len(shape)) if shape else 0
-        outer = int(np.prod(shape[:d])) if shape else 1
+        outer = math.prod(shape[:d]) if shape else 1
         red = shape[d] if shape else 1
-        current_tape().record(spec, out, (input, None, None), ints=(outer, red, mode, 0))
+        current_tape().record1(spec, out, input, ints=(outer, red, mode, 0))
     return out
 
 

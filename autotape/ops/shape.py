@@ -1,5 +1,7 @@
 """Shape ops and indexing. Views share their base's version counter, as in PyTorch, so an
 in-place change through a view is seen by the records that saved the base."""
+import math
+
 import numpy as np
 
 from .. import dtypes
@@ -26,7 +28,7 @@ def _view(spec, x, data, ints=(0, 0, 0, 0)):
     if np.shares_memory(data, x._data) if data.size and x._data.size else False:
         out._vc = x._vc
     if x._rg and _recording(x):
-        current_tape().record(spec, out, (x, None, None), ints=ints)
+        current_tape().record1(spec, out, x, ints=ints)
     return out
 
 
@@ -68,7 +70,7 @@ def flatten(input, start_dim=0, end_dim=-1):
     s, e = _dim(start_dim, len(shape)), _dim(end_dim, len(shape))
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-    new = shape[:s] + (int(np.prod(shape[s: e + 1])),) + shape[e + 1:]
+    new = shape[:s] + (math.prod(shape[s: e + 1]),) + shape[e + 1:]
     return reshape(input, new)
 
 
@@ -95,7 +97,7 @@ def _permuted(spec, input, perm):
     out._vc = input._vc
     if _recording(input):
         tape = current_tape()
-        tape.record(spec, out, (input, None, None), ints=(tape.shape_id(tuple(perm)), 0, 0, 0))
+        tape.record1(spec, out, input, ints=(tape.shape_id(tuple(perm)), 0, 0, 0))
     return out
 
 
@@ -152,7 +154,7 @@ def expand(input, *sizes, materialize=False):
         data = np.ascontiguousarray(data)
     out = _wrap(data)
     if _recording(input):
-        current_tape().record(EXPAND, out, (input, None, None))
+        current_tape().record1(EXPAND, out, input)
     return out
 
 
@@ -170,8 +172,8 @@ def _narrow(spec, x, dim, start, length, squeeze_dim=False):
     out = _wrap(x._data[index])
     out._vc = x._vc
     if _recording(x):
-        outer = int(np.prod(shape[:dim]))
-        current_tape().record(spec, out, (x, None, None), ints=(outer, shape[dim], start, length))
+        outer = math.prod(shape[:dim])
+        current_tape().record1(spec, out, x, ints=(outer, shape[dim], start, length))
     return out
 
 
@@ -222,11 +224,11 @@ def _join(spec, tensors, data, sizes, d):
     out = _wrap(data)
     if any(t._rg for t in tensors) and _recording(*tensors):
         tape = current_tape()
-        outer = int(np.prod(data.shape[:d]))
+        outer = math.prod(data.shape[:d])
         total, off = data.shape[d], 0
         for t, k in zip(tensors, sizes):
             if t._rg:
-                tape.record(spec, out, (t, None, None), ints=(outer, total, off, k))
+                tape.record1(spec, out, t, ints=(outer, total, off, k))
             off += k
     return out
 
@@ -251,7 +253,10 @@ def stack(tensors, dim=0):
                 f"{list(t._data.shape)} at entry {k}"
             )
     d = _dim(dim, len(shape) + 1)
-    data = np.stack([t._data for t in tensors], axis=d)
+    if not shape:  # scalars: np.array builds the vector several times faster than np.stack
+        data = np.array([t._data for t in tensors])
+    else:
+        data = np.stack([t._data for t in tensors], axis=d)
     return _join(STACK, tensors, data=data, sizes=[1] * len(tensors), d=d)
 
 
@@ -301,7 +306,7 @@ def getitem(input, key):
     if _recording(input):
         flat_index = np.ascontiguousarray(np.arange(data.size, dtype=np.int64).reshape(data.shape)[npkey])
         tape = current_tape()
-        tape.record(INDEX, out, (input, None, None), ints=(tape.const_slot(flat_index), 0, 0, 0))
+        tape.record1(INDEX, out, input, ints=(tape.const_slot(flat_index), 0, 0, 0))
     return out
 
 
