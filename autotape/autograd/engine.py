@@ -11,7 +11,7 @@ import numpy as np
 from .. import tape as tape_mod
 from ..grad_mode import no_grad
 from ..ops import OPS, PYTHON
-from ..replay.cpu import replay_fn
+from ..replay.cpu import ensure_compiled, replay, tables
 from ..replay.cpu_kernels import prepare
 from ..tape import R_WIDTH, S_PRODUCER, S_WIDTH
 
@@ -112,7 +112,7 @@ class _Run:
         t.grad = _tensor(g) if t.grad is None else _tensor(t.grad._data + g)
 
     def replay_tape(self, tape, seeds):
-        replay, saves = replay_fn()
+        vjps, saves = tables()
         n_rec = tape.n_records
         R = np.frombuffer(tape.R, dtype=np.int64).reshape(n_rec, R_WIDTH)
         F = np.frombuffer(tape.F, dtype=np.float64).reshape(n_rec, 2)
@@ -143,14 +143,18 @@ class _Run:
         try:
             with no_grad():
                 while True:
-                    res = replay(r, skip, self.retain, R, F, S, SH, G, goff, ginit, state, pause, saves)
+                    res = replay(r, skip, self.retain, R, F, S, SH, G, goff, ginit, state, pause, saves, vjps)
                     if res == -1:
                         break
                     if res <= -2:
                         self.fail(tape, -2 - res, state)
-                    if R[res, 0] == PYTHON.code:
+                    op = R[res, 0]
+                    if op == PYTHON.code:
                         self.python_record(tape, res, S, G, goff, ginit, state)
                         r, skip = res - 1, -1
+                    elif vjps[op] == 0:  # first use of this op: compile its VJP, then go on
+                        ensure_compiled(op)
+                        r = res
                     else:
                         self.run_hooks(hooked.pop(R[res, 1], ()), R[res, 1], S, G, goff, tape)
                         r, skip = res, res

@@ -1,9 +1,12 @@
-"""Numba kernels for the CPU replay: value access by address, and the VJPs of the ops that are
+"""Numba code for the CPU replay: value access by address, and the VJPs of the ops that are
 not elementwise (their elementwise cousins are generated from the op table in ``cpu.py``).
 
-Every kernel takes ``(r, R, F, S, SH, G, goff, ginit)``: the record index, the record, float,
-slot and shape tables, the float64 gradient arena, each slot's offset in it (-1: no gradient
-wanted) and whether that slot's gradient has been written yet.
+Every VJP takes ``(r, R, F, S, SH, G, goff, ginit)``, all raw pointers but ``r``: the record
+index; the record (9 per record), float (2 per record), slot (6 per slot) and shape tables; the
+float64 gradient arena; each slot's offset in it (-1: no gradient wanted); whether that slot's
+gradient has been written yet. Raw pointers, not arrays: no reference counting per call, and
+far less code for LLVM to optimise. Each VJP is compiled as a ``cfunc`` the first time a tape
+holds its op, so compile time grows with the ops a program uses, not with the table.
 """
 import math
 
@@ -28,9 +31,29 @@ def _pointer_intrinsic(numba_type):
 _p32 = _pointer_intrinsic(types.float32)
 _p64 = _pointer_intrinsic(types.float64)
 _pi64 = _pointer_intrinsic(types.int64)
+_pu8 = _pointer_intrinsic(types.uint8)
+
+_I64P, _F64P = types.CPointer(types.int64), types.CPointer(types.float64)
+VJP_SIGNATURE = types.void(types.int64, _I64P, _F64P, _I64P, _I64P, _F64P, _I64P, types.CPointer(types.uint8))
 
 
-@njit(cache=True)
+@intrinsic
+def call_vjp(typingctx, address, r, R, F, S, SH, G, goff, ginit):
+    """Call the compiled VJP at ``address`` (a cfunc of VJP_SIGNATURE)."""
+    sig = types.void(address, r, R, F, S, SH, G, goff, ginit)
+
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+
+        arg_types = [context.get_value_type(t) for t in signature.args[1:]]
+        fn = builder.inttoptr(args[0], ir.FunctionType(ir.VoidType(), arg_types).as_pointer())
+        builder.call(fn, args[1:])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, error_model="numpy")
 def ld(addr, dt, i):
     """Element ``i`` of the value at ``addr`` (dtype code ``dt``), as float64."""
     if dt == 1:
@@ -40,12 +63,12 @@ def ld(addr, dt, i):
     return np.float64(_pi64(addr)[i])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def ldi(addr, i):
     return _pi64(addr)[i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def gslot(s, S, G, goff, ginit):
     """Offset of slot ``s``'s gradient, zeroed on first touch; -1 if it wants none."""
     if s < 0:
@@ -54,13 +77,13 @@ def gslot(s, S, G, goff, ginit):
     if o < 0:
         return -1
     if ginit[s] == 0:
-        for i in range(S[s, 1]):
+        for i in range(S[s * 6 + 1]):
             G[o + i] = 0.0
         ginit[s] = 1
     return o
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _odometer_add(G, go, gi, shape_at, SH, step):
     """G[gi + j] += G[go + i] over the output's elements i, where the input index j moves by
     ``step[k]`` along output dim k (0 for a broadcast dim, a permuted stride for a permute)."""
@@ -83,13 +106,12 @@ def _odometer_add(G, go, gi, shape_at, SH, step):
             k -= 1
 
 
-@njit(cache=True)
 def k_expand(r, R, F, S, SH, G, goff, ginit):
-    out, a = R[r, 1], R[r, 2]
+    out, a = R[r * 9 + 1], R[r * 9 + 2]
     gi = gslot(a, S, G, goff, ginit)
     if gi < 0:
         return
-    osh, ish = S[out, 3], S[a, 3]
+    osh, ish = S[out * 6 + 3], S[a * 6 + 3]
     nd, ind = SH[osh], SH[ish]
     step = np.zeros(nd, np.int64)
     st = 1
@@ -101,13 +123,12 @@ def k_expand(r, R, F, S, SH, G, goff, ginit):
     _odometer_add(G, goff[out], gi, osh, SH, step)
 
 
-@njit(cache=True)
 def k_permute(r, R, F, S, SH, G, goff, ginit):
-    out, a, perm = R[r, 1], R[r, 2], R[r, 5]
+    out, a, perm = R[r * 9 + 1], R[r * 9 + 2], R[r * 9 + 5]
     gi = gslot(a, S, G, goff, ginit)
     if gi < 0:
         return
-    ish = S[a, 3]
+    ish = S[a * 6 + 3]
     nd = SH[ish]
     strides = np.empty(nd, np.int64)
     st = 1
@@ -117,19 +138,18 @@ def k_permute(r, R, F, S, SH, G, goff, ginit):
     step = np.empty(nd, np.int64)
     for k in range(nd):
         step[k] = strides[SH[perm + 1 + k]]
-    _odometer_add(G, goff[out], gi, S[out, 3], SH, step)
+    _odometer_add(G, goff[out], gi, S[out * 6 + 3], SH, step)
 
 
-@njit(cache=True)
 def k_narrow(r, R, F, S, SH, G, goff, ginit):
     """out = in[:, off:off+rk, :] viewed as (outer, rtot, inner)."""
-    out, a = R[r, 1], R[r, 2]
+    out, a = R[r * 9 + 1], R[r * 9 + 2]
     gi = gslot(a, S, G, goff, ginit)
     if gi < 0:
         return
-    outer, rtot, off, rk = R[r, 5], R[r, 6], R[r, 7], R[r, 8]
+    outer, rtot, off, rk = R[r * 9 + 5], R[r * 9 + 6], R[r * 9 + 7], R[r * 9 + 8]
     go = goff[out]
-    inner = S[out, 1] // max(outer * rk, 1)
+    inner = S[out * 6 + 1] // max(outer * rk, 1)
     for o in range(outer):
         for j in range(rk):
             src = go + (o * rk + j) * inner
@@ -138,16 +158,15 @@ def k_narrow(r, R, F, S, SH, G, goff, ginit):
                 G[dst + k] += G[src + k]
 
 
-@njit(cache=True)
 def k_cat_piece(r, R, F, S, SH, G, goff, ginit):
     """The input is the piece out[:, off:off+rk, :] of a cat/stack along one dim."""
-    out, a = R[r, 1], R[r, 2]
+    out, a = R[r * 9 + 1], R[r * 9 + 2]
     gi = gslot(a, S, G, goff, ginit)
     if gi < 0:
         return
-    outer, rtot, off, rk = R[r, 5], R[r, 6], R[r, 7], R[r, 8]
+    outer, rtot, off, rk = R[r * 9 + 5], R[r * 9 + 6], R[r * 9 + 7], R[r * 9 + 8]
     go = goff[out]
-    inner = S[a, 1] // max(outer * rk, 1)
+    inner = S[a * 6 + 1] // max(outer * rk, 1)
     for o in range(outer):
         for j in range(rk):
             src = go + (o * rtot + off + j) * inner
@@ -156,33 +175,31 @@ def k_cat_piece(r, R, F, S, SH, G, goff, ginit):
                 G[dst + k] += G[src + k]
 
 
-@njit(cache=True)
 def k_gather(r, R, F, S, SH, G, goff, ginit):
     """out.flat[i] = in.flat[index[i]]: scatter-add the gradient back."""
-    out, a, ix = R[r, 1], R[r, 2], R[r, 5]
+    out, a, ix = R[r * 9 + 1], R[r * 9 + 2], R[r * 9 + 5]
     gi = gslot(a, S, G, goff, ginit)
     if gi < 0:
         return
-    go, addr = goff[out], S[ix, 0]
-    for i in range(S[out, 1]):
+    go, addr = goff[out], S[ix * 6 + 0]
+    for i in range(S[out * 6 + 1]):
         G[gi + ldi(addr, i)] += G[go + i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _reduce_dims(r, R, S, a):
-    outer, red = R[r, 5], R[r, 6]
-    return outer, red, S[a, 1] // max(outer * red, 1)
+    outer, red = R[r * 9 + 5], R[r * 9 + 6]
+    return outer, red, S[a * 6 + 1] // max(outer * red, 1)
 
 
-@njit(cache=True)
 def k_sum(r, R, F, S, SH, G, goff, ginit):
-    """Sum or mean (scale F[r, 0]) over the middle axis of (outer, red, inner)."""
-    out, a = R[r, 1], R[r, 2]
+    """Sum or mean (scale F[r * 2 + 0]) over the middle axis of (outer, red, inner)."""
+    out, a = R[r * 9 + 1], R[r * 9 + 2]
     gi = gslot(a, S, G, goff, ginit)
     if gi < 0:
         return
     outer, red, inner = _reduce_dims(r, R, S, a)
-    go, scale = goff[out], F[r, 0]
+    go, scale = goff[out], F[r * 2 + 0]
     if inner == 1:  # the common full or last-dim reduction: a broadcast of one value per row
         for o in range(outer):
             gv = G[go + o] * scale
@@ -197,14 +214,13 @@ def k_sum(r, R, F, S, SH, G, goff, ginit):
                 G[base + k] += G[go + o * inner + k] * scale
 
 
-@njit(cache=True)
 def k_prod(r, R, F, S, SH, G, goff, ginit):
-    out, a = R[r, 1], R[r, 2]
+    out, a = R[r * 9 + 1], R[r * 9 + 2]
     gi = gslot(a, S, G, goff, ginit)
     if gi < 0:
         return
     outer, red, inner = _reduce_dims(r, R, S, a)
-    xa, xd = S[a, 0], S[a, 2]
+    xa, xd = S[a * 6 + 0], S[a * 6 + 2]
     go = goff[out]
     for o in range(outer):
         for k in range(inner):
@@ -225,16 +241,15 @@ def k_prod(r, R, F, S, SH, G, goff, ginit):
                     G[gi + at] += g * rest
 
 
-@njit(cache=True)
 def k_extreme(r, R, F, S, SH, G, goff, ginit):
-    """amax/amin (R[r, 7] == 0: ties share the gradient) and max/min with dim (1: first only)."""
-    out, a = R[r, 1], R[r, 2]
+    """amax/amin (R[r * 9 + 7] == 0: ties share the gradient) and max/min with dim (1: first only)."""
+    out, a = R[r * 9 + 1], R[r * 9 + 2]
     gi = gslot(a, S, G, goff, ginit)
     if gi < 0:
         return
     outer, red, inner = _reduce_dims(r, R, S, a)
-    first_only = R[r, 7] == 1
-    xa, xd, ya, yd = S[a, 0], S[a, 2], S[out, 0], S[out, 2]
+    first_only = R[r * 9 + 7] == 1
+    xa, xd, ya, yd = S[a * 6 + 0], S[a * 6 + 2], S[out * 6 + 0], S[out * 6 + 2]
     go = goff[out]
     for o in range(outer):
         for k in range(inner):
@@ -253,15 +268,14 @@ def k_extreme(r, R, F, S, SH, G, goff, ginit):
                     G[gi + at] += share
 
 
-@njit(cache=True)
 def k_norm(r, R, F, S, SH, G, goff, ginit):
-    out, a = R[r, 1], R[r, 2]
+    out, a = R[r * 9 + 1], R[r * 9 + 2]
     gi = gslot(a, S, G, goff, ginit)
     if gi < 0:
         return
     outer, red, inner = _reduce_dims(r, R, S, a)
-    p = F[r, 0]
-    xa, xd, ya, yd = S[a, 0], S[a, 2], S[out, 0], S[out, 2]
+    p = F[r * 2 + 0]
+    xa, xd, ya, yd = S[a * 6 + 0], S[a * 6 + 2], S[out * 6 + 0], S[out * 6 + 2]
     go = goff[out]
     for o in range(outer):
         for k in range(inner):
@@ -281,16 +295,15 @@ def k_norm(r, R, F, S, SH, G, goff, ginit):
                 G[gi + at] += g * d
 
 
-@njit(cache=True)
 def k_var(r, R, F, S, SH, G, goff, ginit):
-    """var (R[r, 7] == 0) or std (1) with Bessel-style correction F[r, 0]."""
-    out, a = R[r, 1], R[r, 2]
+    """var (R[r * 9 + 7] == 0) or std (1) with Bessel-style correction F[r * 2 + 0]."""
+    out, a = R[r * 9 + 1], R[r * 9 + 2]
     gi = gslot(a, S, G, goff, ginit)
     if gi < 0:
         return
     outer, red, inner = _reduce_dims(r, R, S, a)
-    corr, is_std = F[r, 0], R[r, 7] == 1
-    xa, xd, ya, yd = S[a, 0], S[a, 2], S[out, 0], S[out, 2]
+    corr, is_std = F[r * 2 + 0], R[r * 9 + 7] == 1
+    xa, xd, ya, yd = S[a * 6 + 0], S[a * 6 + 2], S[out * 6 + 0], S[out * 6 + 2]
     go = goff[out]
     for o in range(outer):
         for k in range(inner):
@@ -308,14 +321,13 @@ def k_var(r, R, F, S, SH, G, goff, ginit):
                 G[gi + at] += g * (ld(xa, xd, at) - mean)
 
 
-@njit(cache=True)
 def k_logsumexp(r, R, F, S, SH, G, goff, ginit):
-    out, a = R[r, 1], R[r, 2]
+    out, a = R[r * 9 + 1], R[r * 9 + 2]
     gi = gslot(a, S, G, goff, ginit)
     if gi < 0:
         return
     outer, red, inner = _reduce_dims(r, R, S, a)
-    xa, xd, ya, yd = S[a, 0], S[a, 2], S[out, 0], S[out, 2]
+    xa, xd, ya, yd = S[a * 6 + 0], S[a * 6 + 2], S[out * 6 + 0], S[out * 6 + 2]
     go = goff[out]
     for o in range(outer):
         for k in range(inner):
@@ -326,16 +338,15 @@ def k_logsumexp(r, R, F, S, SH, G, goff, ginit):
                 G[gi + at] += g * math.exp(ld(xa, xd, at) - y)
 
 
-@njit(cache=True)
 def k_softmax(r, R, F, S, SH, G, goff, ginit):
-    """softmax (R[r, 7] == 0) or log_softmax (1) along the middle axis; reads only the output."""
-    out, a = R[r, 1], R[r, 2]
+    """softmax (R[r * 9 + 7] == 0) or log_softmax (1) along the middle axis; reads only the output."""
+    out, a = R[r * 9 + 1], R[r * 9 + 2]
     gi = gslot(a, S, G, goff, ginit)
     if gi < 0:
         return
     outer, red, inner = _reduce_dims(r, R, S, a)
-    is_log = R[r, 7] == 1
-    ya, yd = S[out, 0], S[out, 2]
+    is_log = R[r * 9 + 7] == 1
+    ya, yd = S[out * 6 + 0], S[out * 6 + 2]
     go = goff[out]
     for o in range(outer):
         for k in range(inner):
@@ -352,9 +363,8 @@ def k_softmax(r, R, F, S, SH, G, goff, ginit):
                     G[gi + at] += y * (G[go + at] - dot)
 
 
-@njit(cache=True)
 def k_cumsum(r, R, F, S, SH, G, goff, ginit):
-    out, a = R[r, 1], R[r, 2]
+    out, a = R[r * 9 + 1], R[r * 9 + 2]
     gi = gslot(a, S, G, goff, ginit)
     if gi < 0:
         return
@@ -369,15 +379,14 @@ def k_cumsum(r, R, F, S, SH, G, goff, ginit):
                 G[gi + at] += acc
 
 
-@njit(cache=True)
 def k_matmul(r, R, F, S, SH, G, goff, ginit):
-    """(B, M, K) @ (B, K, N); F[r, 0] / F[r, 1] set when that side has one batch shared by all."""
-    out, a, b = R[r, 1], R[r, 2], R[r, 3]
-    nb, m, kk, n = R[r, 5], R[r, 6], R[r, 7], R[r, 8]
-    a_shared, b_shared = F[r, 0] != 0.0, F[r, 1] != 0.0
+    """(B, M, K) @ (B, K, N); F[r * 2 + 0] / F[r * 2 + 1] set when that side has one batch shared by all."""
+    out, a, b = R[r * 9 + 1], R[r * 9 + 2], R[r * 9 + 3]
+    nb, m, kk, n = R[r * 9 + 5], R[r * 9 + 6], R[r * 9 + 7], R[r * 9 + 8]
+    a_shared, b_shared = F[r * 2 + 0] != 0.0, F[r * 2 + 1] != 0.0
     ga = gslot(a, S, G, goff, ginit)
     gb = gslot(b, S, G, goff, ginit)
-    aa, ad, ba, bd = S[a, 0], S[a, 2], S[b, 0], S[b, 2]
+    aa, ad, ba, bd = S[a * 6 + 0], S[a * 6 + 2], S[b * 6 + 0], S[b * 6 + 2]
     go = goff[out]
     for bi in range(nb):
         ao = 0 if a_shared else bi * m * kk
@@ -398,7 +407,7 @@ def k_matmul(r, R, F, S, SH, G, goff, ginit):
                         G[gb + bo + k * n + j] += x * G[oo + i * n + j]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def prepare(S):
     """Each slot's offset in a fresh gradient arena (-1: no gradient), the arena, and the
     written-yet flags: one compiled call instead of a dozen NumPy ones per backward."""
