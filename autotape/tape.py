@@ -25,7 +25,11 @@ S_ADDR, S_SIZE, S_DTYPE, S_SHAPE, S_NEEDS_GRAD, S_PRODUCER = range(S_WIDTH)
 DT_INT64 = 2  # dtype code of integer index maps (float codes are in dtypes.CODE)
 
 _serials = itertools.count(1)
-_local = threading.local()
+class _Local(threading.local):
+    tape = None  # a class default keeps the lookup cheap for a thread that has no tape yet
+
+
+_local = _Local()
 # Bumped by every in-place op anywhere, so backward can skip version checks when none happened.
 _inplace_epoch = [0]
 
@@ -81,6 +85,18 @@ class Tape:
         self.vals.append(data)
         return _address(data)
 
+    def _leaf_address(self, t):
+        """A leaf's value address, cached on the tensor (its buffer outlives tapes; ``.data``
+        assignment resets the cache)."""
+        addr = t._addr
+        if addr:
+            self.vals.append(t._data)
+            return addr
+        addr = self._value_address(t._data)
+        if self.vals[-1] is t._data:
+            t._addr = addr
+        return addr
+
     def new_slot(self, data, needs_grad, need_value, producer=-1, code=None):
         slot = self.n_slots
         self.n_slots = slot + 1
@@ -107,16 +123,22 @@ class Tape:
             slot = t._slot
         else:
             rg = t._rg
-            slot = self.new_slot(t._data, int(rg), need_value)
             if owner is not None:  # produced on an older tape: backward continues there
+                slot = self.new_slot(t._data, 1, need_value)
                 self.links.append((slot, t))
                 return slot
+            data = t._data
+            slot = self.n_slots
+            self.n_slots = slot + 1
+            sid = self.shape_ids.get(data.shape)
+            self.S.extend((self._leaf_address(t) if need_value else 0, data.size, 0 if data.itemsize == 4 else 1,
+                           self.shape_id(data.shape) if sid is None else sid, int(rg), -1))
             t._lserial, t._slot = self.serial, slot
             if rg:
                 self.leaves.append((slot, t))
             return slot
         if need_value and self.S[slot * S_WIDTH + S_ADDR] == 0:
-            self.S[slot * S_WIDTH + S_ADDR] = self._value_address(t._data)
+            self.S[slot * S_WIDTH + S_ADDR] = self._leaf_address(t) if owner is None else self._value_address(t._data)
         return slot
 
     def _output(self, spec, out, rec):
@@ -172,7 +194,7 @@ class Tape:
 
 def current_tape():
     """The thread's tape, made anew when the last one was consumed or dropped."""
-    ref = getattr(_local, "tape", None)
+    ref = _local.tape
     tape = ref() if ref is not None else None
     if tape is None:
         tape = Tape()
@@ -182,6 +204,6 @@ def current_tape():
 
 def retire(tape):
     """After a backward that freed ``tape``: new records go to a fresh tape."""
-    ref = getattr(_local, "tape", None)
+    ref = _local.tape
     if ref is not None and ref() is tape:
         _local.tape = None

@@ -12,7 +12,8 @@ from .ops import elementwise as ew
 class Tensor:
     """A value and its autograd state. Non-leaves hold the tape that produced them."""
 
-    __slots__ = ("_data", "_rg", "grad", "_tape", "_slot", "_lserial", "_vc", "_hooks", "_retains", "__weakref__")
+    __slots__ = ("_data", "_rg", "grad", "_tape", "_slot", "_lserial", "_vc", "_hooks", "_retains", "_addr",
+                 "__weakref__")
     __array_priority__ = 1000  # so ndarray <op> Tensor defers to Tensor
 
     def __init__(self, data=None, *, dtype=None, requires_grad=False):
@@ -65,7 +66,7 @@ class Tensor:
     @data.setter
     def data(self, value):
         self._data = value._data if isinstance(value, Tensor) else _to_array(value, None)
-        self._lserial = -1  # its address on any tape is stale now
+        self._lserial, self._addr = -1, 0  # its address on any tape is stale now
 
     def detach(self):
         """The same values, cut from the graph (shares memory and version counter)."""
@@ -281,7 +282,7 @@ class _HookHandle:
 
 def _init(t, data, rg):
     t._data, t._rg, t.grad, t._tape, t._slot = data, rg, None, None, -1
-    t._lserial, t._vc, t._hooks, t._retains = -1, [0], None, None
+    t._lserial, t._vc, t._hooks, t._retains, t._addr = -1, [0], None, None, 0
 
 
 _new = object.__new__
@@ -292,7 +293,7 @@ def _wrap(data, rg=False):
     this runs once per op)."""
     t = _new(Tensor)
     t._data, t._rg, t.grad, t._tape, t._slot = data, rg, None, None, -1
-    t._lserial, t._vc, t._hooks, t._retains = -1, [0], None, None
+    t._lserial, t._vc, t._hooks, t._retains, t._addr = -1, [0], None, None, 0
     return t
 
 

@@ -10,9 +10,10 @@ import numpy as np
 
 from .. import tape as tape_mod
 from ..grad_mode import no_grad
+from ..tensor import Tensor, _wrap
 from ..ops import OPS, PYTHON
 from ..replay.cpu import ensure_compiled, replay, tables
-from ..replay.cpu_kernels import prepare
+from ..replay.cpu_kernels import all_saved_freed, prepare
 from ..tape import R_WIDTH, S_PRODUCER, S_WIDTH
 
 _SECOND_BACKWARD = (
@@ -23,10 +24,7 @@ _SECOND_BACKWARD = (
 )
 
 
-def _tensor(data):
-    from ..tensor import _wrap
-
-    return _wrap(data)
+_ONE = np.ones(())
 
 
 def _check_create_graph(create_graph):
@@ -39,8 +37,6 @@ def _check_create_graph(create_graph):
 
 def _seeds(tensors, grad_tensors):
     """(tensor, float64 gradient array) per output, checked as PyTorch checks them."""
-    from ..tensor import Tensor
-
     if isinstance(tensors, Tensor):
         tensors = [tensors]
     tensors = list(tensors)
@@ -63,7 +59,7 @@ def _seeds(tensors, grad_tensors):
                     f"grad can be implicitly created only for scalar outputs (this output has shape "
                     f"{list(t._data.shape)}); pass gradient=... of that shape to backward()"
                 )
-            g = np.ones(t._data.shape)
+            g = _ONE if t._data.ndim == 0 else np.ones(t._data.shape)
         else:
             g = np.asarray(g._data if isinstance(g, Tensor) else g, dtype=np.float64)
             if g.shape != t._data.shape:
@@ -105,11 +101,11 @@ class _Run:
             return
         if t._hooks:
             for hook in t._hooks:
-                new = hook(_tensor(g.reshape(t._data.shape).astype(t._data.dtype)))
+                new = hook(_wrap(g.reshape(t._data.shape).astype(t._data.dtype)))
                 if new is not None:
                     g = np.asarray(new._data, dtype=np.float64)
         g = g.reshape(t._data.shape).astype(t._data.dtype)  # a copy: G is reused
-        t.grad = _tensor(g) if t.grad is None else _tensor(t.grad._data + g)
+        t.grad = _wrap(g) if t.grad is None else _wrap(t.grad._data + g)
 
     def replay_tape(self, tape, seeds):
         vjps, saves = tables()
@@ -135,29 +131,30 @@ class _Run:
             G[o: o + n] = (G[o: o + n] if ginit[slot] else 0.0) + g.ravel()
             ginit[slot] = 1
             start = max(start, S[slot, S_PRODUCER])
-        hooked = {slot: hooks for slot, hooks in tape.hooks.items() if hooks}
+        hooked = {slot: hooks for slot, hooks in tape.hooks.items() if hooks} if tape.hooks else {}
         pause = np.zeros(n_rec, np.uint8)  # records where replay hands over to run tensor hooks
         for slot in hooked:
             pause[S[slot, S_PRODUCER]] = 1
         r, skip = start, -1
         try:
-            with no_grad():
-                while True:
-                    res = replay(r, skip, self.retain, R, F, S, SH, G, goff, ginit, state, pause, saves, vjps)
-                    if res == -1:
-                        break
-                    if res <= -2:
-                        self.fail(tape, -2 - res, state)
-                    op = R[res, 0]
-                    if op == PYTHON.code:
+            while True:
+                res = replay(r, skip, self.retain, R, F, S, SH, G, goff, ginit, state, pause, saves, vjps)
+                if res == -1:
+                    break
+                if res <= -2:
+                    self.fail(tape, -2 - res, state)
+                op = R[res, 0]
+                if op == PYTHON.code:
+                    with no_grad():  # Python code run by backward records nothing
                         self.python_record(tape, res, S, G, goff, ginit, state)
-                        r, skip = res - 1, -1
-                    elif vjps[op] == 0:  # first use of this op: compile its VJP, then go on
-                        ensure_compiled(op)
-                        r = res
-                    else:
+                    r, skip = res - 1, -1
+                elif vjps[op] == 0:  # first use of this op: compile its VJP, then go on
+                    ensure_compiled(op)
+                    r = res
+                else:
+                    with no_grad():
                         self.run_hooks(hooked.pop(R[res, 1], ()), R[res, 1], S, G, goff, tape)
-                        r, skip = res, res
+                    r, skip = res, res
             self.deliver(tape, S, G, goff, ginit)
         except BaseException as e:
             # R, F, S, SH are views of the tape's growable arrays: a traceback that kept them
@@ -167,8 +164,7 @@ class _Run:
             raise
         if not self.retain:
             tape_mod.retire(tape)
-            live = saves[R[:, 0]].astype(bool) & (state == 0)
-            if not live.any():  # nothing left to replay that reads saved values: free them
+            if all_saved_freed(R, state, saves):  # nothing left that reads saved values: free them
                 tape.vals, tape.versions = [], []
 
     def fail(self, tape, rec, state):
@@ -189,7 +185,7 @@ class _Run:
         shape = tape.shape_of(S[slot, 3])
         for hook in list(hooks):
             g = self.grad_of(S, G, goff, slot)
-            new = hook(_tensor(g.reshape(shape).copy()))
+            new = hook(_wrap(g.reshape(shape).copy()))
             if new is not None:
                 g[:] = np.asarray(new._data, dtype=np.float64).reshape(-1)
 
@@ -207,7 +203,7 @@ class _Run:
             for slot, t in tape.retained:
                 if ginit[slot]:
                     g = self.grad_of(S, G, goff, slot).reshape(t._data.shape).astype(t._data.dtype)
-                    t.grad = _tensor(g) if t.grad is None else _tensor(t.grad._data + g)
+                    t.grad = _wrap(g) if t.grad is None else _wrap(t.grad._data + g)
         for slot, t in tape.links:
             if ginit[slot] and t._tape is not None:
                 g = self.grad_of(S, G, goff, slot).reshape(t._data.shape).copy()
@@ -225,7 +221,7 @@ class _Run:
         for s in out_slots:
             shape = tape.shape_of(S[s, 3])
             g = self.grad_of(S, G, goff, s).reshape(shape) if ginit[s] else np.zeros(shape)
-            grads.append(_tensor(g.astype(ctx._out_dtypes[len(grads)])))
+            grads.append(_wrap(g.astype(ctx._out_dtypes[len(grads)])))
         result = type(ctx)._backward_cls.backward(ctx, *grads)
         ctx._check_backward_result(result, in_slots, tape, S)
         result = result if isinstance(result, tuple) else (result,)
@@ -244,14 +240,12 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     _check_create_graph(create_graph)
     seeds = _seeds(tensors, grad_tensors)
     if inputs is not None:
-        from ..tensor import Tensor
-
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-        grads = grad([t for t, _ in seeds], inputs, [_tensor(g) for _, g in seeds],
+        grads = grad([t for t, _ in seeds], inputs, [_wrap(g) for _, g in seeds],
                      retain_graph=retain_graph, allow_unused=True)
         for t, g in zip(inputs, grads):
             if g is not None:
-                t.grad = g if t.grad is None else _tensor(t.grad._data + g._data)
+                t.grad = g if t.grad is None else _wrap(t.grad._data + g._data)
         return
     run = _Run(bool(retain_graph))
     for t, g in seeds:
@@ -262,8 +256,6 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
          allow_unused=None, is_grads_batched=False, materialize_grads=False):
     """The gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated."""
-    from ..tensor import Tensor
-
     _check_create_graph(create_graph)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
@@ -290,6 +282,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                     f"One of the differentiated Tensors (input {k}) appears to not have been used in the graph. "
                     "Set allow_unused=True if this is the desired behavior."
                 )
-        out.append(None if g is None else _tensor(np.asarray(g).reshape(t._data.shape).astype(t._data.dtype)))
+        out.append(None if g is None else _wrap(np.asarray(g).reshape(t._data.shape).astype(t._data.dtype)))
     return tuple(out)
 

@@ -421,3 +421,12 @@ def prepare(S):
         else:
             goff[s] = -1
     return goff, np.empty(total), np.zeros(n, np.uint8)
+
+
+@njit(cache=True, error_model="numpy")
+def all_saved_freed(R, state, saves):
+    """Whether every record that saved values has been freed by a backward."""
+    for r in range(R.shape[0]):
+        if saves[R[r, 0]] and state[r] == 0:
+            return False
+    return True
