@@ -238,6 +238,8 @@ def _same_dtype(tensors, op):
         raise RuntimeError(f"{op}(): expected a non-empty list of Tensors")
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     rt = tensors[0]._data.dtype
+    if all(t._data.dtype == rt for t in tensors):
+        return tensors
     for t in tensors[1:]:
         rt = dtypes.result_type(np.empty(1, rt), t._data.reshape(-1)[:1] if t._data.ndim else np.empty(1, t._data.dtype))
     return [t if t._data.dtype == rt else t.to(dtypes.from_numpy_dtype(rt)) for t in tensors]
