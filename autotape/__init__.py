@@ -22,7 +22,7 @@ from .factories import (  # noqa: F401
     ones_like, rand, rand_like, randint, randn, randn_like, randperm, seed, tensor, zeros, zeros_like,
 )
 from . import methods as _methods  # noqa: F401  (binds Tensor methods and operators)
-from . import autograd  # noqa: F401
+from . import autograd, profiler  # noqa: F401
 
 float32 = float = _dtypes.float32
 float64 = double = _dtypes.float64

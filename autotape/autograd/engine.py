@@ -4,16 +4,18 @@ The compiled replay runs until it finishes or meets a record that needs Python (
 Function, a tensor hook); we handle that record here and resume it. A graph that spans tapes
 (a tensor made before an earlier backward, used after it) continues on the older tape.
 """
+import time
 import traceback
 
 import numpy as np
 
+from .. import profiler
 from .. import tape as tape_mod
 from ..grad_mode import no_grad
 from ..tensor import Tensor, _wrap
 from ..ops import OPS, PYTHON
 from ..replay.cpu import ensure_compiled, replay, tables
-from ..replay.cpu_kernels import all_saved_freed, prepare
+from ..replay.cpu_kernels import all_saved_freed, cycles, prepare
 from ..tape import R_WIDTH, S_PRODUCER, S_WIDTH
 
 _SECOND_BACKWARD = (
@@ -136,26 +138,45 @@ class _Run:
         for slot in hooked:
             pause[S[slot, S_PRODUCER]] = 1
         r, skip = start, -1
+        prof = profiler.current()
+        clock = np.zeros((2, n_rec + 1), np.int64) if prof is not None else None
+        if prof is not None:
+            t_begin, replay_ns = time.perf_counter_ns(), 0
+            c_ref, t_ref = cycles(), time.perf_counter_ns()
         try:
             while True:
-                res = replay(r, skip, self.retain, R, F, S, SH, G, goff, ginit, state, pause, saves, vjps)
+                if prof is None:
+                    res = replay(r, skip, self.retain, R, F, S, SH, G, goff, ginit, state, pause, saves, vjps, clock)
+                else:
+                    t0 = time.perf_counter_ns()
+                    res = replay(r, skip, self.retain, R, F, S, SH, G, goff, ginit, state, pause, saves, vjps, clock)
+                    replay_ns += time.perf_counter_ns() - t0
                 if res == -1:
                     break
                 if res <= -2:
                     self.fail(tape, -2 - res, state)
                 op = R[res, 0]
+                t0 = time.perf_counter_ns()
                 if op == PYTHON.code:
                     with no_grad():  # Python code run by backward records nothing
                         self.python_record(tape, res, S, G, goff, ginit, state)
                     r, skip = res - 1, -1
+                    if prof is not None:
+                        name = type(tape.python[res][0])._backward_cls.__name__
+                        prof.add(name, "python", t0, time.perf_counter_ns() - t0)
                 elif vjps[op] == 0:  # first use of this op: compile its VJP, then go on
                     ensure_compiled(op)
                     r = res
+                    if prof is not None:
+                        prof.add(f"compile {OPS[op].name}", "compile", t0, time.perf_counter_ns() - t0)
                 else:
                     with no_grad():
                         self.run_hooks(hooked.pop(R[res, 1], ()), R[res, 1], S, G, goff, tape)
                     r, skip = res, res
             self.deliver(tape, S, G, goff, ginit)
+            if prof is not None:
+                prof.add_replay(tape, R, clock, c_ref, t_ref, replay_ns)
+                prof.add("autograd engine", "engine", t_begin, time.perf_counter_ns() - t_begin - replay_ns)
         except BaseException as e:
             # R, F, S, SH are views of the tape's growable arrays: a traceback that kept them
             # (pytest, a notebook's last error) would stop every later op from recording

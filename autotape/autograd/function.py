@@ -89,11 +89,7 @@ class Function(metaclass=_FunctionMeta):
             rec = tape.n_records
             differentiable = [o for o in outs if isinstance(o, Tensor) and o._data.dtype.kind == "f"
                               and id(o) not in getattr(ctx, "_non_diff", ())]
-            out_slots = []
-            for o in differentiable:
-                slot = tape.new_slot(o._data, 1, False, rec)
-                o._tape, o._slot, o._rg = tape, slot, True
-                out_slots.append(slot)
+            out_slots = [tape._output(PYTHON, o, rec) for o in differentiable]
             if out_slots:
                 tape.R.extend((PYTHON.code, out_slots[0], -1, -1, -1, 0, 0, 0, 0))
                 tape.F.extend((0.0, 0.0))

@@ -53,6 +53,23 @@ def call_vjp(typingctx, address, r, R, F, S, SH, G, goff, ginit):
     return sig, codegen
 
 
+@intrinsic
+def _read_cycle_counter(typingctx):
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+
+        fn = builder.module.declare_intrinsic("llvm.readcyclecounter", fnty=ir.FunctionType(ir.IntType(64), []))
+        return builder.call(fn, [])
+
+    return types.int64(), codegen
+
+
+@njit(cache=True)
+def cycles():
+    """The CPU's cycle counter (the profiler times replay with it, inside compiled code)."""
+    return _read_cycle_counter()
+
+
 @njit(cache=True, error_model="numpy")
 def ld(addr, dt, i):
     """Element ``i`` of the value at ``addr`` (dtype code ``dt``), as float64."""
