@@ -84,6 +84,9 @@ class profile:
     def _forward_events(self):
         last = self._start
         for tape, rec, ts in self._stamps:
+            if tape is None:  # the end of a backward: the next record's time starts here
+                last = ts
+                continue
             code = tape.record_read(rec, 0)
             name = OPS[code].name if code != PYTHON.code else type(tape.python[rec][0])._backward_cls.__name__
             self.events.append(dict(name=name, cat="forward", ts=last, dur=ts - last,
@@ -94,16 +97,15 @@ class profile:
     def add_replay(self, tape, R, clock, c_ref, t_ref, wall_ns):
         """Events for the records one backward replayed (``clock`` from the compiled replay,
         ``wall_ns`` the wall time of the compiled replay calls)."""
+        self._stamps.append((None, -1, time.perf_counter_ns()))
         scale = ns_per_cycle()
         self.replay_wall_ns += wall_ns
         self.replay_inside_ns += clock[0, -1] * scale
         done = np.nonzero(clock[1, :-1])[0][::-1]  # replay order: last record first
-        for r in done:
-            code = int(R[r, 0])
-            dur = clock[0, r] * scale
-            ts = t_ref + (clock[1, r] - c_ref) * scale - dur
-            self.events.append(dict(name=OPS[code].name, cat="backward", ts=ts, dur=dur,
-                                    bytes=_saved_bytes(tape, int(r)), rec=int(r)))
+        durs = clock[0, done] * scale
+        starts = t_ref + (clock[1, done] - c_ref) * scale - durs
+        for r, code, ts, dur in zip(done.tolist(), R[done, 0].tolist(), starts.tolist(), durs.tolist()):
+            self.events.append(dict(name=OPS[code].name, cat="backward", ts=ts, dur=dur, bytes=0, rec=r))
 
     def add(self, name, cat, ts, dur):
         self.events.append(dict(name=name, cat=cat, ts=ts, dur=dur, bytes=0, rec=-1))

@@ -175,8 +175,9 @@ class _Run:
                     r, skip = res, res
             self.deliver(tape, S, G, goff, ginit)
             if prof is not None:
+                engine_ns = time.perf_counter_ns() - t_begin - replay_ns
                 prof.add_replay(tape, R, clock, c_ref, t_ref, replay_ns)
-                prof.add("autograd engine", "engine", t_begin, time.perf_counter_ns() - t_begin - replay_ns)
+                prof.add("autograd engine", "engine", t_begin, engine_ns)
         except BaseException as e:
             # R, F, S, SH are views of the tape's growable arrays: a traceback that kept them
             # (pytest, a notebook's last error) would stop every later op from recording
