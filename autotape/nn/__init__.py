@@ -1,0 +1,9 @@
+"""``autotape.nn``: modules, parameters, layers and losses with PyTorch's names."""
+from . import functional, init  # noqa: F401
+from .layers import (  # noqa: F401
+    Flatten, Identity, Linear, LogSoftmax, ModuleList, ReLU, Sequential, Sigmoid, Softmax, Softplus, Tanh,
+    Unflatten,
+)
+from .loss import L1Loss, MSELoss  # noqa: F401
+from .module import Module  # noqa: F401
+from .parameter import Parameter  # noqa: F401

@@ -1,0 +1,64 @@
+"""``nn.functional``: the stateless forms of the layers and losses."""
+import warnings
+
+from ..ops import linalg, pointwise as pw, reduce as red, shape as sh
+
+sigmoid = pw.sigmoid
+tanh = pw.tanh
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias``."""
+    out = linalg.matmul(input, sh.t(weight) if weight.dim() == 2 else weight)
+    return out if bias is None else out + bias
+
+
+def relu(input, inplace=False):
+    return input.relu_() if inplace else pw.relu(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return pw.softplus(input, beta, threshold)
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    return red.softmax(input, dim, dtype=dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    return red.log_softmax(input, dim, dtype=dtype)
+
+
+def _reduction(size_average, reduce, reduction):
+    if size_average is not None or reduce is not None:  # PyTorch's legacy arguments
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction
+
+
+def _pointwise_loss(fn, input, target, reduction):
+    if tuple(target.shape) != tuple(input.shape):
+        warnings.warn(
+            f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
+            "This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",
+            stacklevel=3,
+        )
+    out = fn(input - target)
+    if reduction == "mean":
+        return out.mean()
+    if reduction == "sum":
+        return out.sum()
+    return out
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Mean (or sum, or elementwise) squared error."""
+    return _pointwise_loss(lambda d: d.pow(2), input, target, _reduction(size_average, reduce, reduction))
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Mean (or sum, or elementwise) absolute error."""
+    return _pointwise_loss(pw.abs, input, target, _reduction(size_average, reduce, reduction))

@@ -1,0 +1,150 @@
+"""Numba kernels of the optimizers: one compiled call updates every parameter of a group.
+
+Each kernel gets the group's gradients concatenated into one flat array ``g`` (in the
+parameters' dtype) and a table with one row per parameter: the addresses of its data and
+state arrays (all C-contiguous, kept alive by the optimizer) and its element count. The
+arithmetic is PyTorch's single-tensor update, op for op, in the parameters' dtype, with
+its scalars rounded to that dtype as PyTorch rounds them; per-step scalars (bias
+corrections) are computed in float64 as PyTorch computes them in Python.
+"""
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
+
+# table columns
+ADDR, SIZE, S1, S2, S3, STEP, FLAG = range(7)
+WIDTH = 7
+
+
+@intrinsic
+def _ptr(typingctx, like, addr):
+    """A pointer of ``like``'s dtype at integer address ``addr``."""
+    sig = types.CPointer(like.dtype)(like, addr)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[1], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@intrinsic
+def _ptr_f32(typingctx, addr):
+    sig = types.CPointer(types.float32)(addr)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@njit(cache=True)
+def sgd(table, g, hp, nesterov, maximize):
+    """hp: lr, momentum, 1 - dampening, weight_decay. S1: momentum buffer; FLAG: buffer new."""
+    lr, momentum, keep, wd = hp[0], hp[1], hp[2], hp[3]
+    off = 0
+    for k in range(table.shape[0]):
+        n = table[k, SIZE]
+        w = _ptr(g, table[k, ADDR])
+        buf = _ptr(g, table[k, S1])
+        first = table[k, FLAG] != 0
+        for i in range(n):
+            d = g[off + i]
+            if maximize:
+                d = -d
+            if wd != 0:
+                d = d + wd * w[i]
+            if momentum != 0:
+                if first:
+                    b = d  # PyTorch: the buffer starts as a clone of the first gradient
+                else:
+                    b = buf[i] * momentum + keep * d
+                buf[i] = b
+                d = d + momentum * b if nesterov else b
+            w[i] = w[i] - lr * d
+        table[k, FLAG] = 0
+        off += n
+
+
+@njit(cache=True)
+def adam(table, g, hp, hp64, amsgrad, decoupled, maximize, scratch):
+    """hp: lr, 1 - beta1, beta2, 1 - beta2, eps, weight_decay, 1 - lr * weight_decay, 1;
+    hp64: lr, beta1, beta2 in float64. S1: exp_avg, S2: exp_avg_sq, S3: max_exp_avg_sq."""
+    wgt, beta2, omb2, eps, wd, shrink = hp[1], hp[2], hp[3], hp[4], hp[5], hp[6]
+    omw = hp[7] - wgt  # in the parameter dtype, as lerp computes it
+    off = 0
+    for k in range(table.shape[0]):
+        n = table[k, SIZE]
+        w = _ptr(g, table[k, ADDR])
+        m = _ptr(g, table[k, S1])
+        v = _ptr(g, table[k, S2])
+        vmax = _ptr(g, table[k, S3])
+        sp = _ptr_f32(table[k, STEP])
+        sp[0] = sp[0] + np.float32(1.0)
+        step = np.float64(sp[0])
+        bc1 = 1.0 - hp64[1] ** step
+        bc2 = 1.0 - hp64[2] ** step
+        scratch[0] = -(hp64[0] / bc1)  # rounded to the parameter dtype, as addcdiv_'s value
+        scratch[1] = bc2 ** 0.5
+        neg_step, bc2_sqrt = scratch[0], scratch[1]
+        for i in range(n):
+            d = g[off + i]
+            if maximize:
+                d = -d
+            if wd != 0:
+                if decoupled:
+                    w[i] = w[i] * shrink
+                else:
+                    d = d + wd * w[i]
+            # exp_avg.lerp_(grad, 1 - beta1): PyTorch's lerp, both branches
+            diff = d - m[i]
+            mi = m[i] + wgt * diff if wgt < 0.5 else d - diff * omw
+            m[i] = mi
+            vi = v[i] * beta2 + omb2 * d * d
+            v[i] = vi
+            if amsgrad:
+                if vi > vmax[i]:
+                    vmax[i] = vi
+                vi = vmax[i]
+            denom = np.sqrt(vi) / bc2_sqrt + eps
+            w[i] = w[i] + neg_step * mi / denom
+        off += n
+
+
+@njit(cache=True)
+def rmsprop(table, g, hp, centered, maximize):
+    """hp: lr, alpha, 1 - alpha, eps, weight_decay, momentum, 1.
+    S1: square_avg, S2: momentum_buffer, S3: grad_avg."""
+    neg_lr, alpha, oma, eps, wd, momentum = -hp[0], hp[1], hp[2], hp[3], hp[4], hp[5]
+    omw = hp[6] - oma
+    off = 0
+    for k in range(table.shape[0]):
+        n = table[k, SIZE]
+        w = _ptr(g, table[k, ADDR])
+        sq = _ptr(g, table[k, S1])
+        buf = _ptr(g, table[k, S2])
+        ga = _ptr(g, table[k, S3])
+        sp = _ptr_f32(table[k, STEP])
+        sp[0] = sp[0] + np.float32(1.0)
+        for i in range(n):
+            d = g[off + i]
+            if maximize:
+                d = -d
+            if wd != 0:
+                d = d + wd * w[i]
+            s = sq[i] * alpha + oma * d * d
+            sq[i] = s
+            if centered:
+                diff = d - ga[i]
+                a = ga[i] + oma * diff if oma < 0.5 else d - diff * omw
+                ga[i] = a
+                avg = np.sqrt(s - a * a)
+            else:
+                avg = np.sqrt(s)
+            avg = avg + eps
+            if momentum > 0:
+                b = buf[i] * momentum + d / avg
+                buf[i] = b
+                w[i] = w[i] + neg_lr * b
+            else:
+                w[i] = w[i] + neg_lr * d / avg
+        off += n

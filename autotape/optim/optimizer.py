@@ -1,0 +1,237 @@
+"""``Optimizer``: parameter groups, per-parameter state and ``state_dict`` as in PyTorch, with
+the update itself done by one compiled call per group (see ``_kernels``), not one Python call
+per parameter per arithmetic op."""
+from collections import defaultdict
+
+import numpy as np
+
+from ..grad_mode import enable_grad, no_grad
+from ..tape import bump_inplace_epoch
+from ..tensor import Tensor, _wrap
+from ._kernels import ADDR, FLAG, SIZE, STEP, WIDTH
+
+
+class _Bucket:
+    """The parameters of one group and dtype that get a gradient this step, laid out for a
+    kernel: the table of addresses, the flat gradient buffer, and the arrays those addresses
+    point into (held here so that they stay alive)."""
+
+    __slots__ = ("index", "table", "g", "arrays", "scratch")
+
+
+class _Layout:
+    __slots__ = ("ids", "key", "buckets")
+
+
+class Optimizer:
+    """Base class: holds ``param_groups`` (dicts of params and hyperparameters) and ``state``
+    (per-parameter dicts of tensors). Subclasses name their state and call a kernel."""
+
+    def __init__(self, params, defaults):
+        self.defaults = defaults
+        self.state = defaultdict(dict)
+        self.param_groups = []
+        self._layouts = {}
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                            f"but got {type(params).__name__}")
+        groups = list(params)
+        if len(groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group):
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering of "
+                            "tensors in sets will change between runs. Please use a list instead.")
+        params = list(params)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        group = dict(param_group, params=params)
+        for name, default in self.defaults.items():
+            group.setdefault(name, default)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if len({id(p) for p in params}) != len(params) or seen & {id(p) for p in params}:
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+        self._layouts.clear()
+
+    def zero_grad(self, set_to_none=True):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    if set_to_none:
+                        p.grad = None
+                    else:
+                        p.grad = p.grad.detach()
+                        p.grad.zero_()
+
+    # -- the step -----------------------------------------------------------------------
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for gi, group in enumerate(self.param_groups):
+                # frozen parameters (requires_grad=False) and those without a gradient stay as they are
+                ps = [p for p in group["params"] if p.grad is not None and p._rg]
+                if ps:
+                    self._step_group(gi, group, ps)
+        bump_inplace_epoch()
+        return loss
+
+    def _step_group(self, gi, group, ps):
+        ids = [id(p._data) for p in ps]
+        key = self._layout_key(group)
+        lay = self._layouts.get(gi)
+        if lay is None or lay.ids != ids or lay.key != key:
+            lay = self._layouts[gi] = self._build(group, ps, ids, key)
+        for b in lay.buckets:
+            grads = [p.grad._data for p in ps] if b.index is None else [ps[i].grad._data for i in b.index]
+            try:
+                np.concatenate(grads, axis=None, out=b.g, casting="same_kind")
+            except ValueError:
+                raise RuntimeError("a parameter's .grad does not match its shape or dtype") from None
+            for p, s in b.scratch:
+                np.copyto(s, p._data)
+            self._kernel(group, b.table, b.g)
+            for p, s in b.scratch:
+                np.copyto(p._data, s)
+        for p in ps:
+            p._vc[0] += 1  # saved values of this parameter on a live tape are stale now
+
+    def _build(self, group, ps, ids, key):
+        lay = _Layout()
+        lay.ids, lay.key, lay.buckets = ids, key, []
+        by_dtype = {}
+        for i, p in enumerate(ps):
+            by_dtype.setdefault(p._data.dtype, []).append(i)
+        for dt, index in by_dtype.items():
+            b = _Bucket()
+            b.index = None if len(by_dtype) == 1 else index
+            b.table = np.zeros((len(index), WIDTH), np.int64)
+            b.arrays, b.scratch = [], []
+            total = 0
+            for row, i in enumerate(index):
+                p = ps[i]
+                data = p._data
+                if not data.flags.c_contiguous or not data.flags.writeable:
+                    s = np.ascontiguousarray(data).copy()
+                    b.scratch.append((p, s))
+                    data = s
+                b.arrays.append(data)
+                b.table[row, ADDR], b.table[row, SIZE] = data.ctypes.data, data.size
+                total += data.size
+                state = self.state[p]
+                fresh = self._init_state(group, p, state)
+                if not state:  # plain SGD keeps no state, and PyTorch shows none
+                    del self.state[p]
+                for col, name in self._state_columns(group):
+                    arr = _kernel_array(state, name, data)
+                    b.arrays.append(arr)
+                    b.table[row, col] = arr.ctypes.data
+                if "step" in state:
+                    b.arrays.append(_kernel_array(state, "step", np.zeros((), np.float32)))
+                    b.table[row, STEP] = b.arrays[-1].ctypes.data
+                b.table[row, FLAG] = int(fresh)
+            b.g = np.empty(total, dt)
+            lay.buckets.append(b)
+        return lay
+
+    # what subclasses define
+    def _layout_key(self, group):
+        """Hyperparameters that decide which state exists (a change rebuilds the layout)."""
+        return ()
+
+    def _state_columns(self, group):
+        """(table column, state name) of the state arrays the kernel reads."""
+        return ()
+
+    def _init_state(self, group, p, state):
+        """Create missing state for ``p``; True if the kernel must initialise it."""
+        return False
+
+    def _kernel(self, group, table, g):
+        raise NotImplementedError
+
+    @staticmethod
+    def _zeros_like(p):
+        return _wrap(np.zeros(p._data.shape, p._data.dtype))
+
+    @staticmethod
+    def _step_tensor():
+        return _wrap(np.zeros((), np.float32))  # PyTorch keeps 'step' as a float32 tensor
+
+    # -- state_dict ---------------------------------------------------------------------
+    def state_dict(self):
+        index, groups = {}, []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+            packed["params"] = [index[id(p)] for p in group["params"]]
+            groups.append(packed)
+        state = {index[id(p)]: dict(v) for p, v in self.state.items() if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        groups, saved = self.param_groups, state_dict["param_groups"]
+        if len(groups) != len(saved):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(g["params"]) != len(s["params"]) for g, s in zip(groups, saved)):
+            raise ValueError("loaded state dict contains a parameter group that doesn't match the size of "
+                             "optimizer's group")
+        id_map = {}
+        for g, s in zip(groups, saved):
+            id_map.update(zip(s["params"], g["params"]))
+        self.state = defaultdict(dict)
+        for k, values in state_dict["state"].items():
+            if k not in id_map:
+                continue
+            p = id_map[k]
+            # fresh contiguous copies in the parameter's dtype: the kernels write them by address
+            self.state[p] = {
+                name: _wrap(np.array(getattr(v, "_data", v), np.float32 if name == "step" else p._data.dtype,
+                                     copy=True, order="C")) if isinstance(v, (Tensor, np.ndarray)) else v
+                for name, v in values.items()
+            }
+        self.param_groups = [dict(s, params=g["params"]) for g, s in zip(groups, saved)]
+        self._layouts.clear()
+
+    def __repr__(self):
+        lines = [type(self).__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines.extend(f"    {k}: {group[k]}" for k in sorted(group) if k != "params")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _kernel_array(state, name, like):
+    """``state[name]``'s array, as the kernel reads it: C-contiguous, of ``like``'s dtype and
+    size. A parameter converted since (``model.double()``) gets its state converted too."""
+    t = state[name]
+    arr = t._data
+    if arr.size != like.size:
+        raise RuntimeError(f"optimizer state '{name}' has {arr.size} elements but its parameter has {like.size}")
+    if arr.dtype != like.dtype or not arr.flags.c_contiguous or not arr.flags.writeable:
+        arr = np.array(arr, like.dtype, order="C")
+        state[name] = t = _wrap(arr.reshape(t._data.shape))
+    return t._data
+
+
+def _check(value, name, low=0.0):
+    if not value >= low:
+        raise ValueError(f"Invalid {name}: {value}")
+    return value
+
