@@ -94,7 +94,7 @@ class profile:
             last = ts
         self._stamps = []
 
-    def add_replay(self, tape, R, clock, c_ref, t_ref, wall_ns):
+    def add_replay(self, tape, clock, c_ref, t_ref, wall_ns):
         """Events for the records one backward replayed (``clock`` from the compiled replay,
         ``wall_ns`` the wall time of the compiled replay calls)."""
         self._stamps.append((None, -1, time.perf_counter_ns()))
@@ -104,7 +104,8 @@ class profile:
         done = np.nonzero(clock[1, :-1])[0][::-1]  # replay order: last record first
         durs = clock[0, done] * scale
         starts = t_ref + (clock[1, done] - c_ref) * scale - durs
-        for r, code, ts, dur in zip(done.tolist(), R[done, 0].tolist(), starts.tolist(), durs.tolist()):
+        codes = np.frombuffer(tape.R, dtype=np.int64)[::9][done].tolist()  # a copy: no view outlives this line
+        for r, code, ts, dur in zip(done.tolist(), codes, starts.tolist(), durs.tolist()):
             self.events.append(dict(name=OPS[code].name, cat="backward", ts=ts, dur=dur, bytes=0, rec=r))
 
     def add(self, name, cat, ts, dur):

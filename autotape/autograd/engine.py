@@ -5,7 +5,6 @@ Function, a tensor hook); we handle that record here and resume it. A graph that
 (a tensor made before an earlier backward, used after it) continues on the older tape.
 """
 import time
-import traceback
 
 import numpy as np
 
@@ -16,7 +15,7 @@ from ..tensor import Tensor, _wrap
 from ..ops import OPS, PYTHON
 from ..replay.cpu import ensure_compiled, replay, tables
 from ..replay.cpu_kernels import all_saved_freed, cycles, prepare
-from ..tape import R_WIDTH, S_PRODUCER, S_WIDTH
+from ..tape import S_PRODUCER, S_SHAPE, S_SIZE
 
 _SECOND_BACKWARD = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "
@@ -112,10 +111,10 @@ class _Run:
     def replay_tape(self, tape, seeds):
         vjps, saves = tables()
         n_rec = tape.n_records
-        R = np.frombuffer(tape.R, dtype=np.int64).reshape(n_rec, R_WIDTH)
-        F = np.frombuffer(tape.F, dtype=np.float64).reshape(n_rec, 2)
-        S = np.frombuffer(tape.S, dtype=np.int64).reshape(-1, S_WIDTH)
-        SH = np.frombuffer(tape.SH, dtype=np.int64)
+        # The compiled code reads the tape's arrays by address: no NumPy views of them exist,
+        # so nothing can pin their buffers (an exception's traceback, say) and stop recording.
+        tables_at = (tape.R.buffer_info()[0], tape.F.buffer_info()[0], tape.S.buffer_info()[0],
+                     tape.SH.buffer_info()[0])
         state = tape.state
         if state is None or len(state) < n_rec:
             state = np.zeros(n_rec, np.uint8)
@@ -126,67 +125,62 @@ class _Run:
             for vc, version, rec in tape.versions:
                 if vc[0] != version and state[rec] == 0:
                     state[rec] = 2
-        goff, G, ginit = prepare(S)
+        goff, G, ginit = prepare(tables_at[2], tape.n_slots)
         start = -1
         for slot, g in seeds:
-            o, n = goff[slot], S[slot, 1]
-            G[o: o + n] = (G[o: o + n] if ginit[slot] else 0.0) + g.ravel()
-            ginit[slot] = 1
-            start = max(start, S[slot, S_PRODUCER])
+            o = goff[slot]
+            if ginit[slot]:
+                G[o: o + g.size] += g.ravel()
+            else:
+                G[o: o + g.size] = g.ravel()
+                ginit[slot] = 1
+            start = max(start, tape.slot_field(slot, S_PRODUCER))
         hooked = {slot: hooks for slot, hooks in tape.hooks.items() if hooks} if tape.hooks else {}
         pause = np.zeros(n_rec, np.uint8)  # records where replay hands over to run tensor hooks
         for slot in hooked:
-            pause[S[slot, S_PRODUCER]] = 1
+            pause[tape.slot_field(slot, S_PRODUCER)] = 1
         r, skip = start, -1
         prof = profiler.current()
         clock = np.zeros((2, n_rec + 1), np.int64) if prof is not None else None
         if prof is not None:
             t_begin, replay_ns = time.perf_counter_ns(), 0
             c_ref, t_ref = cycles(), time.perf_counter_ns()
-        try:
-            while True:
-                if prof is None:
-                    res = replay(r, skip, self.retain, R, F, S, SH, G, goff, ginit, state, pause, saves, vjps, clock)
-                else:
-                    t0 = time.perf_counter_ns()
-                    res = replay(r, skip, self.retain, R, F, S, SH, G, goff, ginit, state, pause, saves, vjps, clock)
-                    replay_ns += time.perf_counter_ns() - t0
-                if res == -1:
-                    break
-                if res <= -2:
-                    self.fail(tape, -2 - res, state)
-                op = R[res, 0]
-                t0 = time.perf_counter_ns()
-                if op == PYTHON.code:
-                    with no_grad():  # Python code run by backward records nothing
-                        self.python_record(tape, res, S, G, goff, ginit, state)
-                    r, skip = res - 1, -1
-                    if prof is not None:
-                        name = type(tape.python[res][0])._backward_cls.__name__
-                        prof.add(name, "python", t0, time.perf_counter_ns() - t0)
-                elif vjps[op] == 0:  # first use of this op: compile its VJP, then go on
-                    ensure_compiled(op)
-                    r = res
-                    if prof is not None:
-                        prof.add(f"compile {OPS[op].name}", "compile", t0, time.perf_counter_ns() - t0)
-                else:
-                    with no_grad():
-                        self.run_hooks(hooked.pop(R[res, 1], ()), R[res, 1], S, G, goff, tape)
-                    r, skip = res, res
-            self.deliver(tape, S, G, goff, ginit)
+        while True:
+            t0 = time.perf_counter_ns() if prof is not None else 0
+            res = replay(r, skip, self.retain, *tables_at, G, goff, ginit, state, pause, saves, vjps, clock)
             if prof is not None:
-                engine_ns = time.perf_counter_ns() - t_begin - replay_ns
-                prof.add_replay(tape, R, clock, c_ref, t_ref, replay_ns)
-                prof.add("autograd engine", "engine", t_begin, engine_ns)
-        except BaseException as e:
-            # R, F, S, SH are views of the tape's growable arrays: a traceback that kept them
-            # (pytest, a notebook's last error) would stop every later op from recording
-            del R, F, S, SH
-            traceback.clear_frames(e.__traceback__)
-            raise
+                replay_ns += time.perf_counter_ns() - t0
+            if res == -1:
+                break
+            if res <= -2:
+                self.fail(tape, -2 - res, state)
+            op = tape.record_read(res, 0)
+            t0 = time.perf_counter_ns()
+            if op == PYTHON.code:
+                with no_grad():  # Python code run by backward records nothing
+                    self.python_record(tape, res, G, goff, ginit, state)
+                r, skip = res - 1, -1
+                if prof is not None:
+                    name = type(tape.python[res][0])._backward_cls.__name__
+                    prof.add(name, "python", t0, time.perf_counter_ns() - t0)
+            elif vjps[op] == 0:  # first use of this op: compile its VJP, then go on
+                ensure_compiled(op)
+                r = res
+                if prof is not None:
+                    prof.add(f"compile {OPS[op].name}", "compile", t0, time.perf_counter_ns() - t0)
+            else:
+                out = tape.record_read(res, 1)
+                with no_grad():
+                    self.run_hooks(hooked.pop(out, ()), out, G, goff, tape)
+                r, skip = res, res
+        self.deliver(tape, G, goff, ginit)
+        if prof is not None:
+            engine_ns = time.perf_counter_ns() - t_begin - replay_ns
+            prof.add_replay(tape, clock, c_ref, t_ref, replay_ns)
+            prof.add("autograd engine", "engine", t_begin, engine_ns)
         if not self.retain:
             tape_mod.retire(tape)
-            if all_saved_freed(R, state, saves):  # nothing left that reads saved values: free them
+            if all_saved_freed(tables_at[0], n_rec, state, saves):  # nothing left reads saved values
                 tape.vals, tape.versions = [], []
 
     def fail(self, tape, rec, state):
@@ -199,39 +193,39 @@ class _Run:
             )
         raise RuntimeError(_SECOND_BACKWARD)
 
-    def grad_of(self, S, G, goff, slot):
-        o, n = goff[slot], S[slot, 1]
-        return G[o: o + n]
+    def grad_of(self, tape, G, goff, slot):
+        o = goff[slot]
+        return G[o: o + tape.slot_field(slot, S_SIZE)]
 
-    def run_hooks(self, hooks, slot, S, G, goff, tape):
-        shape = tape.shape_of(S[slot, 3])
+    def run_hooks(self, hooks, slot, G, goff, tape):
+        shape = tape.shape_of(tape.slot_field(slot, S_SHAPE))
         for hook in list(hooks):
-            g = self.grad_of(S, G, goff, slot)
+            g = self.grad_of(tape, G, goff, slot)
             new = hook(_wrap(g.reshape(shape).copy()))
             if new is not None:
                 g[:] = np.asarray(new._data, dtype=np.float64).reshape(-1)
 
-    def deliver(self, tape, S, G, goff, ginit):
+    def deliver(self, tape, G, goff, ginit):
         for slot, t in tape.leaves:
             if ginit[slot]:
-                self.deliver_leaf(t, self.grad_of(S, G, goff, slot))
+                self.deliver_leaf(t, self.grad_of(tape, G, goff, slot))
         if self.capture is not None:
             for key, t in self.capture.items():
                 if isinstance(key, tuple) and key[0] == tape.serial and ginit[key[1]]:
                     slot = key[1]
-                    g = self.grad_of(S, G, goff, slot).reshape(t._data.shape).copy()
+                    g = self.grad_of(tape, G, goff, slot).reshape(t._data.shape).copy()
                     self.captured[id(t)] = self.captured.get(id(t), 0) + g
         else:
             for slot, t in tape.retained:
                 if ginit[slot]:
-                    g = self.grad_of(S, G, goff, slot).reshape(t._data.shape).astype(t._data.dtype)
+                    g = self.grad_of(tape, G, goff, slot).reshape(t._data.shape).astype(t._data.dtype)
                     t.grad = _wrap(g) if t.grad is None else _wrap(t.grad._data + g)
         for slot, t in tape.links:
             if ginit[slot] and t._tape is not None:
-                g = self.grad_of(S, G, goff, slot).reshape(t._data.shape).copy()
+                g = self.grad_of(tape, G, goff, slot).reshape(t._data.shape).copy()
                 self.pending.setdefault(t._tape, []).append((t._slot, g))
 
-    def python_record(self, tape, rec, S, G, goff, ginit, state):
+    def python_record(self, tape, rec, G, goff, ginit, state):
         ctx, in_slots, out_slots = tape.python[rec]
         if not any(ginit[s] for s in out_slots):
             return
@@ -241,20 +235,21 @@ class _Run:
             state[rec] = 1
         grads = []
         for s in out_slots:
-            shape = tape.shape_of(S[s, 3])
-            g = self.grad_of(S, G, goff, s).reshape(shape) if ginit[s] else np.zeros(shape)
+            shape = tape.shape_of(tape.slot_field(s, S_SHAPE))
+            g = self.grad_of(tape, G, goff, s).reshape(shape) if ginit[s] else np.zeros(shape)
             grads.append(_wrap(g.astype(ctx._out_dtypes[len(grads)])))
         result = type(ctx)._backward_cls.backward(ctx, *grads)
-        ctx._check_backward_result(result, in_slots, tape, S)
+        ctx._check_backward_result(result, in_slots, tape)
         result = result if isinstance(result, tuple) else (result,)
         for s, g in zip(in_slots, result):
             if s < 0 or g is None or goff[s] < 0:
                 continue
-            o, n = goff[s], S[s, 1]
+            o, n = goff[s], tape.slot_field(s, S_SIZE)
             if not ginit[s]:
                 G[o: o + n] = 0.0
                 ginit[s] = 1
-            G[o: o + n] += np.broadcast_to(np.asarray(g._data, dtype=np.float64), tape.shape_of(S[s, 3])).ravel()
+            shape = tape.shape_of(tape.slot_field(s, S_SHAPE))
+            G[o: o + n] += np.broadcast_to(np.asarray(g._data, dtype=np.float64), shape).ravel()
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):

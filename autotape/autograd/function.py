@@ -26,7 +26,7 @@ class FunctionCtx:
     def mark_dirty(self, *tensors):
         pass
 
-    def _check_backward_result(self, result, in_slots, tape, S):
+    def _check_backward_result(self, result, in_slots, tape):
         from ..tensor import Tensor
 
         result = result if isinstance(result, tuple) else (result,)
@@ -41,7 +41,7 @@ class FunctionCtx:
                 continue
             if not isinstance(g, Tensor):
                 raise TypeError(f"function {name} returned a {type(g).__name__} as gradient {k}; expected a Tensor or None")
-            shape = tape.shape_of(S[slot, 3])
+            shape = tape.shape_of(tape.slot_field(slot, 3))
             try:
                 np.broadcast_to(g._data, shape)
             except ValueError:

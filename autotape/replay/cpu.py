@@ -81,22 +81,23 @@ def generate_source():
 
 
 @njit(cache=True, error_model="numpy")
-def replay(start, skip_pause, retain, R, F, S, SH, G, goff, ginit, state, pause, saves, vjps, clock):
-    """Replay records start, start-1, ..., 0. Returns -1 when done; r when record r needs
-    Python (a custom Function, a hook, or an op whose VJP is not compiled yet: ``vjps[op]``
-    is 0); -2 - r when record r was freed or its saved values were modified in place.
+def replay(start, skip_pause, retain, R_at, F_at, S_at, SH_at, G, goff, ginit, state, pause, saves, vjps, clock):
+    """Replay records start, start-1, ..., 0 of the tape whose record, float, slot and shape
+    tables are at the given addresses. Returns -1 when done; r when record r needs Python (a
+    custom Function, a hook, or an op whose VJP is not compiled yet: ``vjps[op]`` is 0);
+    -2 - r when record r was freed or its saved values were modified in place.
 
     ``clock`` is None, or a (2, records + 1) array that receives each replayed record's cycles
     (time since the previous one) and end cycle count, and in its last column the cycles spent
     in this call: Numba compiles the two cases separately, so replay without the profiler pays
     nothing for it."""
-    Rp, Fp, Sp, SHp = _pi64(R.ctypes.data), _p64(F.ctypes.data), _pi64(S.ctypes.data), _pi64(SH.ctypes.data)
+    R, F, S, SH = _pi64(R_at), _p64(F_at), _pi64(S_at), _pi64(SH_at)
     Gp, goffp, ginitp = _p64(G.ctypes.data), _pi64(goff.ctypes.data), _pu8(ginit.ctypes.data)
     entered = last = cycles() if clock is not None else 0
     r = start
     while r >= 0:
-        op = R[r, 0]
-        if ginit[R[r, 1]] == 0 and op != PYTHON_CODE:  # no gradient reaches this record
+        op = R[r * 9]
+        if ginit[R[r * 9 + 1]] == 0 and op != PYTHON_CODE:  # no gradient reaches this record
             r -= 1
             continue
         address = vjps[op]
@@ -108,7 +109,7 @@ def replay(start, skip_pause, retain, R, F, S, SH, G, goff, ginit, state, pause,
                 break
             if not retain:
                 state[r] = 1
-        call_vjp(address, r, Rp, Fp, Sp, SHp, Gp, goffp, ginitp)
+        call_vjp(address, r, R, F, S, SH, Gp, goffp, ginitp)
         if clock is not None:
             now = cycles()
             clock[0, r] = now - last

@@ -425,25 +425,26 @@ def k_matmul(r, R, F, S, SH, G, goff, ginit):
 
 
 @njit(cache=True, error_model="numpy")
-def prepare(S):
-    """Each slot's offset in a fresh gradient arena (-1: no gradient), the arena, and the
-    written-yet flags: one compiled call instead of a dozen NumPy ones per backward."""
-    n = S.shape[0]
+def prepare(S_at, n):
+    """Each of the ``n`` slots' offset in a fresh gradient arena (-1: no gradient), the arena,
+    and the written-yet flags: one compiled call instead of a dozen NumPy ones per backward."""
+    S = _pi64(S_at)
     goff = np.empty(n, np.int64)
     total = 0
     for s in range(n):
-        if S[s, 4]:
+        if S[s * 6 + 4]:
             goff[s] = total
-            total += S[s, 1]
+            total += S[s * 6 + 1]
         else:
             goff[s] = -1
     return goff, np.empty(total), np.zeros(n, np.uint8)
 
 
 @njit(cache=True, error_model="numpy")
-def all_saved_freed(R, state, saves):
-    """Whether every record that saved values has been freed by a backward."""
-    for r in range(R.shape[0]):
-        if saves[R[r, 0]] and state[r] == 0:
+def all_saved_freed(R_at, n, state, saves):
+    """Whether every one of the ``n`` records that saved values has been freed by a backward."""
+    R = _pi64(R_at)
+    for r in range(n):
+        if saves[R[r * 9]] and state[r] == 0:
             return False
     return True
