@@ -16,9 +16,15 @@ def _float_formatter(data):
     return lambda v: f"{v:.4f}"
 
 
+def _padded(fmt, data):
+    """PyTorch right-aligns every element to the widest one (so a minus sign gets room)."""
+    width = max((len(fmt(v)) for v in data.reshape(-1)), default=0)
+    return lambda v: fmt(v).rjust(width)
+
+
 def _body(data):
     if data.dtype.kind == "f":
-        fmt = {"float_kind": _float_formatter(data)}
+        fmt = {"float_kind": _padded(_float_formatter(data), data)}
     else:
         fmt = None
     if data.size == 0:

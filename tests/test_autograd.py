@@ -285,3 +285,11 @@ def test_tape_is_released_after_backward():
     loss.backward()
     assert tape.vals == [] and tape.versions == []
     assert (x * 2)._tape is not tape  # new records go to a fresh tape
+
+
+def test_repr_matches_torch(request):
+    pytorch = request.getfixturevalue("torch")  # this module calls autotape "torch"
+    for value in ([1.5, -2.25, 3.0], [[1.0, -2.0], [3.0, 4.0]], [1e9, -1.0], 2.5, [True, False], [1, -20]):
+        assert repr(torch.tensor(value)) == repr(pytorch.tensor(value))
+    x, y = torch.tensor([1.0, 2.0], requires_grad=True), pytorch.tensor([1.0, 2.0], requires_grad=True)
+    assert repr(x * 2) == repr(y * 2)
