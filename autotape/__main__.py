@@ -139,7 +139,11 @@ def fit(model, x, y, steps, lr, progress=None):
     clock = time.perf_counter
     phases = {"forward (record)": 0.0, "backward (replay)": 0.0, "optimizer": 0.0}
     first_step, losses, records = 0.0, [], 0
+    profiled = max(steps - PROFILED_STEPS, 1)  # the last steps run under the profiler
+    prof = torch.profiler.profile()
     for t in range(steps):
+        if t == profiled:
+            prof.__enter__()
         t0 = clock()
         loss = (model(inputs) - y).pow(2).sum()
         t1 = clock()
@@ -158,10 +162,15 @@ def fit(model, x, y, steps, lr, progress=None):
         losses.append(loss.item())
         if progress is not None:
             progress.update(t + 1, lambda: losses[-1])
-    return losses, phases, first_step, records
+    if steps > profiled:
+        prof.__exit__(None, None, None)
+    return losses, phases, first_step, records, prof if steps > profiled else None
 
 
-def report(phases, first_step, steps, wall, records):
+PROFILED_STEPS = 100
+
+
+def report(phases, first_step, steps, wall, records, prof=None):
     timed = sum(phases.values())
     n = max(steps - 1, 1)
     print(f"\nProfile: {steps} steps in {wall:.3f} s; first step {first_step * 1e3:.1f} ms "
@@ -173,6 +182,10 @@ def report(phases, first_step, steps, wall, records):
         print(f"  {name:<20}{secs:>9.3f}s{secs / n * 1e6:>10.1f}us{share:>7.1f}%")
     if records:
         print(f"  tape: {records} records per step, replayed in one compiled call per backward()")
+    if prof is not None:
+        n = sum(r["count"] for r in prof.key_averages().rows) // max(records, 1)
+        print(f"\nPer op over the last {n} steps (autotape.profiler; replay timed inside compiled code):")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8))
 
 
 def plot(path, x, y, model, losses, plt):
@@ -213,11 +226,11 @@ def main(argv=None):
     print(f"Fitting sin(x) on {args.points} points with the {args.model} model: {args.steps} steps of SGD, "
           f"lr={lr:g}, {args.dtype}")
     start = time.perf_counter()
-    losses, phases, first_step, records = fit(model, x, y, args.steps, lr, Progress(args.steps))
+    losses, phases, first_step, records, prof = fit(model, x, y, args.steps, lr, Progress(args.steps))
     wall = time.perf_counter() - start
     print(f"Result: {model.formula()}")
     print(f"Final loss: {losses[-1]:.6g}")
-    report(phases, first_step, args.steps, wall, records)
+    report(phases, first_step, args.steps, wall, records, prof)
     if plt is not None:
         plot(args.plot, x, y, model, losses, plt)
         print(f"Saved the fit and the loss curve to {args.plot}")

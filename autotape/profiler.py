@@ -97,7 +97,6 @@ class profile:
     def add_replay(self, tape, clock, c_ref, t_ref, wall_ns):
         """Events for the records one backward replayed (``clock`` from the compiled replay,
         ``wall_ns`` the wall time of the compiled replay calls)."""
-        self._stamps.append((None, -1, time.perf_counter_ns()))
         scale = ns_per_cycle()
         self.replay_wall_ns += wall_ns
         self.replay_inside_ns += clock[0, -1] * scale
@@ -109,7 +108,10 @@ class profile:
             self.events.append(dict(name=OPS[code].name, cat="backward", ts=ts, dur=dur, bytes=0, rec=r))
 
     def add(self, name, cat, ts, dur):
+        """An event of the engine's or an optimizer's; the next record's forward time starts
+        after it, not before."""
         self.events.append(dict(name=name, cat=cat, ts=ts, dur=dur, bytes=0, rec=-1))
+        self._stamps.append((None, -1, ts + dur))
 
     # -- results ---------------------------------------------------------------------------
     def key_averages(self):
@@ -117,8 +119,9 @@ class profile:
 
     def export_chrome_trace(self, path):
         """Chrome trace event format (Perfetto, chrome://tracing): one slice per record."""
-        tids = {"forward": 1, "backward": 2, "python": 2, "engine": 3, "compile": 4}
-        names = {1: "forward (recording)", 2: "backward (replay)", 3: "backward (engine, Python)", 4: "numba compile"}
+        tids = {"forward": 1, "backward": 2, "python": 2, "engine": 3, "compile": 4, "optimizer": 5}
+        names = {1: "forward (recording)", 2: "backward (replay)", 3: "backward (engine, Python)", 4: "numba compile",
+                 5: "optimizer"}
         trace = [dict(name="thread_name", ph="M", pid=0, tid=t, args=dict(name=n)) for t, n in names.items()]
         for e in sorted(self.events, key=lambda e: e["ts"]):
             trace.append(dict(name=e["name"], cat=e["cat"], ph="X", pid=0, tid=tids.get(e["cat"], 2),
@@ -168,9 +171,10 @@ class EventTable:
     def __init__(self, events):
         rows = {}
         for e in events:
-            row = rows.setdefault(e["name"], dict(name=e["name"], count=0, forward=0.0, backward=0.0,
-                                                  python=0.0, engine=0.0, compile=0.0, bytes=0, replayed=0))
+            row = rows.setdefault(e["name"], dict(name=e["name"], count=0, forward=0.0, backward=0.0, python=0.0,
+                                                  engine=0.0, optimizer=0.0, compile=0.0, bytes=0, replayed=0))
             row[e["cat"]] = row.get(e["cat"], 0.0) + e["dur"]
+            row["calls"] = row.get("calls", 0) + 1
             if e["cat"] == "forward":
                 row["count"] += 1
                 row["bytes"] += e["bytes"]
@@ -178,8 +182,10 @@ class EventTable:
                 row["replayed"] += 1
         for row in rows.values():
             row["backward"] += row.pop("engine") + row["python"]
+            row["forward"] += row.pop("optimizer")  # an optimizer step runs outside backward
             row["total"] = row["forward"] + row["backward"] + row["compile"]
-            row["avg"] = row["total"] / max(row["count"], row["replayed"], 1)
+            # per record for ops, per call for the engine and optimizers
+            row["avg"] = row["total"] / max(row["count"] or row["calls"], 1)
         self.rows = list(rows.values())
         self.total = sum(r["total"] for r in self.rows) or 1.0
 

@@ -1,10 +1,12 @@
 """``Optimizer``: parameter groups, per-parameter state and ``state_dict`` as in PyTorch, with
 the update itself done by one compiled call per group (see ``_kernels``), not one Python call
 per parameter per arithmetic op."""
+import time
 from collections import defaultdict
 
 import numpy as np
 
+from .. import profiler
 from ..grad_mode import enable_grad, no_grad
 from ..tape import bump_inplace_epoch
 from ..tensor import Tensor, _wrap
@@ -81,6 +83,8 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        prof = profiler.current()
+        t0 = time.perf_counter_ns() if prof is not None else 0
         with no_grad():
             for gi, group in enumerate(self.param_groups):
                 # frozen parameters (requires_grad=False) and those without a gradient stay as they are
@@ -88,6 +92,8 @@ class Optimizer:
                 if ps:
                     self._step_group(gi, group, ps)
         bump_inplace_epoch()
+        if prof is not None:
+            prof.add(f"{type(self).__name__}.step", "optimizer", t0, time.perf_counter_ns() - t0)
         return loss
 
     def _step_group(self, gi, group, ps):
