@@ -80,8 +80,8 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
         input = input.to(dtype) if input._rg else _wrap(data)
     dims = _dims(dim, data.ndim)
     if data.dtype.kind in "biu":
-        return _wrap(_array(np.sum(data, axis=_axis(dims, data.ndim), keepdims=keepdim, dtype=np.int64)))
-    y = np.sum(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
+        return _wrap(_array(np.add.reduce(data, axis=_axis(dims, data.ndim), keepdims=keepdim, dtype=np.int64)))
+    y = np.add.reduce(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
     return _reduce(SUM if dim is None else SUM_DIM, input, dims, y, floats=(1.0, 0.0))
 
 
@@ -223,14 +223,26 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return _reduce(STD, input, dims, y, mode=1, floats=(corr, 0.0))
 
 
+def _shifted(data, axis):
+    """``data`` minus its max along ``axis`` (kept 0 where the max is infinite, so a row of
+    -inf stays -inf rather than turning NaN). Ufunc reductions: np.max's Python wrapper costs
+    more than the arithmetic on the small inputs these ops see most."""
+    m = np.maximum.reduce(data, axis=axis, keepdims=True)
+    if not np.isfinite(m).all():
+        m = np.where(np.isfinite(m), m, 0)
+    return data - m, m
+
+
 def logsumexp(input, dim, keepdim=False):
     data = _float_data(input)
     dims = _dims(dim, data.ndim)
+    if data.size == 0:
+        y = np.full([s for d, s in enumerate(data.shape) if keepdim or d not in dims], -np.inf, data.dtype)
+        return _reduce(LOGSUMEXP, input, dims, y)
     axis = _axis(dims, data.ndim)
-    m = np.max(data, axis=axis, keepdims=True) if data.size else np.zeros((1,) * data.ndim, data.dtype)
-    m = np.where(np.isfinite(m), m, 0)  # all -inf rows stay -inf, not NaN
+    shifted, m = _shifted(data, axis)
     with np.errstate(divide="ignore"):
-        y = np.log(np.sum(np.exp(data - m), axis=axis, keepdims=True)) + m
+        y = np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True)) + m
     if not keepdim:
         y = y.reshape([s for d, s in enumerate(data.shape) if d not in dims])
     return _reduce(LOGSUMEXP, input, dims, y.astype(data.dtype, copy=False))
@@ -247,25 +259,25 @@ def _along(spec, input, dim, y, mode):
     return out
 
 
-def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
+def _softmax_input(input, dim, dtype):
     if dtype is not None:
         input = input.to(dtype)
     data = _float_data(input)
-    axis = _dim(-1 if dim is None else dim, data.ndim) if data.ndim else None
-    m = np.max(data, axis=axis, keepdims=True)
-    e = np.exp(data - np.where(np.isfinite(m), m, 0))
-    return _along(SOFTMAX, input, -1 if dim is None else dim, e / np.sum(e, axis=axis, keepdims=True), 0)
+    dim = -1 if dim is None else dim
+    return input, data, dim, (_dim(dim, data.ndim) if data.ndim else None)
+
+
+def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
+    input, data, dim, axis = _softmax_input(input, dim, dtype)
+    e = np.exp(_shifted(data, axis)[0])
+    return _along(SOFTMAX, input, dim, e / np.add.reduce(e, axis=axis, keepdims=True), 0)
 
 
 def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
-    if dtype is not None:
-        input = input.to(dtype)
-    data = _float_data(input)
-    axis = _dim(-1 if dim is None else dim, data.ndim) if data.ndim else None
-    m = np.max(data, axis=axis, keepdims=True)
-    shifted = data - np.where(np.isfinite(m), m, 0)
-    y = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
-    return _along(LOG_SOFTMAX, input, -1 if dim is None else dim, y, 1)
+    input, data, dim, axis = _softmax_input(input, dim, dtype)
+    shifted = _shifted(data, axis)[0]
+    y = shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
+    return _along(LOG_SOFTMAX, input, dim, y, 1)
 
 
 def cumsum(input, dim, *, dtype=None):

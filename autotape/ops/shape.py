@@ -191,8 +191,19 @@ def select(input, dim, index):
 
 
 def unbind(input, dim=0):
-    d = _dim(dim, input._data.ndim)
-    return tuple(_narrow(UNBIND, input, d, i, 1, squeeze_dim=True) for i in range(input._data.shape[d]))
+    """The slices along ``dim``, as views; one setup for all of them (iterating a tensor, as
+    ``[*x]`` and ``sum(x)`` do, comes here)."""
+    data = input._data
+    d = _dim(dim, data.ndim)
+    lead = (slice(None),) * d
+    outs = [_wrap(data[lead + (i, Ellipsis)]) for i in range(data.shape[d])]
+    for out in outs:
+        out._vc = input._vc
+    if _recording(input):
+        tape, outer, total = current_tape(), math.prod(data.shape[:d]), data.shape[d]
+        for i, out in enumerate(outs):
+            tape.record1(UNBIND, out, input, ints=(outer, total, i, 1))
+    return tuple(outs)
 
 
 def split(tensor, split_size_or_sections, dim=0):
