@@ -143,17 +143,28 @@ class Tape:
 
     def _output(self, spec, out, rec):
         """The output's slot; a tensor written by several records (the pieces of a cat or
-        stack) keeps one slot, produced by the last of them."""
+        stack) keeps one slot, produced by the last of them. (new_slot, inlined: this runs
+        once per op.)"""
         if out._tape is self:
             self.S[out._slot * S_WIDTH + S_PRODUCER] = rec
             return out._slot
-        slot = self.new_slot(out._data, 1, spec.uses_output, rec)
+        data = out._data
+        slot = self.n_slots
+        self.n_slots = slot + 1
+        addr = 0
         if spec.uses_output:
+            addr = self._value_address(data)
             self.versions.append((out._vc, out._vc[0], rec))
+        sid = self.shape_ids.get(data.shape)
+        if sid is None:
+            sid = self.shape_id(data.shape)
+        self.S.extend((addr, data.size, 0 if data.itemsize == 4 else 1, sid, 1, rec))
         out._tape, out._slot, out._rg = self, slot, True
         return slot
 
     def _input(self, t, need_value, rec):
+        if t._tape is self and not need_value:  # the common case, without the calls
+            return t._slot
         slot = self.slot_of(t, need_value)
         if need_value:
             self.versions.append((t._vc, t._vc[0], rec))

@@ -4,6 +4,7 @@ The compiled replay runs until it finishes or meets a record that needs Python (
 Function, a tensor hook); we handle that record here and resume it. A graph that spans tapes
 (a tensor made before an earlier backward, used after it) continues on the older tape.
 """
+import threading
 import time
 
 import numpy as np
@@ -26,6 +27,25 @@ _SECOND_BACKWARD = (
 
 
 _ONE = np.ones(())
+
+
+_arenas = threading.local()
+
+
+def _arena(size):
+    """The gradient arena, reused from one backward to the next on this thread: a fresh one the
+    size of a large model's gradients costs its page faults on every step. Nothing keeps a view
+    of it after a backward (gradients are copied out), and every slot is written before it is
+    read, so it needs no zeroing. A backward run from inside another (a hook's) gets its own."""
+    arena = getattr(_arenas, "free", None)
+    if arena is None or arena.size < size:
+        arena = np.empty(max(size, 1024))
+    _arenas.free = None
+    return arena
+
+
+def _release(arena):
+    _arenas.free = arena
 
 
 def _check_create_graph(create_graph):
@@ -125,7 +145,8 @@ class _Run:
             for vc, version, rec in tape.versions:
                 if vc[0] != version and state[rec] == 0:
                     state[rec] = 2
-        goff, G, ginit = prepare(tables_at[2], tape.n_slots)
+        goff, ginit, size = prepare(tables_at[2], tape.n_slots)
+        G = _arena(size)
         start = -1
         for slot, g in seeds:
             o = goff[slot]
@@ -174,6 +195,7 @@ class _Run:
                     self.run_hooks(hooked.pop(out, ()), out, G, goff, tape)
                 r, skip = res, res
         self.deliver(tape, G, goff, ginit)
+        _release(G)
         if prof is not None:
             engine_ns = time.perf_counter_ns() - t_begin - replay_ns
             prof.add_replay(tape, clock, c_ref, t_ref, replay_ns)

@@ -86,6 +86,17 @@ def ldi(addr, i):
 
 
 @njit(cache=True, error_model="numpy")
+def gtarget(s, goff, ginit):
+    """(offset of slot ``s``'s gradient or -1 if it wants none, 1 if it already holds a
+    gradient to add to, 0 if the caller writes it first): saves a zeroing pass."""
+    if s < 0 or goff[s] < 0:
+        return -1, 1
+    held = ginit[s]
+    ginit[s] = 1
+    return goff[s], held
+
+
+@njit(cache=True, error_model="numpy")
 def gslot(s, S, G, goff, ginit):
     """Offset of slot ``s``'s gradient, zeroed on first touch; -1 if it wants none."""
     if s < 0:
@@ -426,8 +437,8 @@ def k_matmul(r, R, F, S, SH, G, goff, ginit):
 
 @njit(cache=True, error_model="numpy")
 def prepare(S_at, n):
-    """Each of the ``n`` slots' offset in a fresh gradient arena (-1: no gradient), the arena,
-    and the written-yet flags: one compiled call instead of a dozen NumPy ones per backward."""
+    """Each of the ``n`` slots' offset in the gradient arena (-1: no gradient), the written-yet
+    flags, and the arena's size: one compiled call instead of a dozen NumPy ones."""
     S = _pi64(S_at)
     goff = np.empty(n, np.int64)
     total = 0
@@ -437,7 +448,7 @@ def prepare(S_at, n):
             total += S[s * 6 + 1]
         else:
             goff[s] = -1
-    return goff, np.empty(total), np.zeros(n, np.uint8)
+    return goff, np.zeros(n, np.uint8), total
 
 
 @njit(cache=True, error_model="numpy")
