@@ -64,6 +64,34 @@ def setup_eager(torch, x_np, y_np):
     return lambda init, lr, steps: eager_train(torch, x, y, init, lr, steps)
 
 
+# --- the nn + optim version (the tutorial's case 3/4): Linear(3, 1) on (x, x^2, x^3) --------
+def nn_train(torch, xx, y, init, opt_name, steps):
+    """A full training step: forward, loss, zero_grad, backward, optimizer.step()."""
+    model = torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Flatten(0, 1)).to(xx.dtype)
+    with torch.no_grad():  # the same start for both libraries
+        model[0].bias.copy_(torch.tensor([float(init[0])], dtype=xx.dtype))
+        model[0].weight.copy_(torch.tensor([[float(v) for v in init[1:]]], dtype=xx.dtype))
+    loss_fn = torch.nn.MSELoss(reduction="sum")
+    if opt_name == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-6 * 2000 / len(y))
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    t0 = time.perf_counter()
+    for t in range(steps):
+        loss = loss_fn(model(xx), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    elapsed = time.perf_counter() - t0
+    return elapsed, loss.item()
+
+
+def setup_nn(torch, x_np, y_np, opt_name):
+    x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+    xx = x.unsqueeze(-1).pow(torch.tensor([1, 2, 3]))  # the features, made once as in the tutorial
+    return lambda init, lr, steps: nn_train(torch, xx, y, init, opt_name, steps)
+
+
 # --- JAX: jit of one whole step ---------------------------------------------------------------
 def setup_jax(jax, x_np, y_np, lr):
     jnp = jax.numpy
@@ -187,9 +215,12 @@ def bench_case(n, dtype_name, steps, repeats, mods, impls):
         "numpy": lambda: setup_numpy(x, y),
         "numba": lambda: setup_numba(mods["numba"], x, y),
     }
+    for lib in ("autotape", "torch"):
+        for opt in ("sgd", "adam"):
+            makers[f"{lib}-nn-{opt}"] = (lambda lib=lib, opt=opt: setup_nn(mods[lib], x, y, opt))
     trains = {}
     for name in impls:
-        if name in makers and (name == "numpy" or mods.get(name) is not None):
+        if name in makers and (name == "numpy" or mods.get(name.split("-")[0]) is not None):
             trains[name] = makers[name]()
             trains[name](init, lr, 3)  # warm-up: Numba / XLA compilation stays out of the timings
     times = {name: [] for name in trains}
@@ -208,7 +239,8 @@ def main():
     ap.add_argument("--steps", type=int, default=2000, help="SGD steps per timed run for N < 100000")
     ap.add_argument("--large-steps", type=int, default=100, help="SGD steps per timed run for N >= 100000")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per implementation (median reported)")
-    ap.add_argument("--impls", default="autotape,torch,jax,autograd,numpy,numba", help="which to run")
+    ap.add_argument("--impls", default="autotape,torch,jax,autograd,numpy,numba,autotape-nn-sgd,torch-nn-sgd,"
+                    "autotape-nn-adam,torch-nn-adam", help="which to run")
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (few steps, 2 repeats, N up to 1e5)")
     args = ap.parse_args()
     if args.quick:
@@ -226,7 +258,7 @@ def main():
     print_versions(mods)
 
     impls = [s.strip() for s in args.impls.split(",") if s.strip()]
-    summary = []
+    summary, nn_summary = [], []
     for n in [int(float(s)) for s in args.sizes.split(",")]:
         steps = args.steps if n < LARGE else args.large_steps
         for dtype_name in args.dtypes.split(","):
@@ -242,6 +274,12 @@ def main():
                       f"vs torch {pt[1]:.8g} (rel diff {rel:.2e})")
             if at[0] is not None and npy[0] is not None:
                 print(f"numpy/autotape = {fmt_ratio(npy[0], at[0])}")
+            for opt in ("sgd", "adam"):
+                ours, theirs = res.get(f"autotape-nn-{opt}"), res.get(f"torch-nn-{opt}")
+                if ours and theirs:
+                    rel = abs(ours[1] - theirs[1]) / max(abs(theirs[1]), 1e-30)
+                    print(f"nn+{opt}: torch/autotape = {fmt_ratio(theirs[0], ours[0])}   final loss rel diff {rel:.2e}")
+                    nn_summary.append((n, dtype_name, opt, ours[0], theirs[0]))
             summary.append((n, dtype_name, at[0], pt[0], npy[0]))
 
     # The design's targets: >= 2x torch eager at N=2000; no slower than hand NumPy at N=1e6.
@@ -252,6 +290,11 @@ def main():
         if n == 2000 and pt is not None:
             ok = pt / at >= 2.0
             print(f"N={n} {dt}: autotape >= 2x faster than torch eager: {fmt_ratio(pt, at)} -> {'MET' if ok else 'MISSED'}")
+        for n2, dt2, opt, ours, theirs in nn_summary:
+            if (n2, dt2) == (n, dt) and n == 2000:
+                ok = theirs / ours >= 2.0
+                print(f"N={n} {dt}: nn + {opt} training step >= 2x faster than torch eager: "
+                      f"{fmt_ratio(theirs, ours)} -> {'MET' if ok else 'MISSED'}")
         if n == 1_000_000 and npy is not None:
             ok = at <= npy
             print(f"N={n} {dt}: autotape no slower than NumPy: numpy/autotape {fmt_ratio(npy, at)} -> "
