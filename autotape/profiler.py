@@ -58,7 +58,8 @@ class profile:
     """Context manager collecting forward, backward and compile events."""
 
     def __init__(self, record_shapes=False, with_stack=False, **unused):
-        self.events = []  # dicts: name, cat, ts (ns), dur (ns), bytes
+        self._events = []  # dicts: name, cat, ts (ns), dur (ns), bytes, rec
+        self._replays = []  # raw per-record replay timings, turned into events when read
         self._stamps = []
         # wall time of the compiled replay calls, measured around them in Python and inside them
         self.replay_wall_ns = self.replay_inside_ns = 0
@@ -69,7 +70,8 @@ class profile:
         _active.append(self)
         tape_mod.Tape._output = _output_profiled  # recording is timed only inside a profile
         _warm_up()
-        self.events, self._stamps, self.replay_wall_ns, self.replay_inside_ns = [], [], 0, 0
+        self._events, self._replays, self._stamps = [], [], []
+        self.replay_wall_ns = self.replay_inside_ns = 0
         self._start = time.perf_counter_ns()
         return self
 
@@ -89,8 +91,8 @@ class profile:
                 continue
             code = tape.record_read(rec, 0)
             name = OPS[code].name if code != PYTHON.code else type(tape.python[rec][0])._backward_cls.__name__
-            self.events.append(dict(name=name, cat="forward", ts=last, dur=ts - last,
-                                    bytes=_saved_bytes(tape, rec), rec=rec))
+            self._events.append(dict(name=name, cat="forward", ts=last, dur=ts - last,
+                                     bytes=_saved_bytes(tape, rec), rec=rec))
             last = ts
         self._stamps = []
 
@@ -102,15 +104,24 @@ class profile:
         self.replay_inside_ns += clock[0, -1] * scale
         done = np.nonzero(clock[1, :-1])[0][::-1]  # replay order: last record first
         durs = clock[0, done] * scale
-        starts = t_ref + (clock[1, done] - c_ref) * scale - durs
-        codes = np.frombuffer(tape.R, dtype=np.int64)[::9][done].tolist()  # a copy: no view outlives this line
-        for r, code, ts, dur in zip(done.tolist(), codes, starts.tolist(), durs.tolist()):
-            self.events.append(dict(name=OPS[code].name, cat="backward", ts=ts, dur=dur, bytes=0, rec=r))
+        # kept raw: one Python object per record here would cost more than the replay itself
+        self._replays.append((tape, done, t_ref + (clock[1, done] - c_ref) * scale - durs, durs))
+
+    @property
+    def events(self):
+        """Every event so far, as dicts: name, cat (forward, backward, python, engine, compile,
+        optimizer), ts and dur (ns), bytes saved, record index."""
+        for tape, done, starts, durs in self._replays:
+            codes = np.frombuffer(tape.R, dtype=np.int64)[::9][done].tolist()  # a copy: no view is kept
+            for r, code, ts, dur in zip(done.tolist(), codes, starts.tolist(), durs.tolist()):
+                self._events.append(dict(name=OPS[code].name, cat="backward", ts=ts, dur=dur, bytes=0, rec=r))
+        self._replays = []
+        return self._events
 
     def add(self, name, cat, ts, dur):
         """An event of the engine's or an optimizer's; the next record's forward time starts
         after it, not before."""
-        self.events.append(dict(name=name, cat=cat, ts=ts, dur=dur, bytes=0, rec=-1))
+        self._events.append(dict(name=name, cat=cat, ts=ts, dur=dur, bytes=0, rec=-1))
         self._stamps.append((None, -1, ts + dur))
 
     # -- results ---------------------------------------------------------------------------
