@@ -23,6 +23,7 @@ from .factories import (  # noqa: F401
 )
 from . import methods as _methods  # noqa: F401  (binds Tensor methods and operators)
 from . import autograd, profiler  # noqa: F401
+from .autograd import is_anomaly_enabled  # noqa: F401
 from . import nn, optim  # noqa: F401
 
 float32 = float = _dtypes.float32

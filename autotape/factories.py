@@ -51,7 +51,8 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False):
 def as_tensor(data, dtype=None, device=None):
     if isinstance(data, Tensor) and (dtype is None or data.dtype == dtype):
         return data
-    if isinstance(data, np.ndarray) and (dtype is None or dtypes.to_numpy_dtype(dtype) == data.dtype):
+    if isinstance(data, np.ndarray) and data.dtype in dtypes._BY_NP and (
+            dtype is None or dtypes.to_numpy_dtype(dtype) == data.dtype):
         return _make(np.ascontiguousarray(data), dtype, device, False)
     return tensor(data, dtype=dtype, device=device)
 
@@ -59,7 +60,13 @@ def as_tensor(data, dtype=None, device=None):
 def from_numpy(ndarray):
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
-    dtypes.from_numpy_dtype(ndarray.dtype)
+    if ndarray.dtype not in dtypes._BY_NP:  # shared memory must already be in a dtype we compute in
+        dtypes.from_numpy_dtype(ndarray.dtype)  # raises for the kinds we cannot convert at all
+        raise TypeError(
+            f"can't share memory with a NumPy array of type {ndarray.dtype.str} ({ndarray.dtype}): from_numpy "
+            "takes native-byte-order float64, float32, int64, int32 or bool arrays; copy and convert it with "
+            "autotape.tensor(array) instead"
+        )
     return _wrap(ndarray)  # shares memory, as in PyTorch
 
 

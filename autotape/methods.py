@@ -64,13 +64,23 @@ def _inplace(fn, ufunc=None):
             other = args[0]
             if isinstance(other, Tensor):
                 other = None if other._rg and is_grad_enabled() else other._data
-            if other is not None and np.can_cast(np.result_type(self._data, other), self._data.dtype,
-                                                               "same_kind"):
-                ufunc(self._data, other, out=self._data)
+            if other is not None and (getattr(other, "dtype", None) == self._data.dtype or np.can_cast(
+                    np.result_type(self._data, other), self._data.dtype, "same_kind")):
+                try:
+                    ufunc(self._data, other, out=self._data)
+                except ValueError:
+                    check_inplace(self)  # a read-only buffer raises with advice; anything else as it was
+                    raise
                 self._vc[0] += 1
                 bump_inplace_epoch()
                 return self
-        return assign_inplace(self, fn(self, *args, **kwargs))
+        src = self
+        if is_grad_enabled() and (self._rg or any(isinstance(a, Tensor) and a._rg for a in args)):
+            check_inplace(self)
+            # the op may save self's value for backward (mul_, log_): give it a copy, since the
+            # result is written into self's own buffer (PyTorch saves the original self too)
+            src = self.clone()
+        return assign_inplace(self, fn(src, *args, **kwargs))
 
     method.__name__ = fn.__name__ + "_"
     return method

@@ -48,10 +48,11 @@ def _output_profiled(self, spec, out, rec):
     prof = current()
     if prof is not None and not (prof._stamps and prof._stamps[-1][:2] == (self, rec)):  # once per record
         prof._stamps.append((self, rec, time.perf_counter_ns()))
-    return _plain_output(self, spec, out, rec)
+    return _next_output[0](self, spec, out, rec)
 
 
-_plain_output = tape_mod.Tape._output
+# The Tape._output that ours wraps: the plain one, or another wrapper (anomaly mode's).
+_next_output = [tape_mod.Tape._output]
 
 
 class profile:
@@ -68,7 +69,9 @@ class profile:
     def __enter__(self):
         ns_per_cycle()
         _active.append(self)
-        tape_mod.Tape._output = _output_profiled  # recording is timed only inside a profile
+        if tape_mod.Tape._output is not _output_profiled:  # recording is timed only inside a profile
+            _next_output[0] = tape_mod.Tape._output
+            tape_mod.Tape._output = _output_profiled
         _warm_up()
         self._events, self._replays, self._stamps = [], [], []
         self.replay_wall_ns = self.replay_inside_ns = 0
@@ -77,8 +80,9 @@ class profile:
 
     def __exit__(self, *exc):
         _active.remove(self)
-        if not _active:
-            tape_mod.Tape._output = _plain_output
+        if not _active and tape_mod.Tape._output is _output_profiled:
+            # (if another wrapper went on top of ours since, ours stays under it, idle)
+            tape_mod.Tape._output = _next_output[0]
         self._forward_events()
         return False
 

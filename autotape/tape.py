@@ -49,7 +49,7 @@ class Tape:
 
     __slots__ = (
         "serial", "R", "F", "S", "SH", "shape_ids", "vals", "leaves", "links", "python",
-        "versions", "epoch", "state", "hooks", "retained", "n_slots", "__weakref__",
+        "versions", "epoch", "state", "hooks", "retained", "n_slots", "origins", "__weakref__",
     )
 
     def __init__(self):
@@ -66,6 +66,7 @@ class Tape:
         self.epoch = _inplace_epoch[0]
         self.state = None  # per record: 0 live, 1 freed by a backward, 2 saved value modified
         self.n_slots = 0
+        self.origins = {}  # record -> (file, line, function, source) while anomaly mode is on
 
     @property
     def n_records(self):
@@ -98,9 +99,10 @@ class Tape:
         return addr
 
     def new_slot(self, data, needs_grad, need_value, producer=-1, code=None):
+        # the address first: if it raises, the tape must not count a slot that S lacks
+        addr = self._value_address(data) if need_value else 0
         slot = self.n_slots
         self.n_slots = slot + 1
-        addr = self._value_address(data) if need_value else 0
         if code is None:  # float32 or float64: integer data never gets a slot of its own
             code = 0 if data.itemsize == 4 else 1
         shape = data.shape
@@ -128,10 +130,11 @@ class Tape:
                 self.links.append((slot, t))
                 return slot
             data = t._data
+            addr = self._leaf_address(t) if need_value else 0
             slot = self.n_slots
             self.n_slots = slot + 1
             sid = self.shape_ids.get(data.shape)
-            self.S.extend((self._leaf_address(t) if need_value else 0, data.size, 0 if data.itemsize == 4 else 1,
+            self.S.extend((addr, data.size, 0 if data.itemsize == 4 else 1,
                            self.shape_id(data.shape) if sid is None else sid, int(rg), -1))
             t._lserial, t._slot = self.serial, slot
             if rg:

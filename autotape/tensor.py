@@ -65,7 +65,13 @@ class Tensor:
 
     @data.setter
     def data(self, value):
-        self._data = value._data if isinstance(value, Tensor) else _to_array(value, None)
+        data = value._data if isinstance(value, Tensor) else _to_array(value, None)
+        if self._rg and data.dtype.kind != "f":
+            raise RuntimeError(
+                f"data set to a tensor that requires gradients must be floating point (got {data.dtype}); "
+                "convert the new value with .float() first"
+            )
+        self._data = data
         self._lserial, self._addr = -1, 0  # its address on any tape is stale now
 
     def detach(self):
@@ -320,7 +326,9 @@ def _to_array(data, dtype):
     if np_dtype is None:
         if arr.dtype.kind == "f":
             # Python floats become the default dtype; NumPy arrays keep theirs, as PyTorch does
-            np_dtype = arr.dtype if isinstance(data, np.ndarray) else dtypes.get_default_dtype().np
+            # (in one of our dtypes: float16 widens, a big-endian array becomes native)
+            np_dtype = dtypes.from_numpy_dtype(arr.dtype).np if isinstance(data, np.ndarray) \
+                else dtypes.get_default_dtype().np
         elif arr.dtype.kind in "iu":
             np_dtype = np.dtype(np.int64) if not isinstance(data, np.ndarray) else dtypes.from_numpy_dtype(arr.dtype).np
         else:
@@ -349,6 +357,8 @@ def as_tensor_arg(x, like=None):
     if isinstance(x, Tensor):
         return x
     arr = np.asarray(x)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"unsupported operand: expected a Tensor or a number, got {type(x).__name__}")
     if like is not None and arr.dtype.kind in "fiub" and not isinstance(x, np.ndarray):
         arr = arr.astype(dtypes.result_type(like._data, x if np.ndim(x) == 0 else arr), copy=False)
     elif arr.dtype.kind == "f" and not isinstance(x, np.ndarray):
@@ -447,11 +457,18 @@ def binary(spec, x1, x2):
 
 
 def check_inplace(t):
-    """PyTorch's rule: no in-place change to a leaf that requires grad while grad is on."""
+    """PyTorch's rule: no in-place change to a leaf that requires grad while grad is on; and no
+    write into read-only memory (an expanded view, a read-only NumPy array)."""
     if t._rg and t._tape is None and is_grad_enabled():
         raise RuntimeError(
             "a leaf Variable that requires grad is being used in an in-place operation. "
             "Wrap the update in `with torch.no_grad():` (or use .data)."
+        )
+    if not t._data.flags.writeable:
+        raise RuntimeError(
+            "unsupported operation: this tensor's memory is read-only (more than one element may refer to a "
+            "single memory location, as after expand(), or it wraps a read-only NumPy array). Please clone() "
+            "the tensor before performing the operation."
         )
 
 

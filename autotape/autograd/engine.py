@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from .. import profiler
+from . import anomaly
 from .. import tape as tape_mod
 from ..grad_mode import no_grad
 from ..tensor import Tensor, _wrap
@@ -95,6 +96,17 @@ def _seeds(tensors, grad_tensors):
     return seeds
 
 
+def _check_hook_result(hook, new, shape):
+    if not isinstance(new, Tensor):
+        raise TypeError(f"hook '{getattr(hook, '__name__', hook)}' returned a {type(new).__name__}; "
+                        "a hook returns a Tensor (the new gradient) or None")
+    if tuple(new._data.shape) != tuple(shape):
+        raise RuntimeError(
+            f"hook '{getattr(hook, '__name__', hook)}' has changed the size of value: it returned shape "
+            f"{list(new._data.shape)} for a gradient of shape {list(shape)}"
+        )
+
+
 class _Run:
     """One backward over the tapes the outputs reach; ``capture`` maps (tape serial, slot) to
     the input it stands for, when gradients are returned rather than accumulated."""
@@ -120,12 +132,23 @@ class _Run:
             if key in self.capture:
                 self.captured[key] = self.captured.get(key, 0) + g
             return
+        if g.size != t._data.size:
+            raise RuntimeError(
+                f"the gradient of a leaf has shape {list(g.shape)} but the leaf now has shape "
+                f"{list(t._data.shape)}: its .data was replaced by one of another shape after it was used"
+            )
         if t._hooks:
             for hook in t._hooks:
                 new = hook(_wrap(g.reshape(t._data.shape).astype(t._data.dtype)))
                 if new is not None:
+                    _check_hook_result(hook, new, t._data.shape)
                     g = np.asarray(new._data, dtype=np.float64)
         g = g.reshape(t._data.shape).astype(t._data.dtype)  # a copy: G is reused
+        if t.grad is not None and t.grad._data.shape != g.shape:
+            raise RuntimeError(
+                f"the leaf's .grad has shape {list(t.grad._data.shape)} but its gradient has shape "
+                f"{list(g.shape)}: set .grad = None (or a tensor of the leaf's shape) before backward"
+            )
         t.grad = _wrap(g) if t.grad is None else _wrap(t.grad._data + g)
 
     def replay_tape(self, tape, seeds):
@@ -160,7 +183,11 @@ class _Run:
         pause = np.zeros(n_rec, np.uint8)  # records where replay hands over to run tensor hooks
         for slot in hooked:
             pause[tape.slot_field(slot, S_PRODUCER)] = 1
-        r, skip = start, -1
+        # Anomaly mode: stop before every record, and check what it wrote once it has run.
+        check = anomaly.is_anomaly_check_nan_enabled()
+        if check:
+            pause[:] = 1
+        r, skip, done = start, -1, -1
         prof = profiler.current()
         clock = np.zeros((2, n_rec + 1), np.int64) if prof is not None else None
         if prof is not None:
@@ -171,6 +198,10 @@ class _Run:
             res = replay(r, skip, self.retain, *tables_at, G, goff, ginit, state, pause, saves, vjps, clock)
             if prof is not None:
                 replay_ns += time.perf_counter_ns() - t0
+            if done >= 0:
+                if res >= -1:  # (below -1, record ``done`` itself failed before running)
+                    anomaly.check_record(tape, done, G, goff, ginit)
+                done = -1
             if res == -1:
                 break
             if res <= -2:
@@ -180,6 +211,8 @@ class _Run:
             if op == PYTHON.code:
                 with no_grad():  # Python code run by backward records nothing
                     self.python_record(tape, res, G, goff, ginit, state)
+                if check:
+                    anomaly.check_record(tape, res, G, goff, ginit)
                 r, skip = res - 1, -1
                 if prof is not None:
                     name = type(tape.python[res][0])._backward_cls.__name__
@@ -194,6 +227,8 @@ class _Run:
                 with no_grad():
                     self.run_hooks(hooked.pop(out, ()), out, G, goff, tape)
                 r, skip = res, res
+                if check:
+                    done = res
         self.deliver(tape, G, goff, ginit)
         _release(G)
         if prof is not None:
@@ -210,10 +245,12 @@ class _Run:
             spec = OPS[tape.record_read(rec, 0)]
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an inplace "
-                f"operation: it was saved by {spec.grad_fn} and changed afterwards (version counter). "
-                "Hint: make the change out of place (x = x + 1, not x += 1) or clone() the tensor first."
+                f"operation: it was saved by {spec.grad_fn} and changed afterwards (version counter)."
+                + (anomaly.describe_origin(tape, rec) or " Hint: enable anomaly detection with "
+                   "autotape.autograd.set_detect_anomaly(True) to find the op that saved it.")
+                + " Make the change out of place (x = x + 1, not x += 1) or clone() the tensor first."
             )
-        raise RuntimeError(_SECOND_BACKWARD)
+        raise RuntimeError(_SECOND_BACKWARD + anomaly.describe_origin(tape, rec))
 
     def grad_of(self, tape, G, goff, slot):
         o = goff[slot]
@@ -225,6 +262,7 @@ class _Run:
             g = self.grad_of(tape, G, goff, slot)
             new = hook(_wrap(g.reshape(shape).copy()))
             if new is not None:
+                _check_hook_result(hook, new, shape)
                 g[:] = np.asarray(new._data, dtype=np.float64).reshape(-1)
 
     def deliver(self, tape, G, goff, ginit):

@@ -43,7 +43,8 @@ def _dims(dim, ndim):
         if len(set(dims)) != len(dims):
             raise RuntimeError(f"dim {tuple(dim)} appears multiple times in the list of dims")
         return tuple(dims)
-    return (_dim(dim, ndim),) if ndim else ()
+    d = _dim(dim, ndim)  # checked on a 0-d tensor too: only dim 0 or -1 is valid there
+    return (d,) if ndim else ()
 
 
 def _layout(x, dims):
@@ -227,6 +228,8 @@ def _shifted(data, axis):
     """``data`` minus its max along ``axis`` (kept 0 where the max is infinite, so a row of
     -inf stays -inf rather than turning NaN). Ufunc reductions: np.max's Python wrapper costs
     more than the arithmetic on the small inputs these ops see most."""
+    if data.size == 0:
+        return data.copy(), data
     m = np.maximum.reduce(data, axis=axis, keepdims=True)
     if not np.isfinite(m).all():
         m = np.where(np.isfinite(m), m, 0)
@@ -252,7 +255,7 @@ def _along(spec, input, dim, y, mode):
     out = _wrap(_array(y))
     if _recording(input):
         shape = input._data.shape
-        d = _dim(dim, len(shape)) if shape else 0
+        d = _dim(dim, len(shape)) if shape else 0  # (dim checked by the caller)
         outer = math.prod(shape[:d]) if shape else 1
         red = shape[d] if shape else 1
         current_tape().record1(spec, out, input, ints=(outer, red, mode, 0))
@@ -264,7 +267,8 @@ def _softmax_input(input, dim, dtype):
         input = input.to(dtype)
     data = _float_data(input)
     dim = -1 if dim is None else dim
-    return input, data, dim, (_dim(dim, data.ndim) if data.ndim else None)
+    axis = _dim(dim, data.ndim)
+    return input, data, dim, (axis if data.ndim else None)
 
 
 def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
@@ -276,7 +280,7 @@ def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
 def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     input, data, dim, axis = _softmax_input(input, dim, dtype)
     shifted = _shifted(data, axis)[0]
-    y = shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
+    y = shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True)) if data.size else shifted
     return _along(LOG_SOFTMAX, input, dim, y, 1)
 
 
@@ -284,7 +288,8 @@ def cumsum(input, dim, *, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
     data = input._data
-    y = np.cumsum(data, axis=_dim(dim, data.ndim)) if data.ndim else data.copy()
+    axis = _dim(dim, data.ndim)
+    y = np.cumsum(data, axis=axis) if data.ndim else data.copy()
     if data.dtype.kind != "f":
         return _wrap(y.astype(np.int64))
     return _along(CUMSUM, input, dim, y, 0)

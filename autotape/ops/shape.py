@@ -178,11 +178,21 @@ def _narrow(spec, x, dim, start, length, squeeze_dim=False):
 
 
 def narrow(input, dim, start, length):
+    if input._data.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
     d = _dim(dim, input._data.ndim)
-    return _narrow(SLICE, input, d, start % input._data.shape[d] if start < 0 else start, length)
+    n = input._data.shape[d]
+    if not -n <= start <= n:
+        raise IndexError(f"start out of range (expected to be in range of [{-n}, {n}], but got {start})")
+    start = start % n if start < 0 else start
+    if length < 0 or start + length > n:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
+    return _narrow(SLICE, input, d, start, length)
 
 
 def select(input, dim, index):
+    if input._data.ndim == 0:
+        raise IndexError("select() cannot be applied to a 0-dim tensor; use .item() for its value")
     d = _dim(dim, input._data.ndim)
     n = input._data.shape[d]
     if not -n <= index < n:
@@ -194,6 +204,8 @@ def unbind(input, dim=0):
     """The slices along ``dim``, as views; one setup for all of them (iterating a tensor, as
     ``[*x]`` and ``sum(x)`` do, comes here)."""
     data = input._data
+    if data.ndim == 0:
+        raise IndexError("Dimension specified as 0 but tensor has no dimensions")
     d = _dim(dim, data.ndim)
     lead = (slice(None),) * d
     outs = [_wrap(data[lead + (i, Ellipsis)]) for i in range(data.shape[d])]
@@ -207,6 +219,8 @@ def unbind(input, dim=0):
 
 
 def split(tensor, split_size_or_sections, dim=0):
+    if tensor._data.ndim == 0:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
     d = _dim(dim, tensor._data.ndim)
     n = tensor._data.shape[d]
     if isinstance(split_size_or_sections, int):
@@ -227,6 +241,8 @@ def split(tensor, split_size_or_sections, dim=0):
 def chunk(input, chunks, dim=0):
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    if input._data.ndim == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
     n = input._data.shape[_dim(dim, input._data.ndim)]
     return split(input, max(-(-n // chunks), 1), dim)
 

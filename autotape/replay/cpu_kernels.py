@@ -340,8 +340,9 @@ def k_var(r, R, F, S, SH, G, goff, ginit):
                 mean += ld(xa, xd, (o * red + j) * inner + k)
             mean /= red
             g = G[go + o * inner + k] / (red - corr)
-            if is_std:
-                g = g / ld(ya, yd, o * inner + k)
+            if is_std:  # d std / dx is 0 where std is 0 (a constant row), as PyTorch defines it
+                y = ld(ya, yd, o * inner + k)
+                g = 0.0 if y == 0.0 else g / y
             else:
                 g = 2.0 * g
             for j in range(red):
