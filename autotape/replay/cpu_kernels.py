@@ -169,6 +169,18 @@ def k_permute(r, R, F, S, SH, G, goff, ginit):
     _odometer_add(G, goff[out], gi, S[out * 6 + 3], SH, step)
 
 
+@njit(cache=True, error_model="numpy")
+def _rows_add(G, dst, dst_rows, dst_off, src, src_rows, src_off, outer, rk, inner):
+    """G[dst][:, dst_off:dst_off+rk, :] += G[src][:, src_off:src_off+rk, :], both viewed as
+    (outer, rows, inner): the VJP of taking a slice along one dim, and of joining slices."""
+    for o in range(outer):
+        for j in range(rk):
+            d = dst + (o * dst_rows + dst_off + j) * inner
+            s = src + (o * src_rows + src_off + j) * inner
+            for k in range(inner):
+                G[d + k] += G[s + k]
+
+
 def k_narrow(r, R, F, S, SH, G, goff, ginit):
     """out = in[:, off:off+rk, :] viewed as (outer, rtot, inner)."""
     out, a = R[r * 9 + 1], R[r * 9 + 2]
@@ -176,14 +188,7 @@ def k_narrow(r, R, F, S, SH, G, goff, ginit):
     if gi < 0:
         return
     outer, rtot, off, rk = R[r * 9 + 5], R[r * 9 + 6], R[r * 9 + 7], R[r * 9 + 8]
-    go = goff[out]
-    inner = S[out * 6 + 1] // max(outer * rk, 1)
-    for o in range(outer):
-        for j in range(rk):
-            src = go + (o * rk + j) * inner
-            dst = gi + (o * rtot + off + j) * inner
-            for k in range(inner):
-                G[dst + k] += G[src + k]
+    _rows_add(G, gi, rtot, off, goff[out], rk, 0, outer, rk, S[out * 6 + 1] // max(outer * rk, 1))
 
 
 def k_cat_piece(r, R, F, S, SH, G, goff, ginit):
@@ -193,14 +198,7 @@ def k_cat_piece(r, R, F, S, SH, G, goff, ginit):
     if gi < 0:
         return
     outer, rtot, off, rk = R[r * 9 + 5], R[r * 9 + 6], R[r * 9 + 7], R[r * 9 + 8]
-    go = goff[out]
-    inner = S[a * 6 + 1] // max(outer * rk, 1)
-    for o in range(outer):
-        for j in range(rk):
-            src = go + (o * rtot + off + j) * inner
-            dst = gi + (o * rk + j) * inner
-            for k in range(inner):
-                G[dst + k] += G[src + k]
+    _rows_add(G, gi, rk, 0, goff[out], rtot, off, outer, rk, S[a * 6 + 1] // max(outer * rk, 1))
 
 
 def k_gather(r, R, F, S, SH, G, goff, ginit):
