@@ -25,6 +25,7 @@ from . import methods as _methods  # noqa: F401  (binds Tensor methods and opera
 from . import autograd, profiler  # noqa: F401
 from .autograd import is_anomaly_enabled  # noqa: F401
 from . import nn, optim  # noqa: F401
+from .compile import compile  # noqa: F401
 
 float32 = float = _dtypes.float32
 float64 = double = _dtypes.float64

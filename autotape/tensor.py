@@ -1,5 +1,6 @@
 """Tensor: a NumPy array plus what autograd needs (requires_grad, grad, its slot on a tape)."""
 import math
+import threading
 
 import numpy as np
 
@@ -7,6 +8,15 @@ from . import dtypes
 from .grad_mode import is_grad_enabled
 from .tape import bump_inplace_epoch, current_tape
 from .ops import elementwise as ew
+
+
+class _Trace(threading.local):
+    """``recorder`` is set by ``autotape.compile`` while it records a function on this thread:
+    reading a traced value into Python (``item()``, ``bool()``, ...) is reported to it."""
+    recorder = None
+
+
+_trace = _Trace()
 
 
 class Tensor:
@@ -61,7 +71,10 @@ class Tensor:
 
     @property
     def data(self):
-        return _wrap(self._data)
+        out = _wrap(self._data)
+        if _trace.recorder is not None:
+            _trace.recorder.derived(out, self)
+        return out
 
     @data.setter
     def data(self, value):
@@ -78,6 +91,8 @@ class Tensor:
         """The same values, cut from the graph (shares memory and version counter)."""
         out = _wrap(self._data)
         out._vc = self._vc
+        if _trace.recorder is not None:
+            _trace.recorder.derived(out, self)
         return out
 
     def detach_(self):
@@ -162,6 +177,8 @@ class Tensor:
         return iter(self.unbind(0))
 
     def item(self):
+        if _trace.recorder is not None:
+            _trace.recorder.on_read(self, "item()")
         if self._data.size != 1:
             raise RuntimeError(
                 f"a Tensor with {self._data.size} elements cannot be converted to Scalar; "
@@ -170,9 +187,13 @@ class Tensor:
         return self._data.reshape(()).item()
 
     def tolist(self):
+        if _trace.recorder is not None:
+            _trace.recorder.on_read(self, "tolist()")
         return self._data.tolist()
 
     def numpy(self, *, force=False):
+        if _trace.recorder is not None:
+            _trace.recorder.on_read(self, "numpy()")
         if self._rg and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return self._data
@@ -181,17 +202,25 @@ class Tensor:
         return self._data if dtype is None else self._data.astype(dtype)
 
     def __float__(self):
+        if _trace.recorder is not None:
+            _trace.recorder.on_read(self, "float()")
         return float(self.item())
 
     def __int__(self):
+        if _trace.recorder is not None:
+            _trace.recorder.on_read(self, "int()")
         return int(self.item())
 
     def __index__(self):
+        if _trace.recorder is not None:
+            _trace.recorder.on_read(self, "an index")
         if self._data.dtype.kind not in "iub":
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
     def __bool__(self):
+        if _trace.recorder is not None:
+            _trace.recorder.on_read(self, "bool()")
         if self._data.size != 1:
             raise RuntimeError(
                 f"Boolean value of Tensor with {self._data.size} values is ambiguous; use .any() or .all()"
@@ -396,6 +425,8 @@ def cast(x, np_dtype):
     out = _wrap(x._data.astype(np_dtype))
     if x._rg and np_dtype.kind == "f" and is_grad_enabled():
         current_tape().record1(ew.TO_COPY, out, x)
+    elif _trace.recorder is not None:
+        _trace.recorder.derived(out, x)
     return out
 
 

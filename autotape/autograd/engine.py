@@ -315,6 +315,10 @@ class _Run:
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate d(sum of tensors * grad_tensors)/d(leaf) into each leaf's ``.grad``."""
     _check_create_graph(create_graph)
+    if inputs is None and type(tensors) is list and len(tensors) == 1:  # autotape.compile's fast path
+        run_compiled = getattr(getattr(tensors[0], "_tape", None), "compiled_backward", None)
+        if run_compiled is not None and run_compiled(tensors[0], grad_tensors, retain_graph):
+            return
     seeds = _seeds(tensors, grad_tensors)
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)

@@ -94,6 +94,9 @@ class Function(metaclass=_FunctionMeta):
                 tape.R.extend((PYTHON.code, out_slots[0], -1, -1, -1, 0, 0, 0, 0))
                 tape.F.extend((0.0, 0.0))
                 tape.python[rec] = (ctx, in_slots, out_slots)
+                on_call = getattr(tape, "on_function", None)  # a tape autotape.compile records
+                if on_call is not None:
+                    on_call(rec, cls, args, kwargs)
                 ctx._out_dtypes = [o._data.dtype for o in differentiable]
                 for t in ctx.saved_tensors:
                     if isinstance(t, Tensor):

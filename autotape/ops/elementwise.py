@@ -54,72 +54,80 @@ def _quiet(f):
 
 
 # One-input ops: forward(x, a, b); VJP in x, y, g, a, b.
-NEG = defop("neg", "NegBackward0", "ew1", "-g", lambda x, a, b: np.negative(x))
-EXP = defop("exp", "ExpBackward0", "ew1", "g * y", lambda x, a, b: np.exp(x))
-LOG = defop("log", "LogBackward0", "ew1", "g / x", _quiet(lambda x, a, b: np.log(x)))
-LOG1P = defop("log1p", "Log1PBackward0", "ew1", "g / (1.0 + x)", _quiet(lambda x, a, b: np.log1p(x)))
-SQRT = defop("sqrt", "SqrtBackward0", "ew1", "g / (2.0 * y)", _quiet(lambda x, a, b: np.sqrt(x)))
-RSQRT = defop("rsqrt", "RsqrtBackward0", "ew1", "-0.5 * g * y * y * y", _rsqrt)
-SQUARE = defop("square", "PowBackward0", "ew1", "2.0 * g * x", lambda x, a, b: np.square(x))
-ABS = defop("abs", "AbsBackward0", "ew1", "g * ((x > 0.0) - (x < 0.0))", lambda x, a, b: np.abs(x))
-SIGN = defop("sign", "SignBackward0", "ew1", "0.0 * g", lambda x, a, b: np.sign(x))
-SIN = defop("sin", "SinBackward0", "ew1", "g * math.cos(x)", lambda x, a, b: np.sin(x))
-COS = defop("cos", "CosBackward0", "ew1", "-g * math.sin(x)", lambda x, a, b: np.cos(x))
-TAN = defop("tan", "TanBackward0", "ew1", "g * (1.0 + y * y)", lambda x, a, b: np.tan(x))
-TANH = defop("tanh", "TanhBackward0", "ew1", "g * (1.0 - y * y)", lambda x, a, b: np.tanh(x))
-SIGMOID = defop("sigmoid", "SigmoidBackward0", "ew1", "g * y * (1.0 - y)", _sigmoid)
-RELU = defop("relu", "ReluBackward0", "ew1", "g if y > 0.0 else 0.0", lambda x, a, b: np.maximum(x, 0))
+NEG = defop("neg", "NegBackward0", "ew1", "-g", lambda x, a, b: np.negative(x), fwd='-x')
+EXP = defop("exp", "ExpBackward0", "ew1", "g * y", lambda x, a, b: np.exp(x), fwd='math.exp(x)')
+LOG = defop("log", "LogBackward0", "ew1", "g / x", _quiet(lambda x, a, b: np.log(x)), fwd='math.log(x) if x > 0.0 else (-math.inf if x == 0.0 else math.nan)')
+LOG1P = defop("log1p", "Log1PBackward0", "ew1", "g / (1.0 + x)", _quiet(lambda x, a, b: np.log1p(x)), fwd='math.log1p(x) if x > -1.0 else (-math.inf if x == -1.0 else math.nan)')
+SQRT = defop("sqrt", "SqrtBackward0", "ew1", "g / (2.0 * y)", _quiet(lambda x, a, b: np.sqrt(x)), fwd='math.sqrt(x) if x >= 0.0 else math.nan')
+RSQRT = defop("rsqrt", "RsqrtBackward0", "ew1", "-0.5 * g * y * y * y", _rsqrt, fwd='1.0 / math.sqrt(x) if x > 0.0 else (math.inf if x == 0.0 else math.nan)')
+SQUARE = defop("square", "PowBackward0", "ew1", "2.0 * g * x", lambda x, a, b: np.square(x), fwd='x * x')
+ABS = defop("abs", "AbsBackward0", "ew1", "g * ((x > 0.0) - (x < 0.0))", lambda x, a, b: np.abs(x), fwd='abs(x)')
+SIGN = defop("sign", "SignBackward0", "ew1", "0.0 * g", lambda x, a, b: np.sign(x), fwd='1.0 if x > 0.0 else (-1.0 if x < 0.0 else x * 0.0)')
+SIN = defop("sin", "SinBackward0", "ew1", "g * math.cos(x)", lambda x, a, b: np.sin(x), fwd='math.sin(x)')
+COS = defop("cos", "CosBackward0", "ew1", "-g * math.sin(x)", lambda x, a, b: np.cos(x), fwd='math.cos(x)')
+TAN = defop("tan", "TanBackward0", "ew1", "g * (1.0 + y * y)", lambda x, a, b: np.tan(x), fwd='math.tan(x)')
+TANH = defop("tanh", "TanhBackward0", "ew1", "g * (1.0 - y * y)", lambda x, a, b: np.tanh(x), fwd='math.tanh(x)')
+SIGMOID = defop("sigmoid", "SigmoidBackward0", "ew1", "g * y * (1.0 - y)", _sigmoid, fwd='1.0 / (1.0 + math.exp(-x)) if x >= 0.0 else math.exp(x) / (1.0 + math.exp(x))')
+RELU = defop("relu", "ReluBackward0", "ew1", "g if y > 0.0 else 0.0", lambda x, a, b: np.maximum(x, 0), fwd='0.0 if x < 0.0 else x')
 SOFTPLUS = defop(
     "softplus", "SoftplusBackward0", "ew1",
     "g if x * a > b else g / (1.0 + math.exp(-x * a))", _softplus,
+    fwd='x if x * a > b else (max(x * a, 0.0) + math.log1p(math.exp(-abs(x * a)))) / a',
 )
-CLAMP = defop("clamp", "ClampBackward1", "ew1", "g if (x >= a and x <= b) else 0.0", _clamp)
+CLAMP = defop("clamp", "ClampBackward1", "ew1", "g if (x >= a and x <= b) else 0.0", _clamp, fwd='min(max(x, a), b) if x == x else x')
 POW_SCALAR = defop(
-    "pow_scalar", "PowBackward0", "ew1", "0.0 if a == 0.0 else g * a * (x if a == 2.0 else (x * x if a == 3.0 else x ** (a - 1.0)))", _pow_scalar
+    "pow_scalar", "PowBackward0", "ew1", "0.0 if a == 0.0 else g * a * (x if a == 2.0 else (x * x if a == 3.0 else x ** (a - 1.0)))", _pow_scalar,
+    fwd='x * x if a == 2.0 else (x * x * x if a == 3.0 else (x if a == 1.0 else x ** a))',
 )
 RPOW = defop(
-    "rpow", "PowBackward1", "ew1", "0.0 if (a == 0.0 and x >= 0.0) else g * y * math.log(a)", _rpow
+    "rpow", "PowBackward1", "ew1", "0.0 if (a == 0.0 and x >= 0.0) else g * y * math.log(a)", _rpow,
+    fwd='a ** x',
 )
-ADD_SCALAR = defop("add_scalar", "AddBackward0", "ew1", "g", lambda x, a, b: x + x.dtype.type(a))
-SUB_SCALAR = defop("sub_scalar", "SubBackward0", "ew1", "g", lambda x, a, b: x - x.dtype.type(a))
-RSUB_SCALAR = defop("rsub_scalar", "RsubBackward1", "ew1", "-g", lambda x, a, b: x.dtype.type(a) - x)
-MUL_SCALAR = defop("mul_scalar", "MulBackward0", "ew1", "g * a", lambda x, a, b: x * x.dtype.type(a))
-DIV_SCALAR = defop("div_scalar", "DivBackward0", "ew1", "g / a", _quiet(lambda x, a, b: x / x.dtype.type(a)))
+ADD_SCALAR = defop("add_scalar", "AddBackward0", "ew1", "g", lambda x, a, b: x + x.dtype.type(a), fwd='x + a')
+SUB_SCALAR = defop("sub_scalar", "SubBackward0", "ew1", "g", lambda x, a, b: x - x.dtype.type(a), fwd='x - a')
+RSUB_SCALAR = defop("rsub_scalar", "RsubBackward1", "ew1", "-g", lambda x, a, b: x.dtype.type(a) - x, fwd='a - x')
+MUL_SCALAR = defop("mul_scalar", "MulBackward0", "ew1", "g * a", lambda x, a, b: x * x.dtype.type(a), fwd='x * a')
+DIV_SCALAR = defop("div_scalar", "DivBackward0", "ew1", "g / a", _quiet(lambda x, a, b: x / x.dtype.type(a)), fwd='x / a')
 RDIV_SCALAR = defop(
-    "rdiv_scalar", "DivBackward0", "ew1", "-g * y / x", _quiet(lambda x, a, b: x.dtype.type(a) / x)
+    "rdiv_scalar", "DivBackward0", "ew1", "-g * y / x", _quiet(lambda x, a, b: x.dtype.type(a) / x),
+    fwd='a / x',
 )
 # Ops that move no numbers: the gradient passes through unchanged on the flat layout.
 TO_COPY = defop("to_copy", "ToCopyBackward0", "ew1", "g", lambda x, a, b: x.copy())
-CLONE = defop("clone", "CloneBackward0", "ew1", "g", lambda x, a, b: x.copy())
-VIEW = defop("view", "ViewBackward0", "ew1", "g", lambda x, a, b: x)
-RESHAPE = defop("reshape", "ReshapeAliasBackward0", "ew1", "g", lambda x, a, b: x)
-UNSQUEEZE = defop("unsqueeze", "UnsqueezeBackward0", "ew1", "g", lambda x, a, b: x)
-SQUEEZE = defop("squeeze", "SqueezeBackward0", "ew1", "g", lambda x, a, b: x)
+CLONE = defop("clone", "CloneBackward0", "ew1", "g", lambda x, a, b: x.copy(), fwd='x')
+VIEW = defop("view", "ViewBackward0", "ew1", "g", lambda x, a, b: x, fwd='x')
+RESHAPE = defop("reshape", "ReshapeAliasBackward0", "ew1", "g", lambda x, a, b: x, fwd='x')
+UNSQUEEZE = defop("unsqueeze", "UnsqueezeBackward0", "ew1", "g", lambda x, a, b: x, fwd='x')
+SQUEEZE = defop("squeeze", "SqueezeBackward0", "ew1", "g", lambda x, a, b: x, fwd='x')
 
 # Two-input ops of one shape (or one side of size 1): forward(x1, x2); VJPs in x1, x2, y, g.
-ADD = defop("add", "AddBackward0", "ew2", ("g", "g"), np.add)
-SUB = defop("sub", "SubBackward0", "ew2", ("g", "-g"), np.subtract)
-MUL = defop("mul", "MulBackward0", "ew2", ("g * x2", "g * x1"), np.multiply)
-DIV = defop("div", "DivBackward0", "ew2", ("g / x2", "-g * x1 / (x2 * x2)"), _quiet(np.divide))
+ADD = defop("add", "AddBackward0", "ew2", ("g", "g"), np.add, fwd='x1 + x2')
+SUB = defop("sub", "SubBackward0", "ew2", ("g", "-g"), np.subtract, fwd='x1 - x2')
+MUL = defop("mul", "MulBackward0", "ew2", ("g * x2", "g * x1"), np.multiply, fwd='x1 * x2')
+DIV = defop("div", "DivBackward0", "ew2", ("g / x2", "-g * x1 / (x2 * x2)"), _quiet(np.divide), fwd='x1 / x2')
 POW = defop(
     "pow", "PowBackward1", "ew2",
     ("0.0 if x2 == 0.0 else g * x2 * x1 ** (x2 - 1.0)",
      "0.0 if (x1 == 0.0 and x2 >= 0.0) else g * y * math.log(x1)"),
     _quiet(np.power),
+    fwd='x1 ** x2',
 )
 # Ties share the gradient equally, as PyTorch does.
 MINIMUM = defop(
     "minimum", "MinimumBackward0", "ew2",
     ("g if x1 < x2 else (0.5 * g if x1 == x2 else 0.0)", "g if x2 < x1 else (0.5 * g if x1 == x2 else 0.0)"),
     np.minimum,
+    fwd='x1 if (x1 < x2 or x1 != x1) else x2',
 )
 MAXIMUM = defop(
     "maximum", "MaximumBackward0", "ew2",
     ("g if x1 > x2 else (0.5 * g if x1 == x2 else 0.0)", "g if x2 > x1 else (0.5 * g if x1 == x2 else 0.0)"),
     np.maximum,
+    fwd='x1 if (x1 > x2 or x1 != x1) else x2',
 )
 # where(c, x1, x2): the condition c is a third, non-differentiable input.
 WHERE = defop(
     "where", "WhereBackward0", "ew3", ("g if c != 0.0 else 0.0", "0.0 if c != 0.0 else g"),
     lambda c, x1, x2: np.where(c, x1, x2),
+    fwd='x1 if c != 0.0 else x2',
 )

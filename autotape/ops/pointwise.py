@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor, _wrap, as_tensor_arg, binary, broadcast_shape, expand_for, unary, _recording
+from ..tensor import Tensor, _trace, _wrap, as_tensor_arg, binary, broadcast_shape, expand_for, unary, _recording
 from ..tape import current_tape
 from . import elementwise as ew
 
@@ -181,6 +181,8 @@ def maximum(input, other):
 
 def where(condition, input=None, other=None):
     """``where(cond, a, b)``: a where cond holds, else b; gradients flow to a and b."""
+    if _trace.recorder is not None and isinstance(condition, Tensor):
+        _trace.recorder.on_read(condition, "a where() condition")
     cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     if input is None and other is None:
         return tuple(_wrap(i) for i in np.nonzero(cond))
@@ -211,7 +213,10 @@ def _compare(np_fn):
         b = other._data if isinstance(other, Tensor) else other
         if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
             broadcast_shape(a.shape, b.shape)
-        return _wrap(np.asarray(np_fn(a, b)))
+        out = _wrap(np.asarray(np_fn(a, b)))
+        if _trace.recorder is not None:  # a comparison is not recorded: its result is data
+            _trace.recorder.derived(out, input, other)
+        return out
 
     fn.__name__ = np_fn.__name__
     return fn

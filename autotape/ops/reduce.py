@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor, _array, _dim, _recording, _wrap, _float_data
+from ..tensor import Tensor, _array, _dim, _recording, _trace, _wrap, _float_data
 from ..tape import current_tape
 from .table import defop
 
@@ -297,9 +297,15 @@ def cumsum(input, dim, *, dtype=None):
 
 def all(input, dim=None, keepdim=False):
     data = input._data
-    return _wrap(_array(np.all(data, axis=None if dim is None else _dim(dim, data.ndim), keepdims=keepdim)))
+    out = _wrap(_array(np.all(data, axis=None if dim is None else _dim(dim, data.ndim), keepdims=keepdim)))
+    if _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
+        _trace.recorder.derived(out, input)
+    return out
 
 
 def any(input, dim=None, keepdim=False):
     data = input._data
-    return _wrap(_array(np.any(data, axis=None if dim is None else _dim(dim, data.ndim), keepdims=keepdim)))
+    out = _wrap(_array(np.any(data, axis=None if dim is None else _dim(dim, data.ndim), keepdims=keepdim)))
+    if _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
+        _trace.recorder.derived(out, input)
+    return out

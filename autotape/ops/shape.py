@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor, _array, _dim, _recording, _wrap, check_inplace
+from ..tensor import Tensor, _array, _dim, _recording, _trace, _wrap, check_inplace
 from ..tape import bump_inplace_epoch, current_tape
 from . import elementwise as ew
 from .table import defop
@@ -310,9 +310,12 @@ def _index_key(key):
     if isinstance(key, tuple):
         return tuple(_index_key(k) for k in key)
     if isinstance(key, Tensor):
+        if _trace.recorder is not None:
+            _trace.recorder.on_read(key, "an index tensor")
         return key._data
     if isinstance(key, list):
-        return np.asarray([_index_key(k) for k in key])
+        arr = np.asarray([_index_key(k) for k in key])
+        return arr if arr.size else arr.astype(np.int64)  # x[[]]: an empty integer index, not a float one
     return key
 
 

@@ -12,6 +12,9 @@ An entry names the op, the ``grad_fn`` class PyTorch shows for it, its forward, 
 
 ``uses`` lists the values the VJP reads; only those are kept alive for backward, and their
 version counters are checked before replay.
+
+``fwd`` (elementwise ops) is the forward as one Numba-compilable expression in the same names
+(without ``y`` and ``g``): ``autotape.compile`` replays recorded tapes forward with it.
 """
 import re
 
@@ -21,10 +24,12 @@ _INPUT_NAMES = {"ew1": ("x",), "ew2": ("x1", "x2"), "ew3": ("c", "x1", "x2")}
 
 
 class OpSpec:
-    __slots__ = ("name", "grad_fn", "kind", "vjp", "forward", "uses", "code", "value_inputs", "uses_output")
+    __slots__ = ("name", "grad_fn", "kind", "vjp", "forward", "uses", "code", "value_inputs", "uses_output",
+                 "fwd")
 
-    def __init__(self, name, grad_fn, kind, vjp, forward, uses):
+    def __init__(self, name, grad_fn, kind, vjp, forward, uses, fwd=None):
         self.name, self.grad_fn, self.kind, self.vjp, self.forward = name, grad_fn, kind, vjp, forward
+        self.fwd = fwd
         if uses is None:  # elementwise: read the names off the expressions
             exprs = vjp if isinstance(vjp, tuple) else (vjp,)
             uses = {v for e in exprs for v in ("x", "x1", "x2", "y", "c") if re.search(rf"\b{v}\b", e)}
@@ -47,11 +52,11 @@ class OpSpec:
         return f"<op {self.code} {self.name} ({self.grad_fn})>"
 
 
-def defop(name, grad_fn, kind, vjp, forward=None, uses=None):
+def defop(name, grad_fn, kind, vjp, forward=None, uses=None, fwd=None):
     """Add an op to the table; returns its spec (its ``code`` is the opcode on the tape)."""
     if name in BY_NAME:
         raise ValueError(f"op {name!r} is defined twice")
-    spec = OpSpec(name, grad_fn, kind, vjp, forward, uses)
+    spec = OpSpec(name, grad_fn, kind, vjp, forward, uses, fwd)
     OPS.append(spec)
     BY_NAME[name] = spec
     return spec

@@ -1,0 +1,325 @@
+"""autotape.compile: replayed results equal eager ones (float64, 1e-12), guards, errors."""
+import copy
+import math
+
+import numpy as np
+import pytest
+
+import autotape as torch
+from autotape.compile import CompileError
+
+TOL = 1e-12
+
+
+def close(a, b, tol=TOL):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape
+    assert np.allclose(a, b, rtol=tol, atol=tol), np.abs(a - b).max()
+
+
+def poly_params(dtype=torch.float64):
+    return [torch.tensor(v, dtype=dtype, requires_grad=True) for v in (0.1, 0.2, -0.3, 0.05)]
+
+
+def test_poly_tutorial_step_matches_eager():
+    x = torch.linspace(-math.pi, math.pi, 2000, dtype=torch.float64)
+    y = torch.sin(x)
+    pc, pe = poly_params(), poly_params()
+
+    def loss_of(p):
+        a, b, c, d = p
+        return (a + b * x + c * x ** 2 + d * x ** 3 - y).pow(2).sum()
+
+    step = torch.compile(lambda: loss_of(pc))
+    for _ in range(6):
+        lc, le = step(), loss_of(pe)
+        lc.backward()
+        le.backward()
+        close(lc.item(), le.item())
+        with torch.no_grad():
+            for p, q in zip(pc, pe):
+                close(p.grad._data, q.grad._data)
+                p -= 1e-6 * p.grad
+                q -= 1e-6 * q.grad
+                p.grad = q.grad = None
+    assert step.records == 1
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_nn_linear_mse_with_optimizer(opt):
+    torch.manual_seed(0)
+    x = torch.linspace(-1, 1, 50, dtype=torch.float64)
+    xx = x.unsqueeze(-1).pow(torch.tensor([1, 2, 3]))
+    y = torch.sin(x)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Flatten(0, 1)).to(torch.float64)
+    ref = copy.deepcopy(model)
+    loss_fn = torch.nn.MSELoss(reduction="sum")
+
+    def make(m):
+        if opt == "sgd":
+            return torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9)
+        return torch.optim.Adam(m.parameters(), lr=1e-2)
+
+    o1, o2 = make(model), make(ref)
+    step = torch.compile(lambda: loss_fn(model(xx), y))
+    for _ in range(5):
+        l1 = step()
+        o1.zero_grad()
+        l1.backward()
+        o1.step()
+        l2 = loss_fn(ref(xx), y)
+        o2.zero_grad()
+        l2.backward()
+        o2.step()
+        close(l1.item(), l2.item())
+        for p, q in zip(model.parameters(), ref.parameters()):
+            close(p.grad._data, q.grad._data)
+            close(p._data, q._data)
+    assert step.records == 1
+
+
+def test_arguments_are_traced_and_guards_rerecord():
+    w = torch.tensor([0.5, -1.5, 2.0], dtype=torch.float64, requires_grad=True)
+
+    @torch.compile
+    def f(x):
+        return (torch.tanh(x * w[:1]) + x.exp()).sum() * w.sum()
+
+    for n, dtype in [(3, torch.float64), (3, torch.float64), (5, torch.float64), (5, torch.float32), (3, torch.float64)]:
+        x = torch.randn(n, dtype=dtype)
+        w.grad = None
+        out = f(x)
+        out.backward()
+        g = w.grad._data.copy()
+        w.grad = None
+        ref = (torch.tanh(x * w[:1]) + x.exp()).sum() * w.sum()
+        ref.backward()
+        tol = TOL if dtype == torch.float64 else 1e-5
+        close(out.item(), ref.item(), tol)
+        close(g, w.grad._data, tol)
+    assert f.records == 3  # (3, f64), (5, f64), (5, f32); the last call hits the cache
+
+
+def test_argument_requiring_grad_gets_its_gradient():
+    f = torch.compile(lambda x, k: (x * x * k).sum())
+    for v in (1.0, 2.0):
+        x = torch.tensor([v, 3.0], dtype=torch.float64, requires_grad=True)
+        f(x, 2.0).backward()
+        close(x.grad._data, [4 * v, 12.0])
+    x = torch.tensor([1.0, 3.0], dtype=torch.float64, requires_grad=True)
+    f(x, 3.0).backward()  # a new Python value: recorded again
+    close(x.grad._data, [6.0, 18.0])
+    assert f.records == 2
+
+
+def test_replaced_leaf_data_rerecords():
+    w = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    f = torch.compile(lambda: (w * w).sum())
+    assert f().item() == 5.0
+    assert f().item() == 5.0
+    w.data = torch.tensor([3.0, 4.0], dtype=torch.float64)
+    assert f().item() == 25.0
+    assert f.records == 2
+
+
+def test_in_place_parameter_updates_are_seen():
+    w = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    f = torch.compile(lambda: (w.exp() * 2).sum())
+    f()
+    with torch.no_grad():
+        w.mul_(3.0)
+    close(f().item(), 2 * (math.exp(3.0) + math.exp(6.0)))
+
+
+def test_item_in_compiled_function_names_the_line():
+    w = torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
+
+    def f():
+        s = (w * 2).sum()
+        if s.item() > 0:  # data-dependent control flow
+            return s
+        return -s
+
+    with pytest.raises(CompileError) as info:
+        torch.compile(f)()
+    msg = str(info.value)
+    assert "item()" in msg and "test_compile.py" in msg and "s.item() > 0" in msg and "fallback='eager'" in msg
+
+
+def test_comparison_used_in_control_flow_is_caught():
+    w = torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
+
+    def f():
+        if (w > 0).all():
+            return w.sum()
+        return (w * w).sum()
+
+    with pytest.raises(CompileError, match="bool"):
+        torch.compile(f)()
+
+
+def test_fallback_eager_runs_eagerly():
+    w = torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
+
+    @torch.compile(fallback="eager")
+    def f():
+        s = (w * 2).sum()
+        return s if s.item() > 0 else -s
+
+    assert f().item() == 2.0
+    with torch.no_grad():
+        w.mul_(-1.0)
+    out = f()
+    assert out.item() == 2.0  # the other branch: eager, not a replay of the first
+    out.backward()
+    close(w.grad._data, [2.0, 2.0])
+
+
+def test_custom_function_inside():
+    class Cube(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x ** 3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 3 * x ** 2 * g
+
+    w = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    v = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    f = torch.compile(lambda: (Cube.apply(w.sin()) * 2).sum())
+    for _ in range(3):
+        out = f()
+        out.backward()
+        ref = (Cube.apply(v.sin()) * 2).sum()
+        ref.backward()
+        close(out.item(), ref.item())
+        close(w.grad._data, v.grad._data)
+        with torch.no_grad():
+            w -= 0.1 * w.grad
+            v -= 0.1 * v.grad
+        w.grad = v.grad = None
+
+
+def west(torch_mod, init_vars, n_operations):
+    nodes = [*init_vars]
+    for op in range(n_operations):
+        if op % 4 == 0:
+            nodes.append(torch_mod.softplus(nodes[-10]))
+        elif op % 4 == 1:
+            nodes.append(sum(nodes[-30:-10:5]))
+        elif op % 4 == 2:
+            nodes.append(nodes[-20] * nodes[-10])
+        else:
+            nodes.extend(torch_mod.softmax(torch_mod.stack(nodes[-4:], dim=0), dim=0))
+    return nodes[-1]
+
+
+def test_west_graph_gradients_match_eager():
+    vc = (torch.arange(100, dtype=torch.float64) / 50).requires_grad_()
+    ve = (torch.arange(100, dtype=torch.float64) / 50).requires_grad_()
+    f = torch.compile(lambda: west(torch, vc, 400))
+    for _ in range(3):
+        out = f()
+        out.backward()
+        ref = west(torch, ve, 400)
+        ref.backward()
+        close(out.item(), ref.item())
+        close(vc.grad._data, ve.grad._data)
+        with torch.no_grad():
+            vc -= 0.5 * vc.grad
+            ve -= 0.5 * ve.grad
+        vc.grad = ve.grad = None
+
+
+def test_shape_ops_reductions_and_matmul():
+    torch.manual_seed(1)
+    a = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+
+    def f(x):
+        h = (a @ b).T.reshape(5, 3) + x
+        parts = [h[:, 0].unsqueeze(1), h[1:3, 1:].expand(2, 2), torch.cat([h[0:2, :2], h[3:, :2]], 0)]
+        z = torch.log_softmax(h, dim=1).mean(0) + torch.softmax(h, 0).sum(1).logsumexp(0)
+        return (z.sum() + parts[0].norm() + parts[1].var() + parts[2].amax() + h.cumsum(1).std()
+                + h.permute(1, 0).prod(1).sum() + h[[0, 2, 4]].abs().sum() + h.float().double().mean()
+                + torch.where(torch.tensor([True, False, True]), h, -h).sum())
+
+    step = torch.compile(f)
+    for k in range(3):
+        x = torch.randn(5, 3, dtype=torch.float64)
+        a.grad = b.grad = None
+        out = step(x)
+        out.backward()
+        ga, gb = a.grad._data.copy(), b.grad._data.copy()
+        a.grad = b.grad = None
+        ref = f(x)
+        ref.backward()
+        close(out.item(), ref.item(), 1e-6 if k == 0 else TOL)  # (h.float() rounds to float32)
+        close(ga, a.grad._data, 1e-6)
+    assert step.records == 1
+
+
+def test_op_without_forward_kernel_runs_eagerly_with_a_warning():
+    w = torch.tensor([[1.0, 5.0], [3.0, 2.0]], dtype=torch.float64, requires_grad=True)
+    f = torch.compile(lambda: w.max(dim=1).values.sum())
+    with pytest.warns(RuntimeWarning, match="max_dim"):
+        assert f().item() == 8.0
+    with torch.no_grad():
+        w.mul_(2.0)
+    assert f().item() == 16.0
+
+
+def test_second_backward_needs_retain_graph_and_stale_outputs_raise():
+    w = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    f = torch.compile(lambda: (w * w).sum())
+    f()
+    out = f()
+    out.backward(retain_graph=True)
+    out.backward()
+    close(w.grad._data, [4.0, 8.0])
+    with pytest.raises(RuntimeError, match="second time"):
+        out.backward()
+    old = out
+    f()
+    with pytest.raises(RuntimeError, match="earlier call"):
+        old.backward()
+
+
+def test_outputs_keep_their_values_across_calls():
+    w = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    f = torch.compile(lambda: (w * 2, (w * w).sum()))
+    first = f()
+    with torch.no_grad():
+        w.add_(1.0)
+    second = f()
+    close(first[0]._data, [2.0, 4.0])
+    close(second[0]._data, [4.0, 6.0])
+    assert second[1].item() == 13.0
+
+
+def test_notebook_defined_function_compiles():
+    src = (
+        "import autotape as torch\n"
+        "w = torch.tensor([0.5, 1.5], dtype=torch.float64, requires_grad=True)\n"
+        "def loss():\n"
+        "    return (torch.sigmoid(w) * w).sum()\n"
+        "step = torch.compile(loss)\n"
+        "for _ in range(3):\n"
+        "    out = step()\n"
+        "    out.backward()\n"
+    )
+    ns = {}
+    exec(compile(src, "<ipython-input-7-0123abcd>", "exec"), ns)
+    w = ns["w"]
+    s = 1 / (1 + np.exp(-np.array([0.5, 1.5])))
+    close(ns["out"].item(), float((s * [0.5, 1.5]).sum()))
+    close(w.grad._data, 3 * (s + np.array([0.5, 1.5]) * s * (1 - s)))
+
+    bad = ("import autotape as torch\n"
+           "v = torch.tensor([1.0], requires_grad=True)\n"
+           "torch.compile(lambda: v.sum() if float(v.sum()) > 0 else v)()\n")
+    with pytest.raises(CompileError, match="ipython-input-8"):
+        exec(compile(bad, "<ipython-input-8-feedbeef>", "exec"), {})
