@@ -28,10 +28,8 @@ import numpy as np  # noqa: E402
 from _common import fmt_ratio, fmt_time, median, optional_import, print_table, print_versions  # noqa: E402
 
 
-def run_graph(torch, softplus, n_operations, dtype, retain=False):
-    """The article's graph, written once for both libraries. Returns the leaves, the nodes and
-    the time of the backward call. ``retain`` keeps every node's gradient (for the check only)."""
-    init_vars = torch.arange(100, dtype=dtype).requires_grad_()
+def build_graph(torch, softplus, init_vars, n_operations):
+    """The article's graph over ``init_vars``, written once for both libraries: its nodes."""
     nodes = [*init_vars]
     for op in range(n_operations):
         if op % 4 == 0:
@@ -43,6 +41,14 @@ def run_graph(torch, softplus, n_operations, dtype, retain=False):
         elif op % 4 == 3:
             softmaxes = torch.softmax(torch.stack(nodes[-4:], dim=0), dim=0)
             nodes.extend(softmaxes)
+    return nodes
+
+
+def run_graph(torch, softplus, n_operations, dtype, retain=False):
+    """The graph and its backward. Returns the leaves, the nodes and the time of the backward
+    call. ``retain`` keeps every node's gradient (for the check only)."""
+    init_vars = torch.arange(100, dtype=dtype).requires_grad_()
+    nodes = build_graph(torch, softplus, init_vars, n_operations)
     if retain:
         for node in nodes:
             node.retain_grad()
@@ -74,6 +80,35 @@ def check_against_torch(libs, n_operations, dtypes):
     print(f"all {len(g_a)} nodes: forward max abs diff {np.abs(val_a - val_t).max():.3g}; "
           f"grad max abs diff {np.abs(g_a - g_t).max():.3g} (max |grad| {np.abs(g_t).max():.3g}, "
           f"nonzero grads autotape {np.count_nonzero(g_a)}, torch {np.count_nonzero(g_t)})")
+
+
+def bench_compiled(autotape, n_operations, dtype, repeats):
+    """``autotape.compile`` of the graph: record (and compile) once, then replay forward and
+    backward per iteration. Returns (record+compile s, forward s, backward s, grad max diff)."""
+    init_vars = autotape.arange(100, dtype=dtype).requires_grad_()
+    step = autotape.compile(lambda: build_graph(autotape, autotape.softplus, init_vars, n_operations)[-1])
+    t0 = time.perf_counter()
+    out = step()
+    record = time.perf_counter() - t0
+    out.backward()
+    init_vars.grad = None
+    fwd, bwd = [], []
+    for _ in range(max(repeats, 20)):
+        t0 = time.perf_counter()
+        out = step()
+        t1 = time.perf_counter()
+        out.backward()
+        bwd.append(time.perf_counter() - t1)
+        fwd.append(t1 - t0)
+        init_vars.grad = None
+    out = step()
+    out.backward()
+    ref_vars = autotape.arange(100, dtype=dtype).requires_grad_()
+    build_graph(autotape, autotape.softplus, ref_vars, n_operations)[-1].backward()
+    diff = float(np.abs(init_vars.grad.numpy(force=True).astype(np.float64)
+                        - ref_vars.grad.numpy(force=True).astype(np.float64)).max())
+    print(step.explain())
+    return record, median(fwd), median(bwd), diff
 
 
 def main():
@@ -128,6 +163,18 @@ def main():
         print("\n== gradient check (every node's grad retained) ==")
         check_against_torch(libs, args.ops, dtypes)
 
+    compiled = None
+    if autotape is not None:
+        print("\n== autotape.compile: record once, replay forward + backward ==")
+        compiled = bench_compiled(autotape, args.ops, dtypes["autotape"], args.repeats)
+        rec, cf, cb, diff = compiled
+        print(f"record + compile (first call): {rec:.2f} s")
+        print_table(["impl", "fwd+bwd / iter", "forward replay", "backward()"],
+                    [["autotape-compiled", fmt_time(cf + cb), fmt_time(cf), fmt_time(cb)]])
+        print(f"leaf gradients vs eager autotape: max abs diff {diff:.3g}")
+        if "torch" in res:
+            print(f"torch eager / compiled: {fmt_ratio(res['torch'][0], cf + cb)}")
+
     if "autotape" in res:
         ta, ba, _ = res["autotape"]
         print("\n== targets ==" + ("" if args.ops == 10_000 else " (set for 10,000 ops; this run has fewer)"))
@@ -136,6 +183,11 @@ def main():
             print(f"eager fwd+bwd >= 4x faster than torch eager: {fmt_ratio(res['torch'][0], ta)} -> "
                   f"{'MET' if ok else 'MISSED'}")
         print(f"backward replay alone < 1 ms: {fmt_time(ba)} -> {'MET' if ba < 1e-3 else 'MISSED'}")
+    if compiled is not None:
+        rec, cf, cb, _ = compiled
+        print(f"compiled replay fwd+bwd < 0.5 ms per iteration: {fmt_time(cf + cb)} -> "
+              f"{'MET' if cf + cb < 0.5e-3 else 'MISSED'}")
+        print(f"record + compile < 10 s: {rec:.2f} s -> {'MET' if rec < 10 else 'MISSED'}")
 
 
 if __name__ == "__main__":
