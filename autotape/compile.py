@@ -51,6 +51,7 @@ import numpy as np
 from . import dtypes
 from . import profiler
 from . import tape as tape_mod
+from .autograd.engine import _seeds
 from .grad_mode import is_grad_enabled, no_grad
 from .ops import OPS, PYTHON
 from .replay import cpu_forward
@@ -356,14 +357,15 @@ class _Plan:
             return False
         if self.consumed:
             raise RuntimeError(_SECOND_BACKWARD)
-        from .autograd.engine import _seeds
-
-        (_, g), = _seeds([t], grad_tensors)
         G, goff, ginit = self.G, self.goff, self.ginit
-        ginit[:] = 0
         slot = t._slot
         o = goff[slot]
-        G[o: o + g.size] = g.reshape(-1)
+        if grad_tensors is None and t._data.size == 1:  # the usual scalar loss
+            G[o] = 1.0
+        else:
+            (_, g), = _seeds([t], grad_tensors)
+            G[o: o + g.size] = g.reshape(-1)
+        ginit[:] = 0
         ginit[slot] = 1
         vjps, saves = tables()
         r = tape.S[slot * S_WIDTH + 5]

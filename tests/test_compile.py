@@ -323,3 +323,20 @@ def test_notebook_defined_function_compiles():
            "torch.compile(lambda: v.sum() if float(v.sum()) > 0 else v)()\n")
     with pytest.raises(CompileError, match="ipython-input-8"):
         exec(compile(bad, "<ipython-input-8-feedbeef>", "exec"), {})
+
+
+def test_profiler_hooks_and_autograd_grad_take_the_general_engine():
+    w = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    f = torch.compile(lambda: (w.exp() * w).sum())
+    expected = np.exp([1.0, 2.0]) * (1 + np.array([1.0, 2.0]))
+    f()
+    with torch.profiler.profile():
+        f().backward()
+    close(w.grad._data, expected)
+    w.grad = None
+    handle = w.register_hook(lambda g: g * 2)
+    f().backward()
+    close(w.grad._data, 2 * expected)
+    handle.remove()
+    (g,) = torch.autograd.grad(f(), [w])
+    close(g._data, expected)
