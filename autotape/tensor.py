@@ -355,11 +355,12 @@ def _to_array(data, dtype):
     if np_dtype is None:
         if arr.dtype.kind == "f":
             # Python floats become the default dtype; NumPy arrays keep theirs, as PyTorch does
-            # (in one of our dtypes: float16 widens, a big-endian array becomes native)
-            np_dtype = dtypes.from_numpy_dtype(arr.dtype).np if isinstance(data, np.ndarray) \
+            # (NumPy scalars too, as in PyTorch; in one of our dtypes: float16 widens, big-endian becomes native)
+            np_dtype = dtypes.from_numpy_dtype(arr.dtype).np if isinstance(data, (np.ndarray, np.generic)) \
                 else dtypes.get_default_dtype().np
         elif arr.dtype.kind in "iu":
-            np_dtype = np.dtype(np.int64) if not isinstance(data, np.ndarray) else dtypes.from_numpy_dtype(arr.dtype).np
+            np_dtype = np.dtype(np.int64) if not isinstance(data, (np.ndarray, np.generic)) \
+                else dtypes.from_numpy_dtype(arr.dtype).np
         else:
             np_dtype = arr.dtype
     return np.array(arr, dtype=np_dtype, copy=True, order="C")

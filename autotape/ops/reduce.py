@@ -113,9 +113,14 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
 
 def _extreme(spec, np_fn, input, dim, keepdim):
     data = input._data
-    if data.size == 0:
-        raise RuntimeError(f"{spec.name}(): Expected reduction dim to be specified for input.numel() == 0.")
     dims = _dims(dim, data.ndim)
+    empty = [d for d in dims if data.shape[d] == 0]
+    name = spec.name.split("_")[0]  # max_all -> max
+    if empty and len(dims) == data.ndim:
+        raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                           "Specify the reduction dim with the 'dim' argument.")
+    if empty:
+        raise RuntimeError(f"{name}(): Expected reduction dim {empty[0]} to have non-zero size.")
     y = np_fn(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
     if data.dtype.kind != "f":
         return _wrap(_array(y))

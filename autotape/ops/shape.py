@@ -332,8 +332,11 @@ def getitem(input, key):
     except IndexError as e:
         raise IndexError(f"{e} (tensor of shape {list(data.shape)})") from None
     y = _array(y)
+    shared = np.shares_memory(y, data) if y.size else False
+    if not shared and not y.flags.c_contiguous:
+        y = np.ascontiguousarray(y)  # NumPy may lay a gathered copy out in F order; PyTorch's is contiguous
     out = _wrap(y)
-    if np.shares_memory(y, data) if y.size else False:
+    if shared:
         out._vc = input._vc
     if _recording(input):
         flat_index = np.ascontiguousarray(np.arange(data.size, dtype=np.int64).reshape(data.shape)[npkey])
