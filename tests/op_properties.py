@@ -117,7 +117,7 @@ def _view_shape(draw, s, extra_ones=True):
     if choice == "flat":
         return (-1,)
     if choice == "reversed":
-        return tuple(reversed(s))
+        return tuple(reversed(s)) or (1,)  # (torch's view() wants a size)
     return (1,) + tuple(s) + (1,)
 
 

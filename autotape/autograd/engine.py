@@ -90,7 +90,7 @@ def _seeds(tensors, grad_tensors):
                 else:
                     raise RuntimeError(
                         f"Mismatch in shape: grad_output[{k}] has a shape of {list(g.shape)} and output[{k}] "
-                        f"has a shape of {list(t._data.shape)}."
+                        f"has a shape of {list(t._data.shape)}. Pass a gradient of the output's shape."
                     )
         seeds.append((t, g))
     return seeds
@@ -299,8 +299,7 @@ class _Run:
             g = self.grad_of(tape, G, goff, s).reshape(shape) if ginit[s] else np.zeros(shape)
             grads.append(_wrap(g.astype(ctx._out_dtypes[len(grads)])))
         result = type(ctx)._backward_cls.backward(ctx, *grads)
-        ctx._check_backward_result(result, in_slots, tape)
-        result = result if isinstance(result, tuple) else (result,)
+        result = ctx._check_backward_result(result, in_slots, tape)
         for s, g in zip(in_slots, result):
             if s < 0 or g is None or goff[s] < 0:
                 continue

@@ -27,7 +27,10 @@ class FunctionCtx:
         pass
 
     def _check_backward_result(self, result, in_slots, tape):
-        from ..tensor import Tensor
+        """The gradients ``backward`` returned, one per input, checked as PyTorch checks them:
+        a gradient has its input's shape, or a shape the input broadcasts to (it is then summed
+        back to the input's shape). Returns them as a tuple."""
+        from ..tensor import Tensor, _wrap
 
         result = result if isinstance(result, tuple) else (result,)
         name = type(self).__name__
@@ -36,19 +39,30 @@ class FunctionCtx:
                 f"function {name} returned an incorrect number of gradients (expected {len(in_slots)}, "
                 f"got {len(result)}): return one gradient (or None) per argument of forward"
             )
+        checked = []
         for k, (g, slot) in enumerate(zip(result, in_slots)):
             if g is None or slot < 0:
+                checked.append(g)
                 continue
             if not isinstance(g, Tensor):
                 raise TypeError(f"function {name} returned a {type(g).__name__} as gradient {k}; expected a Tensor or None")
             shape = tape.shape_of(tape.slot_field(slot, 3))
-            try:
-                np.broadcast_to(g._data, shape)
-            except ValueError:
-                raise RuntimeError(
-                    f"Function {name} returned an invalid gradient at index {k} - got {list(g._data.shape)} "
-                    f"but expected shape compatible with {list(shape)}"
-                ) from None
+            gshape = g._data.shape
+            if gshape != shape:
+                try:
+                    ok = np.broadcast_shapes(shape, gshape) == gshape
+                except ValueError:
+                    ok = False
+                if not ok:
+                    raise RuntimeError(
+                        f"Function {name} returned an invalid gradient at index {k} - got {list(gshape)} but "
+                        f"expected shape compatible with {list(shape)}: return a gradient of the input's shape"
+                    )
+                lead = len(gshape) - len(shape)
+                axes = tuple(range(lead)) + tuple(lead + d for d, n in enumerate(shape) if n == 1 and gshape[lead + d] != 1)
+                g = _wrap(np.sum(g._data, axis=axes).reshape(shape))
+            checked.append(g)
+        return tuple(checked)
 
 
 class _FunctionMeta(type):

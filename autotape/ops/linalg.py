@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from ..tensor import _array, _recording, _wrap, broadcast_shape
+from ..tensor import Tensor, _array, _recording, _wrap, broadcast_shape
 from ..tape import current_tape
 from .table import defop
 
@@ -14,6 +14,9 @@ BMM = defop("bmm", "BmmBackward0", "kernel", "k_matmul", uses={"x"})
 
 
 def matmul(input, other):
+    for name, t in (("input", input), ("other", other)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"matmul(): argument '{name}' must be Tensor, not {type(t).__name__}")
     a, b = input._data, other._data
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D")

@@ -245,7 +245,9 @@ def logsumexp(input, dim, keepdim=False):
     data = _float_data(input)
     dims = _dims(dim, data.ndim)
     if data.size == 0:
-        y = np.full([s for d, s in enumerate(data.shape) if keepdim or d not in dims], -np.inf, data.dtype)
+        shape = [1 if d in dims else s for d, s in enumerate(data.shape)] if keepdim else \
+            [s for d, s in enumerate(data.shape) if d not in dims]
+        y = np.full(shape, -np.inf, data.dtype)
         return _reduce(LOGSUMEXP, input, dims, y)
     axis = _axis(dims, data.ndim)
     shifted, m = _shifted(data, axis)
