@@ -75,9 +75,11 @@ def _inplace(fn, ufunc=None):
                 bump_inplace_epoch()
                 return self
         src = self
-        if is_grad_enabled() and (self._rg or any(isinstance(a, Tensor) and a._rg for a in args)):
+        if is_grad_enabled() and (self._rg or any(isinstance(a, Tensor) and a._rg for a in args)) \
+                and not (fn.__name__ in _READS_NO_VALUES or (fn.__name__ in _SCALAR_READS_NO_VALUES and not kwargs
+                                                             and all(type(a) in (int, float) for a in args))):
             check_inplace(self)
-            # the op may save self's value for backward (mul_, log_): give it a copy, since the
+            # the op saves self's value for backward (mul_, log_): give it a copy, since the
             # result is written into self's own buffer (PyTorch saves the original self too)
             src = self.clone()
         return assign_inplace(self, fn(src, *args, **kwargs))
@@ -87,6 +89,10 @@ def _inplace(fn, ufunc=None):
 
 
 _UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
+# In-place ops whose VJP reads no input value (always, or with a Python number as argument):
+# they need no copy of self saved before self is overwritten.
+_READS_NO_VALUES = {"add", "sub", "neg"}
+_SCALAR_READS_NO_VALUES = {"mul", "div"}
 
 
 for _name in "add sub mul div pow clamp exp log sqrt neg abs sigmoid tanh relu clamp_min clamp_max".split():

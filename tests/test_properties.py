@@ -25,7 +25,7 @@ try:
 except ImportError:  # pragma: no cover - the parity half is skipped
     torch = None
 
-EXAMPLES = 12
+EXAMPLES = 20
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
 

@@ -237,12 +237,12 @@ def _outcome(T, prog):
     except RuntimeError as e:
         return "error", "forward", e
     if not loss.requires_grad:
-        return "ok", float(loss), [None for _ in leaves]
+        return "ok", loss.item(), [None for _ in leaves]
     try:
         loss.backward()
     except RuntimeError as e:
         return "error", "backward", e
-    return "ok", float(loss), [None if t.grad is None else t.grad.numpy().copy() for t in leaves]
+    return "ok", loss.item(), [None if t.grad is None else t.grad.numpy().copy() for t in leaves]
 
 
 def _finite_differences(prog, eps=1e-6):
@@ -297,7 +297,7 @@ def problems(prog):
     return found
 
 
-RUNS = settings(max_examples=150, deadline=None, derandomize=True, database=None,
+RUNS = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
 
 
