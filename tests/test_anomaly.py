@@ -205,3 +205,22 @@ def test_composes_with_the_profiler():
         with torch.autograd.detect_anomaly():
             pass
     assert tape_mod.Tape._output is PLAIN_OUTPUT
+
+
+@pytest.mark.skipif(not hasattr(torch, "compile"), reason="autotape.compile is not in this build")
+def test_compiled_functions_are_checked_too():
+    """A compiled function's backward takes the general engine in anomaly mode."""
+    x = torch.tensor([0.0, 1.0], requires_grad=True)
+    with torch.autograd.detect_anomaly():
+        step = torch.compile(lambda: (x.log() * 0).sum())  # recorded on its first call, below
+        loss = step()
+        with pytest.raises(RuntimeError, match="LogBackward0.*step = torch.compile"):
+            loss.backward()
+    loss = step()  # recorded in anomaly mode, checked outside it: nothing is checked
+    loss.backward()
+    assert np.isnan(x.grad.numpy()[0])
+    x.grad = None
+    with torch.autograd.detect_anomaly():
+        loss = step()
+        with pytest.raises(RuntimeError, match="LogBackward0"):
+            loss.backward()

@@ -160,7 +160,9 @@ def check_record(tape, rec, G, goff, ginit):
             continue
         kind = "nan" if np.isnan(g).any() else "inf"
         raise RuntimeError(
-            f"Function '{name}' returned {kind} values in its {k}th output." + describe_origin(tape, rec)
+            f"Function '{name}' returned {kind} values in its {k}th output."
+            + (describe_origin(tape, rec) or " (Run the forward pass in anomaly mode too to see the line that "
+               "recorded it.)")
             + " Look for an op whose derivative is infinite there (log or sqrt at 0, division by 0, "
             "pow with a negative base) and keep its input inside the domain, e.g. x.clamp(min=1e-12)."
         )
