@@ -504,9 +504,24 @@ def check_inplace(t):
         )
 
 
+def share_storage(view, base):
+    """``view`` reads ``base``'s memory: they share one version counter, marked as shared."""
+    vc = base._vc
+    if len(vc) == 1:
+        vc.append(True)
+    view._vc = vc
+
+
 def assign_inplace(t, result):
     """Make ``t`` hold ``result`` (a Tensor): same buffer, new version, and the result's history."""
     check_inplace(t)
+    if result._tape is not None and len(t._vc) > 1:
+        # the other tensors on this memory would keep their old history: wrong gradients
+        raise RuntimeError(
+            "an in-place operation that is recorded for autograd on a view, or on a tensor that has views, "
+            "is not supported by autotape yet (the views' gradients would be wrong). Make the change out of "
+            "place (h = h * 10, torch.cat, torch.where), or .clone() the tensor before viewing it."
+        )
     if result._data.shape != t._data.shape:
         raise RuntimeError(
             f"output with shape {list(t._data.shape)} doesn't match the broadcast shape {list(result._data.shape)}"

@@ -293,3 +293,20 @@ def test_repr_matches_torch(request):
         assert repr(torch.tensor(value)) == repr(pytorch.tensor(value))
     x, y = torch.tensor([1.0, 2.0], requires_grad=True), pytorch.tensor([1.0, 2.0], requires_grad=True)
     assert repr(x * 2) == repr(y * 2)
+
+
+def test_recorded_inplace_through_views_is_refused_not_wrong():
+    """Autotape cannot yet rebase a view's history (PyTorch's CopySlices): refuse, never give
+    the silently wrong gradients it used to."""
+    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    h = x * 2
+    with pytest.raises(RuntimeError, match="view"):
+        h[1:].mul_(10)
+    h2 = x * 2
+    v = h2[1:]
+    with pytest.raises(RuntimeError, match="out of place"):
+        h2.mul_(10)
+    (v * 1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.0, 2.0, 2.0])
+    with torch.no_grad():  # not recorded: allowed, and the version counter guards saved values
+        h2[1:].mul_(10)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor, _array, _dim, _recording, _trace, _wrap, check_inplace
+from ..tensor import Tensor, _array, _dim, _recording, _trace, _wrap, check_inplace, share_storage
 from ..tape import bump_inplace_epoch, current_tape
 from . import elementwise as ew
 from .table import defop
@@ -26,7 +26,7 @@ def _view(spec, x, data, ints=(0, 0, 0, 0)):
     """A result sharing ``x``'s memory when NumPy could make it a view."""
     out = _wrap(data)
     if np.shares_memory(data, x._data) if data.size and x._data.size else False:
-        out._vc = x._vc
+        share_storage(out, x)
     if x._rg and _recording(x):
         current_tape().record1(spec, out, x, ints=ints)
     return out
@@ -94,7 +94,7 @@ def squeeze(input, dim=None):
 def _permuted(spec, input, perm):
     data = np.transpose(input._data, perm)
     out = _wrap(data)
-    out._vc = input._vc
+    share_storage(out, input)
     if _recording(input):
         tape = current_tape()
         tape.record1(spec, out, input, ints=(tape.shape_id(tuple(perm)), 0, 0, 0))
@@ -170,7 +170,7 @@ def _narrow(spec, x, dim, start, length, squeeze_dim=False):
     shape = x._data.shape
     index = (slice(None),) * dim + ((start if squeeze_dim else slice(start, start + length)), Ellipsis)
     out = _wrap(x._data[index])
-    out._vc = x._vc
+    share_storage(out, x)
     if _recording(x):
         outer = math.prod(shape[:dim])
         current_tape().record1(spec, out, x, ints=(outer, shape[dim], start, length))
@@ -210,7 +210,7 @@ def unbind(input, dim=0):
     lead = (slice(None),) * d
     outs = [_wrap(data[lead + (i, Ellipsis)]) for i in range(data.shape[d])]
     for out in outs:
-        out._vc = input._vc
+        share_storage(out, input)
     if _recording(input):
         tape, outer, total = current_tape(), math.prod(data.shape[:d]), data.shape[d]
         for i, out in enumerate(outs):
@@ -337,7 +337,7 @@ def getitem(input, key):
         y = np.ascontiguousarray(y)  # NumPy may lay a gathered copy out in F order; PyTorch's is contiguous
     out = _wrap(y)
     if shared:
-        out._vc = input._vc
+        share_storage(out, input)
     if _recording(input):
         flat_index = np.ascontiguousarray(np.arange(data.size, dtype=np.int64).reshape(data.shape)[npkey])
         tape = current_tape()
