@@ -57,7 +57,7 @@ from .ops import OPS, PYTHON
 from .replay import cpu_forward
 from .replay.cpu import ensure_compiled as ensure_vjp
 from .replay.cpu import replay, tables
-from .replay.cpu_kernels import prepare
+from .replay.cpu_kernels import cycles, prepare
 from .tape import R_WIDTH, S_WIDTH, Tape, _address
 from .tensor import Tensor, _trace, _wrap
 
@@ -292,9 +292,13 @@ class _Plan:
         tape.state[:] = 0
         tape.epoch = tape_mod._inplace_epoch[0]
         fwds = cpu_forward.table()
+        prof = profiler.current()
+        clock = np.zeros((2, self.n_rec + 1), np.int64) if prof is not None else None
+        if prof is not None:
+            c_ref, t_ref = cycles(), time.perf_counter_ns()
         r = 0
         while True:
-            res = cpu_forward.forward(r, self.n_rec, *self.tables_at, fwds)
+            res = cpu_forward.forward(r, self.n_rec, *self.tables_at, fwds, clock)
             if res < 0:
                 break
             if tape.R[res * R_WIDTH] == PYTHON.code:
@@ -303,6 +307,8 @@ class _Plan:
             else:
                 cpu_forward.ensure_compiled(tape.R[res * R_WIDTH])
                 r = res
+        if prof is not None:
+            prof.add_replay(tape, clock, c_ref, t_ref, 0, cat="forward")
         outs = []
         for slot, shape in self.outputs:
             t = _wrap(self.slot_array(slot).reshape(shape).copy())

@@ -100,25 +100,27 @@ class profile:
             last = ts
         self._stamps = []
 
-    def add_replay(self, tape, clock, c_ref, t_ref, wall_ns):
-        """Events for the records one backward replayed (``clock`` from the compiled replay,
-        ``wall_ns`` the wall time of the compiled replay calls)."""
+    def add_replay(self, tape, clock, c_ref, t_ref, wall_ns, cat="backward"):
+        """Events for the records one compiled replay ran (``clock`` from it; ``wall_ns`` the
+        wall time of the replay calls): a backward, or a compiled function's forward."""
         scale = ns_per_cycle()
-        self.replay_wall_ns += wall_ns
-        self.replay_inside_ns += clock[0, -1] * scale
-        done = np.nonzero(clock[1, :-1])[0][::-1]  # replay order: last record first
+        done = np.nonzero(clock[1, :-1])[0]
+        if cat == "backward":
+            self.replay_wall_ns += wall_ns
+            self.replay_inside_ns += clock[0, -1] * scale
+            done = done[::-1]  # replay order: last record first
         durs = clock[0, done] * scale
         # kept raw: one Python object per record here would cost more than the replay itself
-        self._replays.append((tape, done, t_ref + (clock[1, done] - c_ref) * scale - durs, durs))
+        self._replays.append((tape, done, t_ref + (clock[1, done] - c_ref) * scale - durs, durs, cat))
 
     @property
     def events(self):
         """Every event so far, as dicts: name, cat (forward, backward, python, engine, compile,
         optimizer), ts and dur (ns), bytes saved, record index."""
-        for tape, done, starts, durs in self._replays:
+        for tape, done, starts, durs, cat in self._replays:
             codes = np.frombuffer(tape.R, dtype=np.int64)[::9][done].tolist()  # a copy: no view is kept
             for r, code, ts, dur in zip(done.tolist(), codes, starts.tolist(), durs.tolist()):
-                self._events.append(dict(name=OPS[code].name, cat="backward", ts=ts, dur=dur, bytes=0, rec=r))
+                self._events.append(dict(name=OPS[code].name, cat=cat, ts=ts, dur=dur, bytes=0, rec=r))
         self._replays = []
         return self._events
 

@@ -77,3 +77,19 @@ def test_listing_is_short_for_long_tapes():
     assert len(lines) == 2 + 10 + 1 and "(90 records)" in text
     assert "mul_scalar" in lines[2] and "[2]" in lines[2]
     assert torch.profiler.listing(x) == "(a leaf: no records)"
+
+
+def test_compiled_function_is_profiled_per_record():
+    x = torch.linspace(-1, 1, 100, dtype=torch.float64)
+    w = torch.ones((), dtype=torch.float64, requires_grad=True)
+    step = torch.compile(lambda: (w * x).sin().sum())
+    step().backward()
+    step().backward()  # the replayed path, compiled
+    with torch.profiler.profile() as prof:
+        loss = step()
+        loss.backward()
+    forward = [e for e in prof.events if e["cat"] == "forward"]
+    backward = [e for e in prof.events if e["cat"] == "backward"]
+    assert [e["name"] for e in forward] == ["mul", "sin", "sum"]  # the compiled forward, in order
+    assert sorted(e["name"] for e in backward) == ["mul", "sin", "sum"]
+    assert all(e["dur"] >= 0 for e in forward + backward)
