@@ -207,26 +207,24 @@ def _correction(unbiased, correction):
     return 1.0 if unbiased in (None, True) else 0.0
 
 
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def _spread(spec, np_fn, input, dim, unbiased, keepdim, correction):
+    """var or std: the record's mode tells the kernel which (0 var, 1 std)."""
     if isinstance(dim, bool):
         unbiased, dim = dim, None
     corr = _correction(unbiased, correction)
     data = _float_data(input)
     dims = _dims(dim, data.ndim)
     with np.errstate(invalid="ignore", divide="ignore"):
-        y = np.var(data, axis=_axis(dims, data.ndim), ddof=corr, keepdims=keepdim)
-    return _reduce(VAR, input, dims, y, mode=0, floats=(corr, 0.0))
+        y = np_fn(data, axis=_axis(dims, data.ndim), ddof=corr, keepdims=keepdim)
+    return _reduce(spec, input, dims, y, mode=int(spec is STD), floats=(corr, 0.0))
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return _spread(VAR, np.var, input, dim, unbiased, keepdim, correction)
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    if isinstance(dim, bool):
-        unbiased, dim = dim, None
-    corr = _correction(unbiased, correction)
-    data = _float_data(input)
-    dims = _dims(dim, data.ndim)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        y = np.std(data, axis=_axis(dims, data.ndim), ddof=corr, keepdims=keepdim)
-    return _reduce(STD, input, dims, y, mode=1, floats=(corr, 0.0))
+    return _spread(STD, np.std, input, dim, unbiased, keepdim, correction)
 
 
 def _shifted(data, axis):

@@ -70,6 +70,15 @@ def cycles():
     return _read_cycle_counter()
 
 
+@njit(cache=True)
+def tick(clock, r, last):
+    """The profiler's clock: record ``r`` took the cycles since ``last``; returns now."""
+    now = cycles()
+    clock[0, r] = now - last
+    clock[1, r] = now
+    return now
+
+
 @njit(cache=True, error_model="numpy")
 def ld(addr, dt, i):
     """Element ``i`` of the value at ``addr`` (dtype code ``dt``), as float64."""
