@@ -222,19 +222,22 @@ def k_gather(r, R, F, S, SH, G, goff, ginit):
 
 
 @njit(cache=True, error_model="numpy")
-def _reduce_dims(r, R, S, a):
+def _along_io(r, R, S, G, goff, ginit):
+    """What every op along one dim needs: the input's gradient offset (-1: none wanted), the
+    output's, the (outer, red, inner) view of the input, and both values' addresses and dtypes."""
+    out, a = R[r * 9 + 1], R[r * 9 + 2]
     outer, red = R[r * 9 + 5], R[r * 9 + 6]
-    return outer, red, S[a * 6 + 1] // max(outer * red, 1)
+    inner = S[a * 6 + 1] // max(outer * red, 1)
+    return (gslot(a, S, G, goff, ginit), goff[out], outer, red, inner,
+            S[a * 6], S[a * 6 + 2], S[out * 6], S[out * 6 + 2])
 
 
 def k_sum(r, R, F, S, SH, G, goff, ginit):
     """Sum or mean (scale F[r * 2 + 0]) over the middle axis of (outer, red, inner)."""
-    out, a = R[r * 9 + 1], R[r * 9 + 2]
-    gi = gslot(a, S, G, goff, ginit)
+    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, G, goff, ginit)
     if gi < 0:
         return
-    outer, red, inner = _reduce_dims(r, R, S, a)
-    go, scale = goff[out], F[r * 2 + 0]
+    scale = F[r * 2 + 0]
     if inner == 1:  # the common full or last-dim reduction: a broadcast of one value per row
         for o in range(outer):
             gv = G[go + o] * scale
@@ -250,13 +253,9 @@ def k_sum(r, R, F, S, SH, G, goff, ginit):
 
 
 def k_prod(r, R, F, S, SH, G, goff, ginit):
-    out, a = R[r * 9 + 1], R[r * 9 + 2]
-    gi = gslot(a, S, G, goff, ginit)
+    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, G, goff, ginit)
     if gi < 0:
         return
-    outer, red, inner = _reduce_dims(r, R, S, a)
-    xa, xd = S[a * 6 + 0], S[a * 6 + 2]
-    go = goff[out]
     for o in range(outer):
         for k in range(inner):
             g = G[go + o * inner + k]
@@ -278,14 +277,10 @@ def k_prod(r, R, F, S, SH, G, goff, ginit):
 
 def k_extreme(r, R, F, S, SH, G, goff, ginit):
     """amax/amin (R[r * 9 + 7] == 0: ties share the gradient) and max/min with dim (1: first only)."""
-    out, a = R[r * 9 + 1], R[r * 9 + 2]
-    gi = gslot(a, S, G, goff, ginit)
+    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, G, goff, ginit)
     if gi < 0:
         return
-    outer, red, inner = _reduce_dims(r, R, S, a)
     first_only = R[r * 9 + 7] == 1
-    xa, xd, ya, yd = S[a * 6 + 0], S[a * 6 + 2], S[out * 6 + 0], S[out * 6 + 2]
-    go = goff[out]
     for o in range(outer):
         for k in range(inner):
             y = ld(ya, yd, o * inner + k)
@@ -304,14 +299,10 @@ def k_extreme(r, R, F, S, SH, G, goff, ginit):
 
 
 def k_norm(r, R, F, S, SH, G, goff, ginit):
-    out, a = R[r * 9 + 1], R[r * 9 + 2]
-    gi = gslot(a, S, G, goff, ginit)
+    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, G, goff, ginit)
     if gi < 0:
         return
-    outer, red, inner = _reduce_dims(r, R, S, a)
     p = F[r * 2 + 0]
-    xa, xd, ya, yd = S[a * 6 + 0], S[a * 6 + 2], S[out * 6 + 0], S[out * 6 + 2]
-    go = goff[out]
     for o in range(outer):
         for k in range(inner):
             y = ld(ya, yd, o * inner + k)
@@ -332,14 +323,10 @@ def k_norm(r, R, F, S, SH, G, goff, ginit):
 
 def k_var(r, R, F, S, SH, G, goff, ginit):
     """var (R[r * 9 + 7] == 0) or std (1) with Bessel-style correction F[r * 2 + 0]."""
-    out, a = R[r * 9 + 1], R[r * 9 + 2]
-    gi = gslot(a, S, G, goff, ginit)
+    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, G, goff, ginit)
     if gi < 0:
         return
-    outer, red, inner = _reduce_dims(r, R, S, a)
     corr, is_std = F[r * 2 + 0], R[r * 9 + 7] == 1
-    xa, xd, ya, yd = S[a * 6 + 0], S[a * 6 + 2], S[out * 6 + 0], S[out * 6 + 2]
-    go = goff[out]
     for o in range(outer):
         for k in range(inner):
             mean = 0.0
@@ -358,13 +345,9 @@ def k_var(r, R, F, S, SH, G, goff, ginit):
 
 
 def k_logsumexp(r, R, F, S, SH, G, goff, ginit):
-    out, a = R[r * 9 + 1], R[r * 9 + 2]
-    gi = gslot(a, S, G, goff, ginit)
+    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, G, goff, ginit)
     if gi < 0:
         return
-    outer, red, inner = _reduce_dims(r, R, S, a)
-    xa, xd, ya, yd = S[a * 6 + 0], S[a * 6 + 2], S[out * 6 + 0], S[out * 6 + 2]
-    go = goff[out]
     for o in range(outer):
         for k in range(inner):
             y = ld(ya, yd, o * inner + k)
@@ -376,14 +359,10 @@ def k_logsumexp(r, R, F, S, SH, G, goff, ginit):
 
 def k_softmax(r, R, F, S, SH, G, goff, ginit):
     """softmax (R[r * 9 + 7] == 0) or log_softmax (1) along the middle axis; reads only the output."""
-    out, a = R[r * 9 + 1], R[r * 9 + 2]
-    gi = gslot(a, S, G, goff, ginit)
+    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, G, goff, ginit)
     if gi < 0:
         return
-    outer, red, inner = _reduce_dims(r, R, S, a)
     is_log = R[r * 9 + 7] == 1
-    ya, yd = S[out * 6 + 0], S[out * 6 + 2]
-    go = goff[out]
     for o in range(outer):
         for k in range(inner):
             dot = 0.0
@@ -400,12 +379,9 @@ def k_softmax(r, R, F, S, SH, G, goff, ginit):
 
 
 def k_cumsum(r, R, F, S, SH, G, goff, ginit):
-    out, a = R[r * 9 + 1], R[r * 9 + 2]
-    gi = gslot(a, S, G, goff, ginit)
+    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, G, goff, ginit)
     if gi < 0:
         return
-    outer, red, inner = _reduce_dims(r, R, S, a)
-    go = goff[out]
     for o in range(outer):
         for k in range(inner):
             acc = 0.0
