@@ -258,7 +258,7 @@ class _Plan:
         self.goff, self.ginit, size = prepare(self.tables_at[2], tape.n_slots)
         self.G = np.empty(max(size, 1))
         tape.state = np.zeros(n_rec, np.uint8)
-        tape.versions = []
+        tape.forget_versions()  # a replay rewrites saved values by design
         self.pause = np.zeros(n_rec, np.uint8)
         self.leaf_info = None
         self.latest = ()

@@ -49,7 +49,7 @@ class Tape:
 
     __slots__ = (
         "serial", "R", "F", "S", "SH", "shape_ids", "vals", "leaves", "links", "python",
-        "versions", "epoch", "state", "hooks", "retained", "n_slots", "origins", "__weakref__",
+        "versions", "version_at", "epoch", "state", "hooks", "retained", "n_slots", "origins", "__weakref__",
     )
 
     def __init__(self):
@@ -60,7 +60,9 @@ class Tape:
         self.leaves = []  # (slot, tensor) for leaves that require grad
         self.links = []  # (slot, tensor) for non-leaf inputs recorded on an older tape
         self.python = {}  # record -> (Function ctx, input slots, output slots)
-        self.versions = []  # (version counter, version at save, record) of saved tensors
+        # saved tensors' version counters, and (version at save, record) pairs: flat, not a tuple
+        # per saved value (less memory, and nothing for the garbage collector to track)
+        self.versions, self.version_at = [], array("q")
         self.hooks = {}  # slot -> [hook] for non-leaf tensors
         self.retained = []  # (slot, tensor) for retain_grad()
         self.epoch = _inplace_epoch[0]
@@ -157,7 +159,7 @@ class Tape:
         addr = 0
         if spec.uses_output:
             addr = self._value_address(data)
-            self.versions.append((out._vc, out._vc[0], rec))
+            self.save_version(out._vc, rec)
         sid = self.shape_ids.get(data.shape)
         if sid is None:
             sid = self.shape_id(data.shape)
@@ -170,7 +172,7 @@ class Tape:
             return t._slot
         slot = self.slot_of(t, need_value)
         if need_value:
-            self.versions.append((t._vc, t._vc[0], rec))
+            self.save_version(t._vc, rec)
         return slot
 
     def record(self, spec, out, inputs, ints=ZERO_INTS, floats=ZERO_FLOATS):
@@ -194,6 +196,24 @@ class Tape:
         s2 = self._input(x2, spec.value_inputs[1], rec)
         self.R.extend((spec.code, self._output(spec, out, rec), s1, s2, -1) + ints)
         self.F.extend(floats)
+
+    def save_version(self, vc, rec):
+        """Record ``rec`` reads a value whose version counter is ``vc``, as it is now."""
+        self.versions.append(vc)
+        self.version_at.extend((vc[0], rec))
+
+    def modified_records(self):
+        """Records whose saved values were modified in place since they were recorded."""
+        at = self.version_at
+        return [at[2 * k + 1] for k, vc in enumerate(self.versions) if vc[0] != at[2 * k]]
+
+    def forget_versions(self):
+        self.versions, self.version_at = [], array("q")
+
+    def release_saved(self):
+        """Drop the values kept for backward (every record that reads them is freed)."""
+        self.vals = []
+        self.forget_versions()
 
     def record_read(self, rec, k):
         return self.R[rec * R_WIDTH + k]

@@ -165,8 +165,8 @@ class _Run:
                 state[: len(tape.state)] = tape.state
             tape.state = state
         if tape.versions and tape_mod._inplace_epoch[0] != tape.epoch:
-            for vc, version, rec in tape.versions:
-                if vc[0] != version and state[rec] == 0:
+            for rec in tape.modified_records():
+                if state[rec] == 0:
                     state[rec] = 2
         goff, ginit, size = prepare(tables_at[2], tape.n_slots)
         G = _arena(size)
@@ -238,7 +238,7 @@ class _Run:
         if not self.retain:
             tape_mod.retire(tape)
             if all_saved_freed(tables_at[0], n_rec, state, saves):  # nothing left reads saved values
-                tape.vals, tape.versions = [], []
+                tape.release_saved()
 
     def fail(self, tape, rec, state):
         if state[rec] == 2:

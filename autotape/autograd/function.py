@@ -114,5 +114,5 @@ class Function(metaclass=_FunctionMeta):
                 ctx._out_dtypes = [o._data.dtype for o in differentiable]
                 for t in ctx.saved_tensors:
                     if isinstance(t, Tensor):
-                        tape.versions.append((t._vc, t._vc[0], rec))
+                        tape.save_version(t._vc, rec)
         return outs[0] if single else outs
