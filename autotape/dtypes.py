@@ -28,8 +28,6 @@ bool_ = dtype("bool", np.bool_, False)
 ALL = (float32, float64, int64, int32, bool_)
 _BY_NP = {d.np: d for d in ALL}
 
-# Records in the tape name a value's dtype by a small code the compiled replay reads.
-CODE = {float32.np: 0, float64.np: 1}
 
 _default = [float32]
 

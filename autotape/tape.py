@@ -22,7 +22,7 @@ from numba import njit
 R_WIDTH, S_WIDTH = 9, 6
 ZERO_INTS, ZERO_FLOATS = (0, 0, 0, 0), (0.0, 0.0)
 S_ADDR, S_SIZE, S_DTYPE, S_SHAPE, S_NEEDS_GRAD, S_PRODUCER = range(S_WIDTH)
-DT_INT64 = 2  # dtype code of integer index maps (float codes are in dtypes.CODE)
+DT_INT64 = 2  # dtype code of integer index maps (values: 0 float32, 1 float64)
 
 _serials = itertools.count(1)
 class _Local(threading.local):
