@@ -40,13 +40,13 @@ LARGE = 100_000  # from this size on a step is long, so fewer steps are timed (-
 
 
 # --- the eager PyTorch-API version: one function for autotape and torch alike ----------------
-def eager_train(torch, x, y, init, learning_rate, steps):
-    """The tutorial's training loop; ``torch`` is either autotape or PyTorch."""
-    a, b, c, d = (torch.tensor(float(v), dtype=x.dtype, requires_grad=True) for v in init)
+def tutorial_loop(torch, loss_of, params, learning_rate, steps):
+    """The tutorial's training loop (``torch`` is autotape or PyTorch): the loss, backward, and
+    the update by hand under no_grad. Returns (seconds, final loss)."""
+    a, b, c, d = params
     t0 = time.perf_counter()
     for t in range(steps):
-        y_pred = a + b * x + c * x ** 2 + d * x ** 3
-        loss = (y_pred - y).pow(2).sum()
+        loss = loss_of()
         loss.backward()
         with torch.no_grad():
             a -= learning_rate * a.grad
@@ -59,28 +59,25 @@ def eager_train(torch, x, y, init, learning_rate, steps):
             d.grad = None
     elapsed = time.perf_counter() - t0
     return elapsed, loss.item()
+
+
+def cubic(torch, x, y, init):
+    """The four parameters and the loss of the tutorial's cubic."""
+    a, b, c, d = (torch.tensor(float(v), dtype=x.dtype, requires_grad=True) for v in init)
+    return (a, b, c, d), lambda: (a + b * x + c * x ** 2 + d * x ** 3 - y).pow(2).sum()
+
+
+def eager_train(torch, x, y, init, learning_rate, steps):
+    params, loss_of = cubic(torch, x, y, init)
+    return tutorial_loop(torch, loss_of, params, learning_rate, steps)
 
 
 def compiled_train(torch, x, y, init, learning_rate, steps):
-    """The tutorial's loop with the loss recorded once by ``autotape.compile`` and replayed."""
-    a, b, c, d = (torch.tensor(float(v), dtype=x.dtype, requires_grad=True) for v in init)
-    step = torch.compile(lambda: (a + b * x + c * x ** 2 + d * x ** 3 - y).pow(2).sum())
+    """The same loop with the loss recorded once by ``autotape.compile`` and replayed."""
+    params, loss_of = cubic(torch, x, y, init)
+    step = torch.compile(loss_of)
     step()  # the recording (and compilation) stays out of the timing
-    t0 = time.perf_counter()
-    for t in range(steps):
-        loss = step()
-        loss.backward()
-        with torch.no_grad():
-            a -= learning_rate * a.grad
-            b -= learning_rate * b.grad
-            c -= learning_rate * c.grad
-            d -= learning_rate * d.grad
-            a.grad = None
-            b.grad = None
-            c.grad = None
-            d.grad = None
-    elapsed = time.perf_counter() - t0
-    return elapsed, loss.item()
+    return tutorial_loop(torch, step, params, learning_rate, steps)
 
 
 def setup_compiled(torch, x_np, y_np):
