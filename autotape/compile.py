@@ -28,13 +28,12 @@ reuse the recorded value; ``compile(fn, fallback="eager")`` runs such functions 
 A function whose tape holds an op without a forward kernel, or whose outputs were not recorded,
 runs eagerly with a one-time warning rather than giving a wrong answer.
 
-Strategy. This is the *interpreter* strategy: a compiled loop over the records (forward and
-reverse), whose compile cost is per op kind, not per record, so it suits long tapes of tiny ops
-(the West graph). Fusing chains of elementwise ops and their reductions into generated loops
-(the better tool for a few large ops, as in the polynomial fit) is not built yet; it would slot
-in as a second ``_Plan`` builder chosen per tape in ``CompiledFunction._record`` (by record
-count and sizes), producing forward and backward functions with the same call interface
-(``run(flat_args)`` / ``backward(...)``), and ``show_source()`` would print what it generated.
+Strategy, chosen per tape when it is recorded. A tape of elementwise ops ending in full
+reductions (the polynomial fit) is *fused*: ``fuse.py`` generates one Numba function that makes
+a single pass over the data, computing the loss and its gradient together. Any other tape gets
+the *interpreter* (``_Plan``): a compiled loop over the records, forward and reverse, whose
+compile cost is per op kind, not per record, so it suits long tapes of tiny ops (the West
+graph). ``explain()`` says which was taken and why; ``show_source()`` prints the code.
 """
 import collections
 import functools
@@ -245,16 +244,8 @@ class _Plan:
         self.guards = [(t, t._data) for _, t in tape.leaves if id(t) not in args]
         self.guards += [(t, d) for t, d in tape.consts if id(t) not in args]
         self.outputs, self.structure = outputs, structure  # (slot, shape) per output tensor
-        # compile every forward and VJP the tape needs now: replay then never stops for it
-        t0 = time.perf_counter()
-        fwds = cpu_forward.table()
-        vjps = tables()[0]
-        for code in set(R[0::R_WIDTH]):
-            if fwds[code] == 0:
-                cpu_forward.ensure_compiled(code)
-            if vjps[code] == 0:
-                ensure_vjp(code)
-        self.compile_s = time.perf_counter() - t0
+        self.compile_s = 0.0
+        self.fuse_reason = None  # why the fused strategy was not taken (see fuse.py)
         self.goff, self.ginit, size = prepare(self.tables_at[2], tape.n_slots)
         self.G = np.empty(max(size, 1))
         tape.state = np.zeros(n_rec, np.uint8)
@@ -265,6 +256,17 @@ class _Plan:
         self.consumed = False
         tape.compiled_backward = self.backward
 
+    def precompile(self):
+        """Compile every forward and VJP the tape needs now: replay then never stops for it."""
+        t0 = time.perf_counter()
+        fwds, vjps = cpu_forward.table(), tables()[0]
+        for code in set(self.tape.R[0::R_WIDTH]):
+            if fwds[code] == 0:
+                cpu_forward.ensure_compiled(code)
+            if vjps[code] == 0:
+                ensure_vjp(code)
+        self.compile_s = time.perf_counter() - t0
+
     # -- forward -------------------------------------------------------------------------------
     def slot_array(self, s):
         a = self.arg_arrays.get(s)
@@ -274,9 +276,24 @@ class _Plan:
 
     def run(self, flat):
         """Replay the forward on this call's arguments; None when a guard fails."""
+        if not self.bind(flat):
+            return None
+        self.replay_forward()
+        outs = []
+        for slot, shape in self.outputs:
+            t = _wrap(self.slot_array(slot).reshape(shape).copy())
+            if self.needs[slot]:
+                t._tape, t._slot, t._rg = self.tape, slot, True
+            outs.append(t)
+        self.latest = tuple(outs)
+        self.consumed = False
+        return _rebuild(self.structure, iter(outs))
+
+    def bind(self, flat):
+        """Check the guards and point the tape at this call's arguments; False when a guard fails."""
         for t, d in self.guards:
             if t._data is not d:
-                return None
+                return False
         tape = self.tape
         S = tape.S
         for k, s in self.arg_slots:
@@ -289,6 +306,11 @@ class _Plan:
             self.leaf_info = None
             arg_of = {s: k for k, s in self.arg_slots}
             tape.leaves = [(s, flat[arg_of[s]] if s in arg_of else t) for s, t in tape.leaves]
+        return True
+
+    def replay_forward(self):
+        """Recompute every slot of the tape in place, record by record."""
+        tape = self.tape
         tape.state[:] = 0
         tape.epoch = tape_mod._inplace_epoch[0]
         fwds = cpu_forward.table()
@@ -309,15 +331,6 @@ class _Plan:
                 r = res
         if prof is not None:
             prof.add_replay(tape, clock, c_ref, t_ref, 0, cat="forward")
-        outs = []
-        for slot, shape in self.outputs:
-            t = _wrap(self.slot_array(slot).reshape(shape).copy())
-            if self.needs[slot]:
-                t._tape, t._slot, t._rg = tape, slot, True
-            outs.append(t)
-        self.latest = tuple(outs)
-        self.consumed = False
-        return _rebuild(self.structure, iter(outs))
 
     def run_function(self, rec):
         """A custom Function's record: run its forward in Python on the slots' current values."""
@@ -348,21 +361,12 @@ class _Plan:
     def backward(self, t, grad_tensors, retain_graph):
         """``t.backward()`` for an output ``t`` of the latest call. Returns False to leave it to
         the general engine (profiler, anomaly mode, hooks, custom Functions)."""
-        if not any(t is o for o in self.latest):
-            raise RuntimeError(
-                "backward() through an output of an earlier call of a compiled function: the compiled "
-                "tape now holds the values of a later call. Call backward() before calling it again."
-            )
-        tape = self.tape
-        anomaly = sys.modules.get("autotape.autograd.anomaly")
-        if (profiler.current() is not None or tape.python or tape.hooks or tape.retained
-                or (anomaly is not None and anomaly.is_anomaly_enabled())
-                or any(p._hooks for _, p in tape.leaves)):
-            if self.consumed:
-                raise RuntimeError(_SECOND_BACKWARD)
-            return False
+        self.check_latest(t)
         if self.consumed:
             raise RuntimeError(_SECOND_BACKWARD)
+        if self.needs_engine():
+            return False
+        tape = self.tape
         G, goff, ginit = self.G, self.goff, self.ginit
         slot = t._slot
         o = goff[slot]
@@ -388,9 +392,28 @@ class _Plan:
             self.consumed = True
         return True
 
-    def deliver(self):
-        """Every leaf's gradient into its ``.grad``, accumulating in place into a ``.grad`` this
-        plan wrote or checked before (one compiled call for all leaves)."""
+    def check_latest(self, t):
+        if not any(t is o for o in self.latest):
+            raise RuntimeError(
+                "backward() through an output of an earlier call of a compiled function: the compiled "
+                "tape now holds the values of a later call. Call backward() before calling it again."
+            )
+
+    def needs_engine(self):
+        """Whether backward must run in the general engine (profiler, anomaly mode, hooks,
+        retain_grad, custom Functions)."""
+        tape = self.tape
+        anomaly = sys.modules.get("autotape.autograd.anomaly")
+        return bool(profiler.current() is not None or tape.python or tape.hooks or tape.retained
+                    or (anomaly is not None and anomaly.is_anomaly_enabled())
+                    or any(p._hooks for _, p in tape.leaves))
+
+    def deliver(self, G=None, goff=None, ginit=None):
+        """Every leaf's gradient (in arena ``G`` at offsets ``goff``, present where ``ginit``;
+        the interpreter's own by default) into its ``.grad``, accumulating in place into a
+        ``.grad`` this plan wrote or checked before (one compiled call for all leaves)."""
+        if G is None:
+            G, goff, ginit = self.G, self.goff, self.ginit
         leaves = [p for _, p in self.tape.leaves]
         if self.leaf_info is None or len(self.leaf_info[0]) != len(leaves):
             n = len(leaves)
@@ -419,14 +442,14 @@ class _Plan:
                     known[k] = gt
                 else:
                     modes[k] = -1
-        cpu_forward.deliver(self.G, self.goff, self.ginit, slots, sizes, addrs, dts, modes, reached)
+        cpu_forward.deliver(G, goff, ginit, slots, sizes, addrs, dts, modes, reached)
         for k, p, buf in fresh:
             if reached[k]:
                 p.grad = known[k] = _wrap(buf)
         for k, p in enumerate(leaves):
-            if modes[k] == -1 and self.ginit[slots[k]]:
-                o = self.goff[slots[k]]
-                g = self.G[o: o + sizes[k]].reshape(p._data.shape).astype(p._data.dtype)
+            if modes[k] == -1 and ginit[slots[k]]:
+                o = goff[slots[k]]
+                g = G[o: o + sizes[k]].reshape(p._data.shape).astype(p._data.dtype)
                 p.grad = _wrap(p.grad._data + g)
 
 
@@ -536,6 +559,13 @@ class CompiledFunction:
         outputs = [(t._slot, t._data.shape) for t in tensors]
         plan = _Plan(tape, flat, outputs, structure, traced)
         plan.latest = tuple(tensors)
+        from .fuse import fuse  # here: fuse.py builds on this module
+
+        fused = fuse(plan)
+        if fused is None:
+            plan.precompile()
+        else:
+            plan = fused
         self._store(key, plan)
         self.compile_s = plan.compile_s
         self.record_s = time.perf_counter() - t0 - plan.compile_s
@@ -553,18 +583,24 @@ class CompiledFunction:
         for key, entry in self.cache.items():
             if isinstance(entry, _Eager):
                 lines.append(f"  eager: {entry.reason}")
+            elif not isinstance(entry, _Plan):
+                lines.append("  " + entry.explain())
             else:
                 ops = collections.Counter(OPS[c].name for c in entry.tape.R[0::R_WIDTH])
                 top = ", ".join(f"{n} x{c}" for n, c in ops.most_common(6))
-                lines.append(f"  interpreter over {entry.n_rec} records, {entry.tape.n_slots} slots ({top})")
+                lines.append(f"  interpreter over {entry.n_rec} records, {entry.tape.n_slots} slots ({top}); "
+                             f"not fused: {entry.fuse_reason}")
         return "\n".join(lines)
 
     def show_source(self, file=None):
-        """Print the forward code the replay of the latest recorded tape runs: the generated
-        elementwise loops and the kernels of the other ops."""
-        plans = [e for e in self.cache.values() if isinstance(e, _Plan)]
+        """Print the code the replay of the latest recorded tape runs: the generated fused
+        function, or (interpreter) the generated elementwise loops and the other ops' kernels."""
+        plans = [e for e in self.cache.values() if not isinstance(e, _Eager)]
         if not plans:
             print("(nothing recorded yet, or running eagerly)", file=file)
+            return
+        if not isinstance(plans[-1], _Plan):
+            print(plans[-1].fusion.source, file=file)
             return
         codes = sorted(set(plans[-1].tape.R[0::R_WIDTH]))
         for code in codes:
