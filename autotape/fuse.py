@@ -11,12 +11,14 @@ Values are computed as the interpreter computes them: in float64, rounded to the
 after every op, gradients in float64.
 
 Which tapes fuse: every record is elementwise (op table kinds "ew1"/"ew2" with a ``fwd``), or
-a full ``sum``/``mean``; one scalar output; every value has N elements or one; no value of N
+a ``sum``/``mean`` to one value; one scalar output; every value has N elements or one; no value of N
 elements requires grad as a leaf (its gradient would need a second pass) and no reduction
 feeds the loop (``x - x.mean()`` needs two passes); at most ``MAX_RECORDS`` records (generated
 code compiles slowly as it grows). Anything else keeps the interpreter (``compile._Plan``),
-which the fused plan also wraps: it holds the guards, binds the arguments, delivers gradients,
-and replays when backward needs the general engine (hooks, profiler, anomaly mode).
+which the fused plan also wraps: it holds the guards, binds the arguments and delivers the
+gradients. The pass also stores the values the VJPs read into the tape's buffers (for the
+polynomial, one array), so the general engine can replay the tape when it must: hooks,
+anomaly mode, ``autograd.grad``, backward through an expression of the output.
 
 The source is generated from the op table's ``fwd`` and VJP expressions, written to a file
 named by its hash and compiled with ``njit(cache=True)``: a second process loads it from disk.
@@ -29,6 +31,7 @@ import numpy as np
 from numba import types
 
 from . import profiler
+from . import tape as tape_mod
 from .autograd.engine import _seeds
 from .compile import _SECOND_BACKWARD, _rebuild
 from .ops import OPS
@@ -75,14 +78,17 @@ class _Rec:
         spec = OPS[tape.R[base]]
         self.r, self.name, self.out = r, spec.name, tape.R[base + 1]
         self.a, self.b = tape.F[2 * r], tape.F[2 * r + 1]
-        self.reduce = spec.name in ("sum", "mean")
+        self.reduce = spec.name in ("sum", "mean", "sum_dim", "mean_dim")
         if self.reduce:
             self.ins, self.names, self.fwd, self.vjps = [tape.R[base + 2]], ("x",), "x * a", ("g * a",)
+            self.reads = []
         elif spec.kind in _INPUT_NAMES and spec.fwd is not None:
             self.names = _INPUT_NAMES[spec.kind]
             self.ins = list(tape.R[base + 2: base + 2 + len(self.names)])
             self.fwd = spec.fwd
             self.vjps = spec.vjp if isinstance(spec.vjp, tuple) else (spec.vjp,)
+            # the values the engine's replay of this record reads (see ``Fusion.saved``)
+            self.reads = [s for s, used in zip(self.ins, spec.value_inputs) if used] + [self.out] * spec.uses_output
         else:
             self.ins = None
 
@@ -109,7 +115,7 @@ class Fusion:
         for rec in recs:
             if rec.ins is None:
                 return f"{rec.name} is neither elementwise nor a full sum/mean"
-            if rec.reduce and tape.R[rec.r * R_WIDTH + 5] != 1:
+            if rec.reduce and self.size(rec.out) != 1:
                 return f"{rec.name} over some dims only"
         slots = {s for rec in recs for s in rec.ins + [rec.out]}
         n = max(self.size(s) for s in slots)
@@ -130,7 +136,11 @@ class Fusion:
             return f"a leaf of {n} elements requires grad (its gradient needs a second pass)"
         self.n, self.recs, self.vec, self.after, self.needs = n, recs, vec, after, needs
         self.out = outputs[0][0]
-        self.inputs = sorted({s for rec in recs for s in rec.ins} - produced)  # read through A
+        self.inputs = sorted({s for rec in recs for s in rec.ins} - produced)
+        # Values the VJPs read are also stored into the tape's buffers, so that the general engine
+        # (autograd.grad, backward of an expression of the output, hooks) replays this call's tape.
+        self.saved = sorted({s for rec in recs for s in rec.reads} & produced)
+        self.slots = self.inputs + self.saved  # the values at the addresses in A
         self.leaves = [s for s, _ in leaves]
         return None
 
@@ -138,6 +148,15 @@ class Fusion:
     def _value(self, rec, env):
         e = _subst(rec.fwd, env)
         return f"np.float64(np.float32({e}))" if self.f32(rec.out) else f"np.float64({e})"
+
+    def _assign(self, rec, value, indent):
+        """The lines computing ``rec``'s output, and storing it where the engine reads it."""
+        lines = [f"{indent}v{rec.out} = {value}  # {rec.name}"]
+        if rec.out in self.saved:
+            bits = 32 if self.f32(rec.out) else 64
+            at = f"p{rec.out}[i]" if rec.out in self.vec else f"_p{bits}(A[{self.slots.index(rec.out)}])[0]"
+            lines.append(f"{indent}{at} = np.float{bits}(v{rec.out})")
+        return lines
 
     def _env(self, rec, grad=None):
         env = dict(zip(rec.names, (f"v{s}" for s in rec.ins)), y=f"v{rec.out}", a=_lit(rec.a), b=_lit(rec.b))
@@ -161,14 +180,18 @@ class Fusion:
 
     def _generate(self):
         recs, vec = self.recs, self.vec
-        body = [f"    # A: the addresses of the {len(self.inputs)} values read; n: the elements of the loop"]
-        for j, s in enumerate(self.inputs):
+        body = [f"    # A: the addresses of the values read, then of those saved for the engine; n: elements"]
+        for j, s in enumerate(self.slots):
             p = f"_p{32 if self.f32(s) else 64}(A[{j}])"
-            body.append(f"    p{s} = {p}" if s in vec else f"    v{s} = np.float64({p}[0])")
+            if s in vec:
+                body.append(f"    p{s} = {p}")
+            elif s in self.inputs:
+                body.append(f"    v{s} = np.float64({p}[0])")
         before = [r for r in recs if not r.loop and r.out not in self.after]
         loop = [r for r in recs if r.loop]
         after = [r for r in recs if not r.loop and r.out in self.after]
-        body += [f"    v{r.out} = {self._value(r, self._env(r))}  # {r.name}" for r in before]
+        for r in before:
+            body += self._assign(r, self._value(r, self._env(r)), "    ")
         reds = [r for r in loop if r.reduce]
         # which reductions the output's gradient reaches, and the scalars they are taken in
         reached = {self.out} if self.needs[self.out] else set()
@@ -188,7 +211,7 @@ class Fusion:
             if r.reduce:
                 body.append(f"        r{r.out} += v{r.ins[0]}  # {r.name}")
             else:
-                body.append(f"        v{r.out} = {self._value(r, self._env(r))}  # {r.name}")
+                body += self._assign(r, self._value(r, self._env(r)), "        ")
         for k, red in enumerate(reds):
             if k not in grads:
                 continue
@@ -204,9 +227,10 @@ class Fusion:
                 return f"        g{s}_{k} {op} {e}"
 
             body += self._reverse([r for r in loop if not r.reduce], {red.ins[0]}, lambda s, k=k: f"g{s}_{k}", add)
-        body += [f"    v{r.out} = np.float64(np.float{32 if self.f32(r.out) else 64}(r{r.out} * {_lit(r.a)}))  # {r.name}"
-                 for r in reds]
-        body += [f"    v{r.out} = {self._value(r, self._env(r))}  # {r.name}" for r in after]
+        for r in reds:
+            body += self._assign(r, f"np.float64(np.float{32 if self.f32(r.out) else 64}(r{r.out} * {_lit(r.a)}))", "    ")
+        for r in after:
+            body += self._assign(r, self._value(r, self._env(r)), "    ")
         body.append(f"    out[0] = v{self.out}")
         if reached:
             body.append("    # the gradient on scalars: after the reductions, through them, before the loop")
@@ -222,8 +246,8 @@ class Fusion:
 
 class FusedPlan:
     """A tape replayed by its fused function. ``plan`` is the interpreter over the same tape:
-    it keeps the guards, binds the arguments, delivers the gradients, and replays forward when
-    backward needs the general engine (the fused pass does not write the tape's buffers)."""
+    it keeps the guards, binds the arguments, delivers the gradients, runs the forward while
+    the profiler times records, and hands a backward to the general engine when needed."""
 
     def __init__(self, plan, fusion):
         self.plan, self.tape, self.n_rec, self.fusion = plan, plan.tape, plan.n_rec, fusion
@@ -232,7 +256,7 @@ class FusedPlan:
         self.kernel.compile((types.int64[::1], types.int64, types.float64[::1]))
         self.compile_s = time.perf_counter() - t0
         S = self.tape.S
-        self.A = np.array([S[s * S_WIDTH] for s in fusion.inputs], np.int64)
+        self.A = np.array([S[s * S_WIDTH] for s in fusion.slots], np.int64)
         self.arg_at = [(s, fusion.inputs.index(s)) for _, s in plan.arg_slots if s in fusion.inputs]
         self.res = np.zeros(1 + len(fusion.leaves))
         self.grads = self.res[1:]
@@ -260,9 +284,12 @@ class FusedPlan:
         for s, j in self.arg_at:
             self.A[j] = _address(plan.arg_arrays[s])
         self.kernel(self.A, self.fusion.n, self.res)
+        tape = self.tape
+        tape.state[:] = 0  # records a general backward freed are live again
+        tape.epoch = tape_mod._inplace_epoch[0]
         t = _wrap(self.res[:1].astype(self.out_dtype).reshape(self.out_shape))
         if plan.needs[self.out_slot]:
-            t._tape, t._slot, t._rg = self.tape, self.out_slot, True
+            t._tape, t._slot, t._rg = tape, self.out_slot, True
         plan.latest = (t,)
         plan.consumed = False
         self.fresh = True
@@ -271,15 +298,11 @@ class FusedPlan:
     def backward(self, t, grad_tensors, retain_graph):
         """As ``_Plan.backward``: scale the gradients the forward pass took and deliver them."""
         plan = self.plan
-        if not self.fresh:  # the interpreter ran the forward (profiling): it backwards too
+        if not self.fresh or plan.needs_engine():  # profiled by the interpreter; hooks, anomaly mode
             return plan.backward(t, grad_tensors, retain_graph)
         plan.check_latest(t)
         if plan.consumed:
             raise RuntimeError(_SECOND_BACKWARD)
-        if plan.needs_engine():  # the engine reads the tape's buffers: fill them first
-            plan.replay_forward()
-            self.fresh = False
-            return False
         G = self.grads
         if grad_tensors is not None or t._data.size != 1:
             (_, g), = _seeds([t], grad_tensors)

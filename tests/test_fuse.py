@@ -1,0 +1,164 @@
+"""autotape.compile's fused strategy: which tapes fuse, and fused results equal eager ones
+(float64, 1e-12) through every way a gradient can be taken."""
+import io
+import math
+
+import numpy as np
+import pytest
+
+import autotape as torch
+
+TOL = 1e-12
+
+
+def close(a, b, tol=TOL):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape
+    assert np.allclose(a, b, rtol=tol, atol=tol), np.abs(a - b).max()
+
+
+def leaves(*vals, dtype=torch.float64):
+    return [torch.tensor(v, dtype=dtype, requires_grad=True) for v in vals]
+
+
+def strategy(step):
+    return step.explain().splitlines()[-1].strip().split(":")[0]
+
+
+X = torch.linspace(-2.0, 2.0, 301, dtype=torch.float64)
+Y = torch.sin(X)
+
+
+def rich(p, x=X, y=Y):
+    """Scalar ops before the loop, two reductions (sum and mean), scalar ops after them,
+    transcendental ops, size-1 values on either side of an op, a leaf used twice."""
+    a, b, c = p
+    s = a * b + a.mean()  # before the loop (a reduction of one value is a scalar op)
+    r = torch.exp(x * c) * s - torch.tanh(y / b)
+    q = (torch.sigmoid(x) - r).pow(2)
+    return q.sum(dim=0) * (a * a) + torch.sqrt(r * r + 1.0).mean() / c - b
+
+
+def test_rich_tape_fuses_and_matches_eager():
+    pc, pe = leaves(0.3, -0.7, 0.4), leaves(0.3, -0.7, 0.4)
+    step = torch.compile(lambda: rich(pc))
+    for k in range(4):
+        lc, le = step(), rich(pe)
+        lc.backward()
+        le.backward()
+        close(lc.item(), le.item())
+        for p, q in zip(pc, pe):
+            close(p.grad._data, q.grad._data)
+        with torch.no_grad():  # in-place updates are seen; every other step .grad accumulates
+            for p, q in zip(pc, pe):
+                p -= 1e-3 * p.grad
+                q -= 1e-3 * q.grad
+                if k % 2:
+                    p.grad = q.grad = None
+    assert strategy(step) == "fused" and step.records == 1
+    out = io.StringIO()
+    step.show_source(file=out)
+    assert "def fused(A, n, out):" in out.getvalue() and "math.exp" in out.getvalue()
+
+
+def test_traced_arguments_float32_and_new_values():
+    for dtype, tol in ((torch.float64, TOL), (torch.float32, 1e-5)):
+        pc, pe = leaves(0.1, 0.2, -0.3, dtype=dtype), leaves(0.1, 0.2, -0.3, dtype=dtype)
+        f = lambda p, x, y: (p[0] + p[1] * x + p[2] * x ** 2 - y).pow(2).mean()  # noqa: E731
+        step = torch.compile(lambda x, y: f(pc, x, y))
+        for k in range(3):
+            x = torch.linspace(-1.0, 1.0 + k, 64, dtype=dtype)
+            lc, le = step(x, x.cos()), f(pe, x, x.cos())
+            lc.backward()
+            le.backward()
+            assert lc.dtype == dtype and lc.shape == ()
+            close(lc.item(), le.item(), tol)
+            for p, q in zip(pc, pe):
+                close(p.grad._data, q.grad._data, tol)
+        assert strategy(step) == "fused" and step.records == 1
+
+
+def test_seed_retain_graph_second_backward_and_stale_outputs():
+    (w,) = leaves(1.5)
+    step = torch.compile(lambda: (w * X).pow(2).sum())
+    expected = 2 * 1.5 * float((X._data ** 2).sum())
+    step()
+    out = step()
+    out.backward(torch.tensor(2.0, dtype=torch.float64), retain_graph=True)
+    out.backward()
+    close(w.grad.item(), 3 * expected)
+    with pytest.raises(RuntimeError, match="second time"):
+        out.backward()
+    old = out
+    step()
+    with pytest.raises(RuntimeError, match="earlier call"):
+        old.backward()
+    assert strategy(step) == "fused"
+
+
+def test_general_engine_paths_see_this_calls_values():
+    """The engine replays the tape itself for these; the fused pass keeps its buffers current."""
+    (w,) = leaves(0.5)
+    fn = lambda: torch.exp(w * X).sum()  # noqa: E731 (exp's VJP reads its output)
+    step = torch.compile(fn)
+    step()
+    grad_at = lambda v: float((X._data * np.exp(v * X._data)).sum())  # noqa: E731
+    for v in (0.7, -0.2):
+        with torch.no_grad():
+            w.fill_(v)
+        (g,) = torch.autograd.grad(step(), [w])
+        close(g.item(), grad_at(v))
+        w.grad = None
+        (3.0 * step()).backward()  # backward through an expression of the output
+        close(w.grad.item(), 3 * grad_at(v))
+        w.grad = None
+        h = w.register_hook(lambda g: g * 2)
+        step().backward()
+        close(w.grad.item(), 2 * grad_at(v))
+        h.remove()
+        w.grad = None
+        with torch.profiler.profile():
+            step().backward()
+        close(w.grad.item(), grad_at(v))
+        w.grad = None
+    assert strategy(step) == "fused" and step.records == 1
+
+
+def test_unreached_leaf_keeps_no_grad_and_nan_propagates():
+    a, b = leaves(2.0, 3.0)
+    step = torch.compile(lambda: ((a * X).sum(), (b * X).sum())[0])
+    for _ in range(2):
+        step().backward()
+    assert b.grad is None
+    close(a.grad.item(), 2 * float(X._data.sum()))
+    for fn in (lambda c: torch.clamp(c * X, -1.0, 1.0).sum(), lambda c: (c * X).pow(2).sum()):
+        (c,), (e,) = leaves(math.nan), leaves(math.nan)
+        step = torch.compile(lambda: fn(c))
+        step()
+        out, ref = step(), fn(e)
+        out.backward()
+        ref.backward()
+        assert math.isnan(out.item()) and math.isnan(ref.item())
+        np.testing.assert_array_equal(c.grad._data, e.grad._data)  # NaN where eager has NaN
+        assert strategy(step) == "fused"
+
+
+@pytest.mark.parametrize("case, reason", [
+    (lambda w, v: (v * X).sum(), "leaf of 301 elements"),  # vector leaf: gradient is a second pass
+    (lambda w, v: (X - (w * X).mean()).pow(2).sum(), "two passes"),
+    (lambda w, v: (w * X).reshape(7, 43).sum(dim=0).sum(), "over some dims"),
+    (lambda w, v: (w * X).max(), "neither elementwise"),
+    (lambda w, v: (w * X, (w * X).sum()), "one scalar output"),
+])
+def test_other_tapes_keep_the_interpreter(case, reason):
+    (w,) = leaves(0.5)
+    v = torch.ones(301, dtype=torch.float64, requires_grad=True)
+    step = torch.compile(lambda: case(w, v))
+    for _ in range(2):
+        res = step()
+    ref = case(w, v)
+    outs = res if isinstance(res, tuple) else (res,)
+    refs = ref if isinstance(ref, tuple) else (ref,)
+    for o, r in zip(outs, refs):
+        close(o._data, r._data)
+    assert "interpreter over" in step.explain() and reason in step.explain()
