@@ -94,8 +94,11 @@ class _RecordingTape(Tape):
         self.calls = {}  # record -> (Function class, args, kwargs)
         self.consts = []  # (tensor, its data) for captured tensors entered as constants
         self.compiled_backward = None  # set by the plan: ``loss.backward()`` comes there
+        self.args = ()  # the traced arguments' arrays
 
     def _value_address(self, data):
+        if any(np.may_share_memory(data, a) for a in self.args):
+            data = data.copy()  # a view of an argument: a replay must not write into the caller's array
         addr = Tape._value_address(self, data)
         self.arrays[addr] = self.vals[-1]
         return addr
@@ -517,6 +520,7 @@ class CompiledFunction:
         recorder = _Recorder(tape, name, self.fallback)
         traced = [(k, a) for k, a in enumerate(flat)
                   if isinstance(a, Tensor) and a._data.dtype.kind == "f" and a._tape is None]
+        tape.args = [a._data for _, a in traced]
         temp = [a for _, a in traced if not a._rg]
         for a in temp:  # a traced argument is a leaf of the tape, so every op on it is recorded
             a._rg, a._lserial = True, -1

@@ -23,6 +23,7 @@ anomaly mode, ``autograd.grad``, backward through an expression of the output.
 The source is generated from the op table's ``fwd`` and VJP expressions, written to a file
 named by its hash and compiled with ``njit(cache=True)``: a second process loads it from disk.
 """
+import collections
 import math
 import re
 import time
@@ -82,10 +83,10 @@ class _Rec:
         if self.reduce:
             self.ins, self.names, self.fwd, self.vjps = [tape.R[base + 2]], ("x",), "x * a", ("g * a",)
             self.reads = []
-        elif spec.kind in _INPUT_NAMES and spec.fwd is not None:
+        elif spec.kind in _INPUT_NAMES and (spec.fwd is not None or spec.name == "to_copy"):
             self.names = _INPUT_NAMES[spec.kind]
             self.ins = list(tape.R[base + 2: base + 2 + len(self.names)])
-            self.fwd = spec.fwd
+            self.fwd = spec.fwd or "x"  # a cast: the rounding to the output's dtype is the op
             self.vjps = spec.vjp if isinstance(spec.vjp, tuple) else (spec.vjp,)
             # the values the engine's replay of this record reads (see ``Fusion.saved``)
             self.reads = [s for s, used in zip(self.ins, spec.value_inputs) if used] + [self.out] * spec.uses_output
@@ -314,9 +315,10 @@ class FusedPlan:
 
     def explain(self):
         f = self.fusion
-        names = ", ".join(r.name for r in f.recs)
-        return (f"fused: one generated pass over {f.n} elements, forward and gradient ({self.n_rec} records: "
-                f"{names}); compile {self.compile_s * 1e3:.0f} ms")
+        ops = collections.Counter(r.name for r in f.recs)
+        top = ", ".join(f"{n} x{c}" for n, c in ops.most_common(6))
+        return (f"fused: one generated pass over {f.n} elements computing the output and its gradient "
+                f"({self.n_rec} records: {top}); compile {self.compile_s * 1e3:.0f} ms")
 
 
 def fuse(plan):

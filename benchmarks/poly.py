@@ -7,6 +7,7 @@ Times one training step (forward, backward, update, grad reset) of:
   autotape  the tutorial's code verbatim with ``import autotape as torch``
   autotape-compiled  the same loop with the loss function wrapped in ``autotape.compile``
             (recorded once before timing; each step replays forward and backward)
+  autotape-compiled-replay  its replay alone, without the eager update (not in the default set)
   torch     the same code with PyTorch eager (one thread)
   jax       ``jax.jit`` of one step, called from the Python loop (block_until_ready)
   autograd  HIPS autograd (``autograd.value_and_grad`` = ``autograd.grad`` plus the loss)
@@ -83,6 +84,24 @@ def compiled_train(torch, x, y, init, learning_rate, steps):
 def setup_compiled(torch, x_np, y_np):
     x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
     return lambda init, lr, steps: compiled_train(torch, x, y, init, lr, steps)
+
+
+def setup_compiled_replay(torch, x_np, y_np):
+    """The compiled step's replay alone (forward, backward, delivery into .grad, which
+    accumulates): the part of a step the update under no_grad does not take."""
+    x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+
+    def train(init, lr, steps):
+        params, loss_of = cubic(torch, x, y, init)
+        step = torch.compile(loss_of)
+        step()
+        t0 = time.perf_counter()
+        for t in range(steps):
+            loss = step()
+            loss.backward()
+        return time.perf_counter() - t0, loss.item()
+
+    return train
 
 
 def setup_eager(torch, x_np, y_np):
@@ -241,6 +260,7 @@ def bench_case(n, dtype_name, steps, repeats, mods, impls):
     makers = {
         "autotape": lambda: setup_eager(mods["autotape"], x, y),
         "autotape-compiled": lambda: setup_compiled(mods["autotape"], x, y),
+        "autotape-compiled-replay": lambda: setup_compiled_replay(mods["autotape"], x, y),
         "torch": lambda: setup_eager(mods["torch"], x, y),
         "jax": lambda: setup_jax(mods["jax"], x, y, lr),
         "autograd": lambda: setup_autograd(mods["autograd"], x, y),
@@ -321,6 +341,10 @@ def main():
             if comp[0] is not None and at[0] is not None:
                 rel = abs(comp[1] - at[1]) / max(abs(at[1]), 1e-30)
                 print(f"compiled: eager/compiled = {fmt_ratio(at[0], comp[0])}   final loss rel diff vs eager {rel:.2e}")
+            replay = res.get("autotape-compiled-replay", (None, None))[0]
+            if comp[0] is not None and replay is not None:
+                print(f"compiled step split: replay (forward + backward + .grad) {fmt_time(replay)}, "
+                      f"the eager update under no_grad and grad = None {fmt_time(comp[0] - replay)}")
 
     # The design's targets: >= 2x torch eager at N=2000; no slower than hand NumPy at N=1e6.
     print("\n== targets ==")

@@ -43,6 +43,19 @@ def test_poly_tutorial_step_matches_eager():
                 q -= 1e-6 * q.grad
                 p.grad = q.grad = None
     assert step.records == 1
+    assert "fused: one generated pass over 2000 elements" in step.explain()
+
+
+def test_views_of_arguments_do_not_write_into_the_callers_arrays():
+    w = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    v = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    for p in (w, v):  # fused (a scalar leaf) and interpreter (a leaf of three elements)
+        step = torch.compile(lambda x: (x.view(-1) * p).sum())
+        x0 = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+        step(x0)
+        out = step(torch.tensor([10.0, 20.0, 30.0], dtype=torch.float64))
+        assert x0.tolist() == [1.0, 2.0, 3.0]
+        close(out.item(), 60.0 * (2.0 if p is w else 1.0))
 
 
 @pytest.mark.parametrize("opt", ["sgd", "adam"])

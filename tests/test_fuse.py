@@ -162,3 +162,18 @@ def test_other_tapes_keep_the_interpreter(case, reason):
     for o, r in zip(outs, refs):
         close(o._data, r._data)
     assert "interpreter over" in step.explain() and reason in step.explain()
+
+
+def test_mixed_dtypes_cast_inside_the_loop():
+    x32 = X.float()
+    pc, pe = leaves(0.25, 1.5), leaves(0.25, 1.5)
+    fn = lambda p: ((p[0] * x32).double() * p[1] - Y).pow(2).sum()  # noqa: E731
+    step = torch.compile(lambda: fn(pc))
+    for _ in range(2):
+        lc, le = step(), fn(pe)
+    lc.backward()
+    le.backward()
+    close(lc.item(), le.item())
+    for p, q in zip(pc, pe):
+        close(p.grad._data, q.grad._data)
+    assert strategy(step) == "fused"
