@@ -5,7 +5,7 @@ import threading
 import numpy as np
 
 from . import dtypes
-from .grad_mode import is_grad_enabled
+from .grad_mode import _state as _grad_state, is_grad_enabled
 from .tape import bump_inplace_epoch, current_tape
 from .ops import elementwise as ew
 
@@ -127,9 +127,7 @@ class Tensor:
         return _HookHandle(hooks, hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        from .autograd.engine import backward
-
-        backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
+        _engine_backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
 
     # -- shape and conversions ---------------------------------------------------------
     @property
@@ -292,6 +290,14 @@ class Tensor:
         return out
 
 
+def _engine_backward(*args):
+    """The autograd engine's ``backward``, imported on first use (the engine imports this module)."""
+    global _engine_backward
+    from .autograd.engine import backward as _engine_backward
+
+    _engine_backward(*args)
+
+
 def _rebuild(data, rg):
     return _wrap(data, rg)
 
@@ -417,7 +423,7 @@ def _float_data(x):
 def unary(spec, x, a=0.0, b=0.0):
     """Apply an elementwise one-input op (float result), recording it if ``x`` requires grad."""
     out = _wrap(_array(spec.forward(_float_data(x), a, b)))
-    if x._rg and is_grad_enabled():
+    if x._rg and _grad_state.enabled:
         current_tape().record1(spec, out, x, floats=(a, b))
     return out
 
@@ -479,7 +485,7 @@ def binary(spec, x1, x2):
         broadcast_shape(d1.shape, d2.shape)
         raise
     out = _wrap(y if type(y) is np.ndarray else np.asarray(y))
-    if (x1._rg or x2._rg) and is_grad_enabled():
+    if (x1._rg or x2._rg) and _grad_state.enabled:
         n = out._data.size
         if d1.size != n or d2.size != n:
             shape = out._data.shape

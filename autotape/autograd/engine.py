@@ -16,8 +16,8 @@ from ..grad_mode import no_grad
 from ..tensor import Tensor, _wrap
 from ..ops import OPS, PYTHON
 from ..replay.cpu import ensure_compiled, replay, tables
-from ..replay.cpu_kernels import all_saved_freed, cycles, prepare
-from ..tape import S_PRODUCER, S_SHAPE, S_SIZE
+from ..replay.cpu_kernels import all_saved_freed, cycles, prepare_into
+from ..tape import S_PRODUCER, S_SHAPE, S_SIZE, S_WIDTH
 
 _SECOND_BACKWARD = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "
@@ -30,23 +30,44 @@ _SECOND_BACKWARD = (
 _ONE = np.ones(())
 
 
-_arenas = threading.local()
+_workspaces = threading.local()
 
 
-def _arena(size):
-    """The gradient arena, reused from one backward to the next on this thread: a fresh one the
-    size of a large model's gradients costs its page faults on every step. Nothing keeps a view
-    of it after a backward (gradients are copied out), and every slot is written before it is
-    read, so it needs no zeroing. A backward run from inside another (a hook's) gets its own."""
-    arena = getattr(_arenas, "free", None)
-    if arena is None or arena.size < size:
-        arena = np.empty(max(size, 1024))
-    _arenas.free = None
-    return arena
+class _Workspace:
+    """The gradient arena and the per-slot offsets and written flags, reused from one backward
+    to the next on this thread: fresh ones the size of a large model's gradients cost their
+    page faults (and small ones their allocation) on every step. Nothing keeps a view of them
+    after a backward (gradients are copied out), and every slot is written before it is read,
+    so the arena needs no zeroing. A backward run from inside another (a hook's) gets its own.
+    ``no_pause`` is all zeros: replay stops at no record unless hooks or anomaly mode ask."""
+
+    __slots__ = ("G", "goff", "ginit", "no_pause")
+
+    def __init__(self):
+        self.G = np.empty(1024)
+        self.goff, self.ginit, self.no_pause = np.empty(0, np.int64), np.empty(0, np.uint8), np.zeros(0, np.uint8)
+
+    def fit(self, n_slots, n_rec):
+        if len(self.goff) < n_slots:
+            n = max(2 * n_slots, 64)
+            self.goff, self.ginit = np.empty(n, np.int64), np.empty(n, np.uint8)
+        if len(self.no_pause) < n_rec:
+            self.no_pause = np.zeros(max(2 * n_rec, 64), np.uint8)
+
+    def arena(self, size):
+        if self.G.size < size:
+            self.G = np.empty(size)
+        return self.G
 
 
-def _release(arena):
-    _arenas.free = arena
+def _take_workspace():
+    ws = getattr(_workspaces, "free", None)
+    _workspaces.free = None
+    return _Workspace() if ws is None else ws
+
+
+def _release(ws):
+    _workspaces.free = ws
 
 
 def _check_create_graph(create_graph):
@@ -168,25 +189,30 @@ class _Run:
             for rec in tape.modified_records():
                 if state[rec] == 0:
                     state[rec] = 2
-        goff, ginit, size = prepare(tables_at[2], tape.n_slots)
-        G = _arena(size)
+        ws = _take_workspace()
+        ws.fit(tape.n_slots, n_rec)
+        goff, ginit = ws.goff, ws.ginit
+        G = ws.arena(prepare_into(tables_at[2], tape.n_slots, goff, ginit))
         start = -1
         for slot, g in seeds:
             o = goff[slot]
             if ginit[slot]:
                 G[o: o + g.size] += g.ravel()
+            elif g.size == 1:
+                G[o] = g.flat[0]
+                ginit[slot] = 1
             else:
                 G[o: o + g.size] = g.ravel()
                 ginit[slot] = 1
-            start = max(start, tape.slot_field(slot, S_PRODUCER))
+            start = max(start, tape.S[slot * S_WIDTH + S_PRODUCER])
         hooked = {slot: hooks for slot, hooks in tape.hooks.items() if hooks} if tape.hooks else {}
-        pause = np.zeros(n_rec, np.uint8)  # records where replay hands over to run tensor hooks
-        for slot in hooked:
-            pause[tape.slot_field(slot, S_PRODUCER)] = 1
         # Anomaly mode: stop before every record, and check what it wrote once it has run.
         check = anomaly.is_anomaly_check_nan_enabled()
-        if check:
-            pause[:] = 1
+        pause = ws.no_pause
+        if hooked or check:
+            pause = np.full(n_rec, 1 if check else 0, np.uint8)  # records where replay hands over to Python
+            for slot in hooked:
+                pause[tape.slot_field(slot, S_PRODUCER)] = 1
         r, skip, done = start, -1, -1
         prof = profiler.current()
         clock = np.zeros((2, n_rec + 1), np.int64) if prof is not None else None
@@ -205,6 +231,7 @@ class _Run:
             if res == -1:
                 break
             if res <= -2:
+                _release(ws)
                 self.fail(tape, -2 - res, state)
             op = tape.record_read(res, 0)
             t0 = time.perf_counter_ns()
@@ -230,7 +257,7 @@ class _Run:
                 if check:
                     done = res
         self.deliver(tape, G, goff, ginit)
-        _release(G)
+        _release(ws)
         if prof is not None:
             engine_ns = time.perf_counter_ns() - t_begin - replay_ns
             prof.add_replay(tape, clock, c_ref, t_ref, replay_ns)
@@ -266,9 +293,17 @@ class _Run:
                 g[:] = np.asarray(new._data, dtype=np.float64).reshape(-1)
 
     def deliver(self, tape, G, goff, ginit):
+        S, plain = tape.S, self.capture is None
         for slot, t in tape.leaves:
             if ginit[slot]:
-                self.deliver_leaf(t, self.grad_of(tape, G, goff, slot))
+                o = goff[slot]
+                g = G[o: o + S[slot * S_WIDTH + S_SIZE]]
+                data = t._data
+                if plain and t.grad is None and not t._hooks and g.size == data.size:
+                    # the usual case in three calls: a copy (G is reused) in the leaf's dtype and shape
+                    t.grad = _wrap(g.astype(data.dtype).reshape(data.shape))
+                else:
+                    self.deliver_leaf(t, g)
         if self.capture is not None:
             for key, t in self.capture.items():
                 if isinstance(key, tuple) and key[0] == tape.serial and ginit[key[1]]:

@@ -28,6 +28,8 @@ def _scalar_op(x, s, spec):
 
 
 def add(input, other, *, alpha=1):
+    if type(input) is Tensor and type(other) is Tensor and alpha == 1:  # the common case, first
+        return binary(ew.ADD, input, other)
     if alpha != 1:
         other = mul(other, alpha)
     if _is_scalar(other) and isinstance(input, Tensor):
@@ -38,6 +40,8 @@ def add(input, other, *, alpha=1):
 
 
 def sub(input, other, *, alpha=1):
+    if type(input) is Tensor and type(other) is Tensor and alpha == 1:
+        return binary(ew.SUB, input, other)
     if alpha != 1:
         other = mul(other, alpha)
     if _is_scalar(other) and isinstance(input, Tensor):
@@ -52,6 +56,8 @@ def sub(input, other, *, alpha=1):
 
 
 def mul(input, other):
+    if type(input) is Tensor and type(other) is Tensor:
+        return binary(ew.MUL, input, other)
     if _is_scalar(other) and isinstance(input, Tensor):
         input, other = other, input
     if _is_scalar(input) and isinstance(other, Tensor):

@@ -420,19 +420,26 @@ def k_matmul(r, R, F, S, SH, G, goff, ginit):
 
 
 @njit(cache=True, error_model="numpy")
-def prepare(S_at, n):
-    """Each of the ``n`` slots' offset in the gradient arena (-1: no gradient), the written-yet
-    flags, and the arena's size: one compiled call instead of a dozen NumPy ones."""
+def prepare_into(S_at, n, goff, ginit):
+    """Each of the ``n`` slots' offset in the gradient arena (-1: no gradient) into ``goff``,
+    the written-yet flags cleared in ``ginit``; returns the arena's size. The buffers are
+    reused between backward calls: allocating and boxing two arrays cost more than the loop."""
     S = _pi64(S_at)
-    goff = np.empty(n, np.int64)
     total = 0
     for s in range(n):
+        ginit[s] = 0
         if S[s * 6 + 4]:
             goff[s] = total
             total += S[s * 6 + 1]
         else:
             goff[s] = -1
-    return goff, np.zeros(n, np.uint8), total
+    return total
+
+
+def prepare(S_at, n):
+    """``prepare_into`` with new buffers: (goff, ginit, arena size)."""
+    goff, ginit = np.empty(n, np.int64), np.empty(n, np.uint8)
+    return goff, ginit, prepare_into(S_at, n, goff, ginit)
 
 
 @njit(cache=True, error_model="numpy")
