@@ -411,12 +411,10 @@ class _Plan:
                     or (anomaly is not None and anomaly.is_anomaly_enabled())
                     or any(p._hooks for _, p in tape.leaves))
 
-    def deliver(self, G=None, goff=None, ginit=None):
-        """Every leaf's gradient (in arena ``G`` at offsets ``goff``, present where ``ginit``;
-        the interpreter's own by default) into its ``.grad``, accumulating in place into a
-        ``.grad`` this plan wrote or checked before (one compiled call for all leaves)."""
-        if G is None:
-            G, goff, ginit = self.G, self.goff, self.ginit
+    def deliver(self):
+        """Every leaf's gradient into its ``.grad``, accumulating in place into a ``.grad`` this
+        plan wrote or checked before (one compiled call for all leaves)."""
+        G, goff, ginit = self.G, self.goff, self.ginit
         leaves = [p for _, p in self.tape.leaves]
         if self.leaf_info is None or len(self.leaf_info[0]) != len(leaves):
             n = len(leaves)

@@ -262,11 +262,6 @@ class FusedPlan:
         self.res = np.zeros(1 + len(fusion.leaves))
         self.grads = self.res[1:]
         self.scaled = np.empty_like(self.grads)
-        # the delivery tables of the interpreter, indexed by slot, over this plan's gradients
-        self.goff = np.full(self.tape.n_slots, -1, np.int64)
-        self.ginit = np.zeros(self.tape.n_slots, np.uint8)
-        for j, (s, ok) in enumerate(zip(fusion.leaves, fusion.reached_leaves)):
-            self.goff[s], self.ginit[s] = j, ok
         (out_slot, shape), = plan.outputs
         self.out_slot, self.out_shape = out_slot, shape
         self.out_dtype = np.float32 if fusion.f32(out_slot) else np.float64
@@ -308,10 +303,24 @@ class FusedPlan:
         if grad_tensors is not None or t._data.size != 1:
             (_, g), = _seeds([t], grad_tensors)
             G = np.multiply(self.grads, float(g.reshape(-1)[0]), out=self.scaled)
-        plan.deliver(G, self.goff, self.ginit)
+        self.deliver(G.tolist())
         if not retain_graph:
             plan.consumed = True
         return True
+
+    def deliver(self, grads):
+        """Each leaf's gradient into its ``.grad`` as ``_Plan.deliver`` does it (every leaf here
+        holds one value, so plain Python is quicker than a compiled call)."""
+        for (_, p), g, reached in zip(self.tape.leaves, grads, self.fusion.reached_leaves):
+            if not reached:
+                continue
+            d, gt = p._data, p.grad
+            if gt is None:
+                p.grad = _wrap(np.array(g, d.dtype).reshape(d.shape))
+            elif gt._data.shape == d.shape and gt._data.dtype == d.dtype and gt._data.flags.writeable:
+                gt._data[...] = float(gt._data) + g  # in place, the sum in float64 as the interpreter's
+            else:
+                p.grad = _wrap(gt._data + np.array(g, d.dtype).reshape(d.shape))
 
     def explain(self):
         f = self.fusion

@@ -177,3 +177,20 @@ def test_mixed_dtypes_cast_inside_the_loop():
     for p, q in zip(pc, pe):
         close(p.grad._data, q.grad._data)
     assert strategy(step) == "fused"
+
+
+def test_guards_record_again_and_sizes_share_the_generated_function():
+    (w,) = leaves(0.5)
+    step = torch.compile(lambda x: (w * x).pow(2).sum())
+    for n in (10, 20, 10):
+        x = torch.linspace(0.0, 1.0, n, dtype=torch.float64)
+        close(step(x).item(), 0.25 * float((x._data ** 2).sum()))
+    assert step.records == 2  # one per shape
+    kernels = {e.kernel for e in step.cache.values()}
+    assert len(kernels) == 1  # the size is an argument of the generated code, not part of it
+    w.data = torch.tensor(3.0, dtype=torch.float64)  # a new buffer: the tape read the old one
+    out = step(x)
+    out.backward()
+    close(out.item(), 9.0 * float((x._data ** 2).sum()))
+    close(w.grad.item(), 6.0 * float((x._data ** 2).sum()))
+    assert step.records == 3
