@@ -414,7 +414,6 @@ class _Plan:
     def deliver(self):
         """Every leaf's gradient into its ``.grad``, accumulating in place into a ``.grad`` this
         plan wrote or checked before (one compiled call for all leaves)."""
-        G, goff, ginit = self.G, self.goff, self.ginit
         leaves = [p for _, p in self.tape.leaves]
         if self.leaf_info is None or len(self.leaf_info[0]) != len(leaves):
             n = len(leaves)
@@ -443,14 +442,14 @@ class _Plan:
                     known[k] = gt
                 else:
                     modes[k] = -1
-        cpu_forward.deliver(G, goff, ginit, slots, sizes, addrs, dts, modes, reached)
+        cpu_forward.deliver(self.G, self.goff, self.ginit, slots, sizes, addrs, dts, modes, reached)
         for k, p, buf in fresh:
             if reached[k]:
                 p.grad = known[k] = _wrap(buf)
         for k, p in enumerate(leaves):
-            if modes[k] == -1 and ginit[slots[k]]:
-                o = goff[slots[k]]
-                g = G[o: o + sizes[k]].reshape(p._data.shape).astype(p._data.dtype)
+            if modes[k] == -1 and self.ginit[slots[k]]:
+                o = self.goff[slots[k]]
+                g = self.G[o: o + sizes[k]].reshape(p._data.shape).astype(p._data.dtype)
                 p.grad = _wrap(p.grad._data + g)
 
 
