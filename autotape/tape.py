@@ -35,6 +35,7 @@ _NO_FLOATS = _pack_floats(*ZERO_FLOATS)
 _serials = itertools.count(1)
 class _Local(threading.local):
     tape = None  # a class default keeps the lookup cheap for a thread that has no tape yet
+    shapes = None  # the shape table of the thread's last retired tape, to start the next one with
 
 
 _local = _Local()
@@ -253,8 +254,14 @@ def current_tape():
     tape = ref() if ref is not None else None
     if tape is None:
         tape = Tape()
+        shapes = _local.shapes
+        if shapes is not None:  # a training step's tape holds the last step's shapes: copy them
+            tape.SH, tape.shape_ids = array("q", shapes[0]), shapes[1].copy()
         _local.tape = weakref.ref(tape)
     return tape
+
+
+_SEED_SHAPES_MAX = 1024  # SH entries; beyond that, copying the table costs more than it saves
 
 
 def retire(tape):
@@ -262,3 +269,4 @@ def retire(tape):
     ref = _local.tape
     if ref is not None and ref() is tape:
         _local.tape = None
+        _local.shapes = (tape.SH, tape.shape_ids) if len(tape.SH) <= _SEED_SHAPES_MAX else None

@@ -442,19 +442,22 @@ def promote(x, np_dtype):
 
 
 def broadcast_shape(s1, s2):
-    try:
-        return np.broadcast_shapes(s1, s2)
-    except ValueError:
-        pass
-    for k in range(1, max(len(s1), len(s2)) + 1):
-        d1 = s1[-k] if k <= len(s1) else 1
-        d2 = s2[-k] if k <= len(s2) else 1
+    """NumPy's broadcast of two shapes, in plain Python (``np.broadcast_shapes`` costs 4 us),
+    with PyTorch's error naming both shapes."""
+    if s1 == s2:
+        return tuple(s1)
+    n1, n2 = len(s1), len(s2)
+    out = []
+    for k in range(max(n1, n2), 0, -1):
+        d1 = s1[n1 - k] if k <= n1 else 1
+        d2 = s2[n2 - k] if k <= n2 else 1
         if d1 != d2 and d1 != 1 and d2 != 1:
             raise RuntimeError(
                 f"The size of tensor a ({d1}) must match the size of tensor b ({d2}) at non-singleton "
-                f"dimension {max(len(s1), len(s2)) - k} (shapes {list(s1)} and {list(s2)})"
+                f"dimension {max(n1, n2) - k} (shapes {list(s1)} and {list(s2)})"
             )
-    raise RuntimeError(f"shapes {list(s1)} and {list(s2)} cannot be broadcast together")
+        out.append(d2 if d1 == 1 else d1)
+    return tuple(out)
 
 
 def expand_for(x, shape, size):
