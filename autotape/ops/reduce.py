@@ -76,6 +76,11 @@ def _axis(dims, ndim):
 
 def sum(input, dim=None, keepdim=False, *, dtype=None):
     data = input._data
+    if dim is None and dtype is None and not keepdim and data.dtype.kind == "f":  # the loss, every step
+        out = _wrap(_array(np.add.reduce(data, axis=None)))
+        if _recording(input):
+            current_tape().record1(SUM, out, input, ints=(1, data.size, 0, 0), floats=(1.0, 0.0))
+        return out
     if dtype is not None:
         data = data.astype(dtypes.to_numpy_dtype(dtype))
         input = input.to(dtype) if input._rg else _wrap(data)

@@ -32,40 +32,49 @@ def _uses(expr, var):
     return re.search(rf"\b{var}\b", expr) is not None
 
 
-def _loop(exprs, inputs, targets, used, bits):
-    """The loop over values of one float width: every value a record reads has one dtype."""
-    lines = [f"p_{v} = _p{bits}(S[{slot} * 6])" for v, slot in used]
-    lines.append("for i in range(n):")
-    for v, _ in used:
-        lines.append(f"    {v} = np.float64(p_{v}[i{' * s_' + v if v != 'y' else ''}])")
-    lines.append("    g = G[go + i]")
-    for v, e in zip(targets, exprs):
-        # a select, not a branch, on whether the gradient is already held (LLVM can vectorize it)
-        lines += [f"    if g_{v} >= 0:", f"        e = {e}", f"        if s_{v}:",
-                  f"            G[g_{v} + i] = (G[g_{v} + i] if h_{v} else 0.0) + e",
-                  "        else:", f"            acc_{v} += e"]
-    return lines
+def _target_loops(v, e, used, bits):
+    """The loops that add expression ``e`` into input ``v``'s gradient, for values of one float
+    width (every value a record reads has one dtype): a sum into one number when ``v`` was
+    broadcast from size 1, else a write (first gradient for ``v``) or an add. One simple loop
+    per case, not one loop with the cases as branches: LLVM vectorizes these."""
+    loads = [f"p_{u} = _p{bits}(S[sl_{u} * 6])" for u in used if u != "y"]
+    if "y" in used:
+        loads.append(f"p_y = _p{bits}(S[out * 6])")
+    body = [f"{u} = np.float64(p_{u}[i{'' if u == 'y' else ' * s_' + u}])" for u in used] + ["g = G[go + i]"]
+
+    def loop(update):
+        return ["    for i in range(n):"] + ["        " + x for x in body + [update]]
+
+    return (
+        [f"if g_{v} >= 0:"] + ["    " + x for x in loads]
+        + [f"    if s_{v} == 0:", "        acc = 0.0"]
+        + ["    " + x for x in loop(f"acc += {e}")]
+        + [f"        G[g_{v}] = (G[g_{v}] if h_{v} else 0.0) + acc", f"    elif h_{v}:"]
+        + ["    " + x for x in loop(f"G[g_{v} + i] += {e}")]
+        + ["    else:"]
+        + ["    " + x for x in loop(f"G[g_{v} + i] = {e}")]
+    )
 
 
 def _elementwise(spec, inputs):
     """The VJP function of an elementwise op. An input of size 1 (broadcast) is read at
-    stride 0 and its gradient summed in a register."""
+    stride 0 and its gradient summed into one number."""
     exprs = spec.vjp if isinstance(spec.vjp, tuple) else (spec.vjp,)
     targets = [v for v, _ in inputs if v != "c"]
-    used = [(v, slot) for v, slot in list(inputs) + [("y", "out")] if any(_uses(e, v) for e in exprs)]
     lines = ["out = R[r * 9 + 1]", "go = goff[out]", "n = S[out * 6 + 1]", "a = F[r * 2]", "b = F[r * 2 + 1]"]
-    lines += [f"s_{v} = 1 if S[{slot} * 6 + 1] == n else 0" for v, slot in inputs]
-    lines += [f"g_{v}, h_{v} = gtarget({slot}, goff, ginit)" for v, slot in inputs if v != "c"]
-    lines += [f"acc_{v} = 0.0" for v in targets]
-    if used:
-        lines.append("if S[out * 6 + 2] == 1:")
-        lines += ["    " + x for x in _loop(exprs, inputs, targets, used, 64)]
-        lines.append("else:")
-        lines += ["    " + x for x in _loop(exprs, inputs, targets, used, 32)]
-    else:
-        lines += _loop(exprs, inputs, targets, used, 64)
-    for v in targets:
-        lines += [f"if g_{v} >= 0 and s_{v} == 0:", f"    G[g_{v}] = (G[g_{v}] if h_{v} else 0.0) + acc_{v}"]
+    lines += [f"sl_{v} = {slot}" for v, slot in inputs]
+    lines += [f"s_{v} = 1 if S[sl_{v} * 6 + 1] == n else 0" for v, _ in inputs]
+    lines += [f"g_{v}, h_{v} = gtarget(sl_{v}, goff, ginit)" for v in targets]
+    per_width = {}
+    for bits in (64, 32):
+        per_width[bits] = []
+        for v, e in zip(targets, exprs):
+            used = [u for u, _ in list(inputs) + [("y", "out")] if _uses(e, u)]
+            per_width[bits] += _target_loops(v, e, used, bits)
+    lines.append("if S[out * 6 + 2] == 1:")
+    lines += ["    " + x for x in per_width[64]]
+    lines.append("else:")
+    lines += ["    " + x for x in per_width[32]]
     body = "\n".join("    " + line for line in lines)
     return f"\n\ndef vjp_{spec.name}(r, R, F, S, SH, G, goff, ginit):\n    # {spec.grad_fn}\n{body}\n"
 
@@ -150,7 +159,9 @@ def ensure_compiled(code):
     else:
         fn = getattr(cpu_kernels, spec.vjp)
     if fn not in _compiled:
-        _compiled[fn] = cfunc(VJP_SIGNATURE, cache=True, error_model="numpy")(fn)
+        # reassoc only (no other fast-math): lets LLVM vectorize the sums of broadcast gradients
+        _compiled[fn] = cfunc(VJP_SIGNATURE, cache=True, error_model="numpy",
+                              fastmath={"reassoc"} if spec.kind in _INPUTS else False)(fn)
     tables()[0][code] = _compiled[fn].address
 
 
