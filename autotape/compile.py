@@ -396,7 +396,7 @@ class _Plan:
         return True
 
     def check_latest(self, t):
-        if not any(t is o for o in self.latest):
+        if not (self.latest and t is self.latest[0]) and not any(t is o for o in self.latest):
             raise RuntimeError(
                 "backward() through an output of an earlier call of a compiled function: the compiled "
                 "tape now holds the values of a later call. Call backward() before calling it again."
@@ -497,7 +497,7 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         if _trace.recorder is not None or not is_grad_enabled():
             return self.fn(*args, **kwargs)  # inside another recording, or nothing to record
-        flat = _flatten((args, kwargs), [])
+        flat = _flatten((args, kwargs), []) if args or kwargs else []
         key = _signature(flat)
         entry = self.cache.get(key)
         if entry is not None:
