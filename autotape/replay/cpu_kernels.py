@@ -412,11 +412,19 @@ def k_matmul(r, R, F, S, SH, G, goff, ginit):
                         acc += G[oo + i * n + j] * ld(ba, bd, bo + k * n + j)
                     G[ga + ao + i * kk + k] += acc
         if gb >= 0:  # dB = A^T @ dOut
-            for i in range(m):
+            if n <= 8:  # few columns (a Linear layer's weight): sum over the rows in registers
                 for k in range(kk):
-                    x = ld(aa, ad, ao + i * kk + k)
                     for j in range(n):
-                        G[gb + bo + k * n + j] += x * G[oo + i * n + j]
+                        acc = 0.0
+                        for i in range(m):
+                            acc += ld(aa, ad, ao + i * kk + k) * G[oo + i * n + j]
+                        G[gb + bo + k * n + j] += acc
+            else:  # rows of dOut streamed in order
+                for i in range(m):
+                    for k in range(kk):
+                        x = ld(aa, ad, ao + i * kk + k)
+                        for j in range(n):
+                            G[gb + bo + k * n + j] += x * G[oo + i * n + j]
 
 
 @njit(cache=True, error_model="numpy")
