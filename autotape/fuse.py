@@ -53,8 +53,13 @@ from numba import njit
 from autotape.replay.cpu_kernels import _p32, _p64  # noqa: F401
 
 
-# reassoc only: lets LLVM vectorize the sums; NaN and infinity keep their meaning
-@njit(cache=True, error_model="numpy", fastmath={"reassoc"})
+@njit(cache=True, fastmath={"reassoc"})
+def _acc(total, v):
+    # a sum over the elements: reassociating it (and nothing else) lets LLVM vectorize the loop
+    return total + v
+
+
+@njit(cache=True, error_model="numpy")
 def fused(A, n, out):
 '''
 
@@ -213,7 +218,7 @@ class Fusion:
         body += [f"        v{s} = np.float64(p{s}[i])" for s in self.inputs if s in vec]
         for r in loop:
             if r.reduce:
-                body.append(f"        r{r.out} += v{r.ins[0]}  # {r.name}")
+                body.append(f"        r{r.out} = _acc(r{r.out}, v{r.ins[0]})  # {r.name}")
             else:
                 body += self._assign(r, self._value(r, self._env(r)), "        ")
         for k, red in enumerate(reds):
@@ -225,7 +230,7 @@ class Fusion:
 
             def add(s, e, k=k, seen=seen):
                 if s not in vec:
-                    return f"        acc{k}_{s} += {e}"
+                    return f"        acc{k}_{s} = _acc(acc{k}_{s}, {e})"
                 op = "+=" if s in seen else "="
                 seen.add(s)
                 return f"        g{s}_{k} {op} {e}"
