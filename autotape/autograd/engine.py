@@ -80,6 +80,10 @@ def _check_create_graph(create_graph):
 
 def _seeds(tensors, grad_tensors):
     """(tensor, float64 gradient array) per output, checked as PyTorch checks them."""
+    if grad_tensors is None and type(tensors) is list and len(tensors) == 1:  # loss.backward()
+        t = tensors[0]
+        if t._rg and t._data.ndim == 0:
+            return [(t, _ONE)]
     if isinstance(tensors, Tensor):
         tensors = [tensors]
     tensors = list(tensors)
@@ -128,6 +132,10 @@ def _check_hook_result(hook, new, shape):
         )
 
 
+def _serial(tape):
+    return tape.serial
+
+
 class _Run:
     """One backward over the tapes the outputs reach; ``capture`` maps (tape serial, slot) to
     the input it stands for, when gradients are returned rather than accumulated."""
@@ -143,8 +151,8 @@ class _Run:
             self.pending.setdefault(t._tape, []).append((t._slot, g))
 
     def run(self):
-        while self.pending:
-            tape = max(self.pending, key=lambda tp: tp.serial)
+        while self.pending:  # the newest tape first: its records may feed older tapes
+            tape = max(self.pending, key=_serial) if len(self.pending) > 1 else next(iter(self.pending))
             self.replay_tape(tape, self.pending.pop(tape))
 
     def deliver_leaf(self, t, g):
