@@ -4,7 +4,7 @@ import numpy as np
 from .ops import linalg, pointwise as pw, reduce as red, shape as sh
 from .tape import bump_inplace_epoch
 from .grad_mode import is_grad_enabled
-from .tensor import Tensor, _wrap, assign_inplace, check_inplace
+from .tensor import Tensor, _wrap, assign_inplace, broadcast_shape, check_inplace
 
 
 def _swap(fn):
@@ -64,13 +64,23 @@ def _inplace(fn, ufunc=None):
             other = args[0]
             if isinstance(other, Tensor):
                 other = None if other._rg and is_grad_enabled() else other._data
-            if other is not None and (getattr(other, "dtype", None) == self._data.dtype or np.can_cast(
-                    np.result_type(self._data, other), self._data.dtype, "same_kind")):
-                try:
-                    ufunc(self._data, other, out=self._data)
-                except ValueError:
-                    check_inplace(self)  # a read-only buffer raises with advice; anything else as it was
-                    raise
+            d = self._data
+            if other is not None and (getattr(other, "dtype", None) == d.dtype or np.can_cast(
+                    np.result_type(d, other), d.dtype, "same_kind")):
+                one = pw.ONE_ELEMENT_OPS.get(fn.__name__) if d.size == 1 and d.dtype.kind == "f" else None
+                if (one is not None and type(other) is np.ndarray and other.size == 1 and other.dtype.kind == "f"
+                        and other.ndim <= d.ndim and d.flags.writeable):
+                    d[()] = one(d.item(), other.item())
+                else:
+                    try:
+                        ufunc(d, other, out=d)
+                    except ValueError:
+                        check_inplace(self)  # a read-only buffer raises with advice
+                        shape = broadcast_shape(d.shape, np.shape(other))  # shapes that don't broadcast, too
+                        if shape != d.shape:
+                            raise RuntimeError(f"output with shape {list(d.shape)} doesn't match the broadcast "
+                                               f"shape {list(shape)}") from None
+                        raise
                 self._vc[0] += 1
                 bump_inplace_epoch()
                 return self

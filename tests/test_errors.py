@@ -54,6 +54,11 @@ def test_shape_mismatches_name_both_shapes():
     h = x * 1.0
     with raises(RuntimeError, "output with shape [2, 3] doesn't match the broadcast shape [4, 2, 3]"):
         h.add_(torch.ones(4, 2, 3))
+    with torch.no_grad():  # the unrecorded in-place path (an optimizer's update) says the same
+        with raises(RuntimeError, "output with shape [] doesn't match the broadcast shape [2]"):
+            torch.tensor(1.0).sub_(torch.ones(2))
+        with raises(RuntimeError, "[3]", "[2]"):
+            torch.ones(3).add_(torch.ones(2))
     with raises(RuntimeError, "start (2) + length (5) exceeds dimension size (3)"):
         x.narrow(1, 2, 5)
     with raises(RuntimeError, "split_sizes to sum exactly to 3"):

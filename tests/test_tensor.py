@@ -115,3 +115,23 @@ def test_numerically_stable_functions():
         out.sum().backward()
         assert np.isfinite(big.grad.numpy()).all()
         big.grad = None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_element_arithmetic_equals_numpy_bit_for_bit(dtype):
+    """Scalar updates (``p -= lr * p.grad``) take a Python-float path on one element: it must
+    give NumPy's float32/float64 results exactly, over a wide range of magnitudes."""
+    rng = np.random.default_rng(1)
+    at_dtype = torch.float32 if dtype == np.float32 else torch.float64
+    for _ in range(2000):
+        v, u = (rng.standard_normal(2) * 10.0 ** rng.integers(-30, 30, 2)).astype(dtype)
+        s = float(rng.standard_normal() * 10.0 ** rng.integers(-8, 8))
+        x = torch.tensor(v, dtype=at_dtype)
+        with np.errstate(over="ignore"):
+            for got, want in ((s * x, np.array(v) * dtype(s)), (x + s, np.array(v) + dtype(s)),
+                              (x - s, np.array(v) - dtype(s)), (s - x, dtype(s) - np.array(v))):
+                assert got.dtype == at_dtype and got._data.tobytes() == np.asarray(want, dtype).tobytes()
+            for name, ufunc in (("add_", np.add), ("sub_", np.subtract), ("mul_", np.multiply)):
+                y = torch.tensor(v, dtype=at_dtype)
+                getattr(y, name)(torch.tensor(u, dtype=at_dtype))
+                assert y._data.tobytes() == np.asarray(ufunc(dtype(v), dtype(u)), dtype).tobytes()
