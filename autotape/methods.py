@@ -4,7 +4,8 @@ import numpy as np
 from .ops import linalg, pointwise as pw, reduce as red, shape as sh
 from .tape import bump_inplace_epoch
 from .grad_mode import is_grad_enabled
-from .tensor import Tensor, _wrap, assign_inplace, broadcast_shape, check_inplace
+from .ops.apply import assign_inplace, broadcast_shape, check_inplace
+from .tensor import Tensor, _wrap
 
 
 def _swap(fn):

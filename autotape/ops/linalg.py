@@ -3,7 +3,8 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor, _array, _recording, _wrap, broadcast_shape
+from ..tensor import Tensor, _wrap
+from .apply import _array, _recording, broadcast_shape
 from ..tape import current_tape
 from .table import defop
 

@@ -6,7 +6,8 @@ import operator
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor, _trace, _wrap, as_tensor_arg, binary, broadcast_shape, expand_for, unary, _recording
+from ..tensor import Tensor, _trace, _wrap
+from .apply import as_tensor_arg, binary, broadcast_shape, expand_for, unary, _recording
 from ..tape import current_tape
 from . import elementwise as ew
 

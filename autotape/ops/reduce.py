@@ -8,7 +8,8 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor, _array, _dim, _recording, _trace, _wrap, _float_data
+from ..tensor import Tensor, _dim, _trace, _wrap
+from .apply import _array, _float_data, _recording
 from ..tape import current_tape
 from .table import defop
 

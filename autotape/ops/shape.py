@@ -5,7 +5,8 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor, _array, _dim, _recording, _trace, _wrap, check_inplace, share_storage
+from ..tensor import Tensor, _dim, _trace, _wrap
+from .apply import _array, _recording, check_inplace, share_storage
 from ..tape import bump_inplace_epoch, current_tape
 from . import elementwise as ew
 from .table import defop
@@ -363,7 +364,7 @@ def setitem(input, key, value):
         filled = input._data.copy()
         filled[_index_key(key)] = v
         result = where(_wrap(mask), _wrap(filled), input)
-        from ..tensor import assign_inplace
+        from .apply import assign_inplace
 
         return assign_inplace(input, result)
     input._data[_index_key(key)] = v

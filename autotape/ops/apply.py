@@ -1,0 +1,165 @@
+"""How an op runs on tensors: Python values made tensors, dtypes promoted and shapes broadcast as
+PyTorch does, the NumPy forward, and the one record on the thread's tape when an input
+requires grad; plus the rules of in-place ops (leaves, read-only memory, shared storage)."""
+import numpy as np
+
+from .. import dtypes
+from ..grad_mode import _state as _grad_state, is_grad_enabled
+from ..tape import bump_inplace_epoch, current_tape
+from ..tensor import Tensor, _trace, _wrap
+from . import elementwise as ew
+
+
+def as_tensor_arg(x, like=None):
+    """A Tensor for ``x`` (a Tensor, number, list or array) for use beside tensor ``like``."""
+    if isinstance(x, Tensor):
+        return x
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"unsupported operand: expected a Tensor or a number, got {type(x).__name__}")
+    if like is not None and arr.dtype.kind in "fiub" and not isinstance(x, np.ndarray):
+        arr = arr.astype(dtypes.result_type(like._data, x if np.ndim(x) == 0 else arr), copy=False)
+    elif arr.dtype.kind == "f" and not isinstance(x, np.ndarray):
+        arr = arr.astype(dtypes.get_default_dtype().np)
+    return _wrap(arr)
+
+
+def _recording(*tensors):
+    if not is_grad_enabled():
+        return False
+    for t in tensors:
+        if t is not None and t._rg:
+            return True
+    return False
+
+
+def _array(y):
+    return y if type(y) is np.ndarray else np.asarray(y)
+
+
+def _float_data(x):
+    d = x._data
+    return d if d.dtype.kind == "f" else d.astype(dtypes.get_default_dtype().np)
+
+
+def unary(spec, x, a=0.0, b=0.0):
+    """Apply an elementwise one-input op (float result), recording it if ``x`` requires grad."""
+    out = _wrap(_array(spec.forward(_float_data(x), a, b)))
+    if x._rg and _grad_state.enabled:
+        current_tape().record1(spec, out, x, floats=(a, b))
+    return out
+
+
+def cast(x, np_dtype):
+    out = _wrap(x._data.astype(np_dtype))
+    if x._rg and np_dtype.kind == "f" and is_grad_enabled():
+        current_tape().record1(ew.TO_COPY, out, x)
+    elif _trace.recorder is not None:
+        _trace.recorder.derived(out, x)
+    return out
+
+
+def promote(x, np_dtype):
+    return x if x._data.dtype == np_dtype else cast(x, np_dtype)
+
+
+def broadcast_shape(s1, s2):
+    """NumPy's broadcast of two shapes, in plain Python (``np.broadcast_shapes`` costs 4 us),
+    with PyTorch's error naming both shapes."""
+    if s1 == s2:
+        return tuple(s1)
+    n1, n2 = len(s1), len(s2)
+    out = []
+    for k in range(max(n1, n2), 0, -1):
+        d1 = s1[n1 - k] if k <= n1 else 1
+        d2 = s2[n2 - k] if k <= n2 else 1
+        if d1 != d2 and d1 != 1 and d2 != 1:
+            raise RuntimeError(
+                f"The size of tensor a ({d1}) must match the size of tensor b ({d2}) at non-singleton "
+                f"dimension {max(n1, n2) - k} (shapes {list(s1)} and {list(s2)})"
+            )
+        out.append(d2 if d1 == 1 else d1)
+    return tuple(out)
+
+
+def expand_for(x, shape, size):
+    """``x`` broadcast to ``shape`` as a real array, when the elementwise loop can't stride it
+    (the replay handles inputs of the output's size or of size 1 directly)."""
+    n = x._data.size
+    if n == size or n == 1:
+        return x
+    from .shape import expand
+
+    return expand(x, shape, materialize=True)
+
+
+def binary(spec, x1, x2):
+    """Apply an elementwise two-input op, promoting dtypes and broadcasting as PyTorch does."""
+    if not isinstance(x1, Tensor):
+        x1 = as_tensor_arg(x1, x2)
+    if not isinstance(x2, Tensor):
+        x2 = as_tensor_arg(x2, x1)
+    d1, d2 = x1._data, x2._data
+    if d1.dtype != d2.dtype:
+        rt = dtypes.result_type(d1, d2)
+        x1, x2 = promote(x1, rt), promote(x2, rt)
+        d1, d2 = x1._data, x2._data
+    try:
+        y = spec.forward(d1, d2)
+    except ValueError:
+        broadcast_shape(d1.shape, d2.shape)
+        raise
+    out = _wrap(y if type(y) is np.ndarray else np.asarray(y))
+    if (x1._rg or x2._rg) and _grad_state.enabled:
+        n = out._data.size
+        if d1.size != n or d2.size != n:
+            shape = out._data.shape
+            x1, x2 = expand_for(x1, shape, n), expand_for(x2, shape, n)
+        current_tape().record2(spec, out, x1, x2)
+    return out
+
+
+def check_inplace(t):
+    """PyTorch's rule: no in-place change to a leaf that requires grad while grad is on; and no
+    write into read-only memory (an expanded view, a read-only NumPy array)."""
+    if t._rg and t._tape is None and is_grad_enabled():
+        raise RuntimeError(
+            "a leaf Variable that requires grad is being used in an in-place operation. "
+            "Wrap the update in `with torch.no_grad():` (or use .data)."
+        )
+    if not t._data.flags.writeable:
+        raise RuntimeError(
+            "unsupported operation: this tensor's memory is read-only (more than one element may refer to a "
+            "single memory location, as after expand(), or it wraps a read-only NumPy array). Please clone() "
+            "the tensor before performing the operation."
+        )
+
+
+def share_storage(view, base):
+    """``view`` reads ``base``'s memory: they share one version counter, marked as shared."""
+    vc = base._vc
+    if len(vc) == 1:
+        vc.append(True)
+    view._vc = vc
+
+
+def assign_inplace(t, result):
+    """Make ``t`` hold ``result`` (a Tensor): same buffer, new version, and the result's history."""
+    check_inplace(t)
+    if result._tape is not None and len(t._vc) > 1:
+        # the other tensors on this memory would keep their old history: wrong gradients
+        raise RuntimeError(
+            "an in-place operation that is recorded for autograd on a view, or on a tensor that has views, "
+            "is not supported by autotape yet (the views' gradients would be wrong). Make the change out of "
+            "place (h = h * 10, torch.cat, torch.where), or .clone() the tensor before viewing it."
+        )
+    if result._data.shape != t._data.shape:
+        raise RuntimeError(
+            f"output with shape {list(t._data.shape)} doesn't match the broadcast shape {list(result._data.shape)}"
+        )
+    np.copyto(t._data, result._data, casting="unsafe")
+    t._vc[0] += 1
+    bump_inplace_epoch()
+    if result._tape is not None:
+        t._tape, t._slot, t._rg = result._tape, result._slot, True
+    return t
