@@ -297,6 +297,8 @@ class _Plan:
         for t, d in self.guards:
             if t._data is not d:
                 return False
+        if not self.arg_slots:
+            return True
         tape = self.tape
         S = tape.S
         for k, s in self.arg_slots:
@@ -406,10 +408,15 @@ class _Plan:
         """Whether backward must run in the general engine (profiler, anomaly mode, hooks,
         retain_grad, custom Functions)."""
         tape = self.tape
+        if profiler.current() is not None or tape.python or tape.hooks or tape.retained:
+            return True
         anomaly = sys.modules.get("autotape.autograd.anomaly")
-        return bool(profiler.current() is not None or tape.python or tape.hooks or tape.retained
-                    or (anomaly is not None and anomaly.is_anomaly_enabled())
-                    or any(p._hooks for _, p in tape.leaves))
+        if anomaly is not None and anomaly.is_anomaly_enabled():
+            return True
+        for _, p in tape.leaves:  # a loop, not any(): this runs every backward
+            if p._hooks:
+                return True
+        return False
 
     def deliver(self):
         """Every leaf's gradient into its ``.grad``, accumulating in place into a ``.grad`` this

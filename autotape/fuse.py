@@ -256,25 +256,34 @@ class Fusion:
 class FusedPlan:
     """A tape replayed by its fused function. ``plan`` is the interpreter over the same tape:
     it keeps the guards, binds the arguments, runs the forward while the profiler times
-    records, and hands a backward to the general engine when one needs it."""
+    records, and hands a backward to the general engine when one needs it.
+
+    A step's Python is most of its cost at small N (the pass over 2000 values takes ~2 us),
+    so the usual call is kept short: the kernel is called through its compiled entry point
+    (the arguments are ours, their types fixed), the loss and the gradients come back as
+    Python floats in one ``tolist()``, and backward delivers those floats."""
 
     def __init__(self, plan, fusion):
         self.plan, self.tape, self.n_rec, self.fusion = plan, plan.tape, plan.n_rec, fusion
         t0 = time.perf_counter()
-        self.kernel = load_generated("fused", fusion.source).fused
-        self.kernel.compile((types.int64[::1], types.int64, types.float64[::1]))
+        # the entry point skips the dispatcher's type checks (~0.4 us a call)
+        self.kernel = load_generated("fused", fusion.source).fused.compile(
+            (types.int64[::1], types.int64, types.float64[::1]))
         self.compile_s = time.perf_counter() - t0
         S = self.tape.S
         self.A = np.array([S[s * S_WIDTH] for s in fusion.slots], np.int64)
         self.arg_at = [(s, fusion.inputs.index(s)) for _, s in plan.arg_slots if s in fusion.inputs]
         self.res = np.zeros(1 + len(fusion.leaves))
-        self.grads = self.res[1:]
-        self.scaled = np.empty_like(self.grads)
         (out_slot, shape), = plan.outputs
         self.out_slot, self.out_shape = out_slot, shape
         self.out_dtype = np.float32 if fusion.f32(out_slot) else np.float64
+        self.out_rg = bool(plan.needs[out_slot])
+        self.single = plan.structure[0] == "tensor"
+        # (position in tape.leaves, position in self.res) of the leaves the output reaches
+        self.reached = [(k, 1 + k) for k, r in enumerate(fusion.reached_leaves) if r]
         self.kernel(self.A, fusion.n, self.res)  # the recording's own output can backward here too
-        self.fresh = True  # whether self.res belongs to the latest outputs
+        self.vals = self.res.tolist()  # of the latest call: the loss, then the leaves' gradients
+        self.fresh = True  # whether self.vals belongs to the latest outputs
         self.tape.compiled_backward = self.backward
 
     def run(self, flat):
@@ -285,19 +294,22 @@ class FusedPlan:
             return plan.run(flat)
         if not plan.bind(flat):
             return None
+        A = self.A
         for s, j in self.arg_at:
-            self.A[j] = _address(plan.arg_arrays[s])
-        self.kernel(self.A, self.fusion.n, self.res)
+            A[j] = _address(plan.arg_arrays[s])
+        self.kernel(A, self.fusion.n, self.res)
+        self.vals = vals = self.res.tolist()
         tape = self.tape
-        tape.state[:] = 0  # records a general backward freed are live again
+        tape.state.fill(0)  # records a general backward freed are live again
         tape.epoch = tape_mod._inplace_epoch[0]
-        t = _wrap(self.res[:1].astype(self.out_dtype).reshape(self.out_shape))
-        if plan.needs[self.out_slot]:
+        data = np.array(vals[0], self.out_dtype)
+        t = _wrap(data if data.shape == self.out_shape else data.reshape(self.out_shape))
+        if self.out_rg:
             t._tape, t._slot, t._rg = tape, self.out_slot, True
         plan.latest = (t,)
         plan.consumed = False
         self.fresh = True
-        return _rebuild(plan.structure, iter(plan.latest))
+        return t if self.single else _rebuild(plan.structure, iter(plan.latest))
 
     def backward(self, t, grad_tensors, retain_graph):
         """As ``_Plan.backward``: scale the gradients the forward pass took and deliver them."""
@@ -307,28 +319,30 @@ class FusedPlan:
         plan.check_latest(t)
         if plan.consumed:
             raise RuntimeError(_SECOND_BACKWARD)
-        G = self.grads
+        vals = self.vals
         if grad_tensors is not None:  # the output is a scalar: its seed is one number
             (_, g), = _seeds([t], grad_tensors)
-            G = np.multiply(self.grads, float(g.reshape(-1)[0]), out=self.scaled)
-        self.deliver(G.tolist())
+            seed = float(g.reshape(-1)[0])
+            vals = [v * seed for v in vals]  # float64 products, as the interpreter's
+        self.deliver(vals)
         if not retain_graph:
             plan.consumed = True
         return True
 
-    def deliver(self, grads):
-        """Each leaf's gradient into its ``.grad`` as ``_Plan.deliver`` does it (every leaf here
-        holds one value, so plain Python is quicker than a compiled call)."""
-        for (_, p), g, reached in zip(self.tape.leaves, grads, self.fusion.reached_leaves):
-            if not reached:
-                continue
+    def deliver(self, vals):
+        """Each reached leaf's gradient (``vals[j]``) into its ``.grad`` as ``_Plan.deliver`` does
+        it (every leaf here holds one value, so plain Python is quicker than a compiled call)."""
+        leaves = self.tape.leaves
+        for k, j in self.reached:
+            p = leaves[k][1]
             d, gt = p._data, p.grad
             if gt is None:
-                p.grad = _wrap(np.array(g, d.dtype).reshape(d.shape))
+                g = np.array(vals[j], d.dtype)
+                p.grad = _wrap(g if g.shape == d.shape else g.reshape(d.shape))
             elif gt._data.shape == d.shape and gt._data.dtype == d.dtype and gt._data.flags.writeable:
-                gt._data[...] = float(gt._data) + g  # in place, the sum in float64 as the interpreter's
+                gt._data[...] = float(gt._data) + vals[j]  # in place, the sum in float64 as the interpreter's
             else:
-                p.grad = _wrap(gt._data + np.array(g, d.dtype).reshape(d.shape))
+                p.grad = _wrap(gt._data + np.array(vals[j], d.dtype).reshape(d.shape))
 
     def explain(self):
         f = self.fusion

@@ -37,11 +37,15 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = self._zeros_like(p)
         return False
 
-    def _kernel(self, group, table, g):
+    def _hyper(self, group):
+        return (group["lr"], *group["betas"], group["eps"], group["weight_decay"], group["amsgrad"],
+                group["decoupled_weight_decay"], group["maximize"])
+
+    def _kernel_args(self, group, table, g):
         lr, (beta1, beta2), wd = float(group["lr"]), group["betas"], float(group["weight_decay"])
         hp = np.array((lr, 1 - beta1, beta2, 1 - beta2, group["eps"], wd, 1 - lr * wd, 1.0), g.dtype)
-        _kernels.adam(table, g, hp, np.array((lr, beta1, beta2)), bool(group["amsgrad"]),
-                      bool(group["decoupled_weight_decay"]), bool(group["maximize"]), np.empty(2, g.dtype))
+        return _kernels.adam, (table, g, hp, np.array((lr, beta1, beta2)), bool(group["amsgrad"]),
+                               bool(group["decoupled_weight_decay"]), bool(group["maximize"]), np.empty(2, g.dtype))
 
 
 class AdamW(Adam):

@@ -38,8 +38,12 @@ class RMSprop(Optimizer):
             state["grad_avg"] = self._zeros_like(p)
         return False
 
-    def _kernel(self, group, table, g):
+    def _hyper(self, group):
+        return (group["lr"], group["alpha"], group["eps"], group["weight_decay"], group["momentum"],
+                group["centered"], group["maximize"])
+
+    def _kernel_args(self, group, table, g):
         alpha = group["alpha"]
         hp = np.array((group["lr"], alpha, 1 - alpha, group["eps"], group["weight_decay"], group["momentum"], 1.0),
                       g.dtype)
-        _kernels.rmsprop(table, g, hp, bool(group["centered"]), bool(group["maximize"]))
+        return _kernels.rmsprop, (table, g, hp, bool(group["centered"]), bool(group["maximize"]))

@@ -29,6 +29,10 @@ class SGD(Optimizer):
             return True  # the kernel starts the buffer from the first gradient, as PyTorch does
         return False
 
-    def _kernel(self, group, table, g):
+    def _hyper(self, group):
+        return (group["lr"], group["momentum"], group["dampening"], group["weight_decay"], group["nesterov"],
+                group["maximize"])
+
+    def _kernel_args(self, group, table, g):
         hp = np.array((group["lr"], group["momentum"], 1 - group["dampening"], group["weight_decay"]), g.dtype)
-        _kernels.sgd(table, g, hp, bool(group["nesterov"]), bool(group["maximize"]))
+        return _kernels.sgd, (table, g, hp, bool(group["nesterov"]), bool(group["maximize"]))
