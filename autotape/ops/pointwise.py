@@ -2,6 +2,7 @@
 import math
 import numbers
 import operator
+import struct
 
 import numpy as np
 
@@ -28,6 +29,19 @@ _ONE_ELEMENT_SCALAR_OPS = {ew.ADD_SCALAR: operator.add, ew.SUB_SCALAR: operator.
                            ew.RSUB_SCALAR: lambda x, a: a - x}
 
 
+_F32 = struct.Struct("f")
+
+
+def _rounded_to_float32(s):
+    """A Python number as float32 would hold it (struct's round trip costs a third of NumPy's)."""
+    s = float(s)  # (a complex number raises TypeError here, as everywhere else)
+    try:
+        return _F32.unpack(_F32.pack(s))[0]
+    except OverflowError:  # finite but beyond float32: NumPy makes it inf
+        with np.errstate(over="ignore"):
+            return float(np.float32(s))
+
+
 def _scalar_op(x, s, spec):
     """Tensor (op) Python number: one-input op with the number as attribute."""
     d = x._data
@@ -37,7 +51,7 @@ def _scalar_op(x, s, spec):
             return None  # integer arithmetic: let NumPy do it with no record
         x = _wrap(d.astype(rt))
     elif d.size == 1 and spec in _ONE_ELEMENT_SCALAR_OPS and not _recording(x):
-        a = float(s) if d.itemsize == 8 else float(np.float32(s))  # the number in x's dtype, as NumPy would
+        a = float(s) if d.itemsize == 8 else _rounded_to_float32(s)  # the number in x's dtype, as NumPy would
         out = np.array(_ONE_ELEMENT_SCALAR_OPS[spec](d.item(), a), d.dtype)
         return _wrap(out.reshape(d.shape) if d.ndim else out)
     return unary(spec, x, float(s))
