@@ -305,13 +305,14 @@ class _Run:
         for slot, t in tape.leaves:
             if ginit[slot]:
                 o = goff[slot]
-                g = G[o: o + S[slot * S_WIDTH + S_SIZE]]
+                n = S[slot * S_WIDTH + S_SIZE]
                 data = t._data
-                if plain and t.grad is None and not t._hooks and g.size == data.size:
-                    # the usual case in three calls: a copy (G is reused) in the leaf's dtype and shape
-                    t.grad = _wrap(g.astype(data.dtype).reshape(data.shape))
+                if plain and t.grad is None and not t._hooks and n == data.size:
+                    # the usual case in a few calls: a copy (G is reused) in the leaf's dtype and shape
+                    t.grad = _wrap(np.array(G[o], data.dtype) if data.ndim == 0 else
+                                   G[o: o + n].astype(data.dtype).reshape(data.shape))
                 else:
-                    self.deliver_leaf(t, g)
+                    self.deliver_leaf(t, G[o: o + n])
         if self.capture is not None:
             for key, t in self.capture.items():
                 if isinstance(key, tuple) and key[0] == tape.serial and ginit[key[1]]:
