@@ -112,7 +112,8 @@ def binary(spec, x1, x2):
     out = _wrap(y if type(y) is np.ndarray else np.asarray(y))
     if (x1._rg or x2._rg) and _grad_state.enabled:
         n = out._data.size
-        if d1.size != n or d2.size != n:
+        n1, n2 = d1.size, d2.size
+        if (n1 != n and n1 != 1) or (n2 != n and n2 != 1):  # (replay reads size-1 inputs at stride 0)
             shape = out._data.shape
             x1, x2 = expand_for(x1, shape, n), expand_for(x2, shape, n)
         current_tape().record2(spec, out, x1, x2)
