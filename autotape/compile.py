@@ -184,7 +184,8 @@ def _flatten(obj, out):
 
 
 def _signature(flat):
-    parts = [is_grad_enabled(), dtypes.get_default_dtype().name]
+    """The cache key of a call (grad mode is not part of it: calls under no_grad run eagerly)."""
+    parts = [dtypes.get_default_dtype().name]
     for a in flat:
         if isinstance(a, Tensor):
             d = a._data
@@ -504,15 +505,19 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         if _trace.recorder is not None or not is_grad_enabled():
             return self.fn(*args, **kwargs)  # inside another recording, or nothing to record
-        flat = _flatten((args, kwargs), []) if args or kwargs else []
-        key = _signature(flat)
+        if args or kwargs:
+            flat = _flatten((args, kwargs), [])
+            key = _signature(flat)
+        else:  # the training loop's call: its key is the default dtype alone
+            flat, key = (), (dtypes.get_default_dtype().name,)
         entry = self.cache.get(key)
         if entry is not None:
             if isinstance(entry, _Eager):
                 return self.fn(*args, **kwargs)
             out = entry.run(flat)
             if out is not None:
-                self.cache.move_to_end(key)
+                if len(self.cache) > 1:
+                    self.cache.move_to_end(key)
                 return out
             del self.cache[key]  # a captured leaf's .data was replaced: record again
         return self._record(key, flat, args, kwargs)

@@ -279,12 +279,19 @@ class FusedPlan:
         self.out_dtype = np.float32 if fusion.f32(out_slot) else np.float64
         self.out_rg = bool(plan.needs[out_slot])
         self.single = plan.structure[0] == "tensor"
-        # (position in tape.leaves, position in self.res) of the leaves the output reaches
+        # (position in tape.leaves, in self.res) of the leaves the output reaches; a leaf's shape and
+        # dtype are fixed while the plan lives (the guards or the signature record again otherwise)
         self.reached = [(k, 1 + k) for k, r in enumerate(fusion.reached_leaves) if r]
+        self.targets = self._targets()
         self.kernel(self.A, fusion.n, self.res)  # the recording's own output can backward here too
         self.vals = self.res.tolist()  # of the latest call: the loss, then the leaves' gradients
         self.fresh = True  # whether self.vals belongs to the latest outputs
         self.tape.compiled_backward = self.backward
+
+    def _targets(self):
+        """(leaf, its index in ``vals``, dtype, shape) per reached leaf."""
+        leaves = self.tape.leaves
+        return [(leaves[k][1], j, leaves[k][1]._data.dtype, leaves[k][1]._data.shape) for k, j in self.reached]
 
     def run(self, flat):
         """The fused forward (and gradient) on this call's arguments; None when a guard fails."""
@@ -295,8 +302,11 @@ class FusedPlan:
         if not plan.bind(flat):
             return None
         A = self.A
-        for s, j in self.arg_at:
-            A[j] = _address(plan.arg_arrays[s])
+        if self.arg_at:
+            for s, j in self.arg_at:
+                A[j] = _address(plan.arg_arrays[s])
+            if plan.rg_args:  # bind put this call's arguments among the leaves
+                self.targets = self._targets()
         self.kernel(A, self.fusion.n, self.res)
         self.vals = vals = self.res.tolist()
         tape = self.tape
@@ -305,7 +315,9 @@ class FusedPlan:
         data = np.array(vals[0], self.out_dtype)
         t = _wrap(data if data.shape == self.out_shape else data.reshape(self.out_shape))
         if self.out_rg:
-            t._tape, t._slot, t._rg = tape, self.out_slot, True
+            t._tape = tape
+            t._slot = self.out_slot
+            t._rg = True
         plan.latest = (t,)
         plan.consumed = False
         self.fresh = True
@@ -332,17 +344,15 @@ class FusedPlan:
     def deliver(self, vals):
         """Each reached leaf's gradient (``vals[j]``) into its ``.grad`` as ``_Plan.deliver`` does
         it (every leaf here holds one value, so plain Python is quicker than a compiled call)."""
-        leaves = self.tape.leaves
-        for k, j in self.reached:
-            p = leaves[k][1]
-            d, gt = p._data, p.grad
+        for p, j, dtype, shape in self.targets:
+            gt = p.grad
             if gt is None:
-                g = np.array(vals[j], d.dtype)
-                p.grad = _wrap(g if g.shape == d.shape else g.reshape(d.shape))
-            elif gt._data.shape == d.shape and gt._data.dtype == d.dtype and gt._data.flags.writeable:
+                g = np.array(vals[j], dtype)
+                p.grad = _wrap(g if shape == () else g.reshape(shape))
+            elif gt._data.shape == shape and gt._data.dtype == dtype and gt._data.flags.writeable:
                 gt._data[...] = float(gt._data) + vals[j]  # in place, the sum in float64 as the interpreter's
             else:
-                p.grad = _wrap(gt._data + np.array(vals[j], d.dtype).reshape(d.shape))
+                p.grad = _wrap(gt._data + np.array(vals[j], dtype).reshape(shape))
 
     def explain(self):
         f = self.fusion
