@@ -1,7 +1,10 @@
 """``nn.functional``: the stateless forms of the layers and losses."""
 import warnings
 
+import numpy as np
+
 from ..ops import linalg, pointwise as pw, reduce as red, shape as sh
+from ..tensor import Tensor
 
 sigmoid = pw.sigmoid
 tanh = pw.tanh
@@ -40,7 +43,7 @@ def _reduction(size_average, reduce, reduction):
 
 
 def _pointwise_loss(fn, input, target, reduction):
-    if tuple(target.shape) != tuple(input.shape):
+    if (target._data.shape if isinstance(target, Tensor) else np.shape(target)) != input._data.shape:
         warnings.warn(
             f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
             "This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",

@@ -14,7 +14,17 @@ DOT = defop("dot", "DotBackward0", "kernel", "k_matmul", uses={"x"})
 BMM = defop("bmm", "BmmBackward0", "kernel", "k_matmul", uses={"x"})
 
 
+_UNSHARED = (0.0, 0.0)  # neither side is one batch shared by all
+
+
 def matmul(input, other):
+    if isinstance(input, Tensor) and isinstance(other, Tensor):  # 2-D @ 2-D first: a Linear layer's product
+        a, b = input._data, other._data
+        if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.shape[1] == b.shape[0]:
+            out = _wrap(_array(np.matmul(a, b)))
+            if _recording(input, other):
+                current_tape().record2(MM, out, input, other, (1, a.shape[0], a.shape[1], b.shape[1]), _UNSHARED)
+            return out
     for name, t in (("input", input), ("other", other)):
         if not isinstance(t, Tensor):
             raise TypeError(f"matmul(): argument '{name}' must be Tensor, not {type(t).__name__}")
