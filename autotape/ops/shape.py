@@ -37,7 +37,7 @@ def _view(spec, x, data, ints=(0, 0, 0, 0)):
 def _shape_arg(shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
+    return tuple(map(int, shape))
 
 
 def reshape(input, *shape):
@@ -132,7 +132,7 @@ swapaxes = swapdims = transpose
 def t(input):
     if input._data.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input._data.ndim}D")
-    return transpose(input, 0, 1) if input._data.ndim == 2 else input
+    return _permuted(TRANSPOSE, input, (1, 0)) if input._data.ndim == 2 else input
 
 
 def expand(input, *sizes, materialize=False):
