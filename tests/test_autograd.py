@@ -235,15 +235,35 @@ def test_gradcheck_reports_worst_mismatch():
 def test_graph_spanning_an_earlier_backward():
     """A tensor made before one backward, used after it: the gradient flows through both tapes."""
     x = torch.tensor([1.0, 2.0], requires_grad=True)
-    h = x * 2  # saves nothing, so a second backward through it is allowed (PyTorch 2.13 refuses: it
-    # saves the scalar as a tensor); the gradient is right either way
+    h = x + 2  # saves nothing, so a second backward through it is allowed, as in PyTorch
     (h * 1).sum().backward()
     (h * 3).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), [8.0, 8.0])
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 4.0])
     g = x * x  # saves x: the second pass must fail
     (g * 1).sum().backward()
     with pytest.raises(RuntimeError, match="second time"):
         (g * 3).sum().backward()
+
+
+@pytest.mark.parametrize("make, allowed", [
+    (lambda z: z + 2, True), (lambda z: z - 2, True), (lambda z: -z, True), (lambda z: z.view(2, 1), True),
+    (lambda z: z.mean(), True), (lambda z: z + z, True), (lambda z: z[0], True), (lambda z: z.clone(), True),
+    (lambda z: z * 2, False), (lambda z: z / 2, False), (lambda z: z * z, False), (lambda z: z.exp(), False),
+])
+def test_second_backward_refused_where_pytorch_refuses(make, allowed):
+    """PyTorch frees what a node saved, a number included (``z * 2``): a second backward through
+    it raises, while nodes that saved nothing (``z + 2``, views, sums) can be replayed."""
+    z = torch.ones(2, requires_grad=True)
+    q = make(z).sum()
+    q.backward()
+    if allowed:
+        q.backward()
+        once = torch.ones(2, requires_grad=True)
+        make(once).sum().backward()
+        np.testing.assert_allclose(z.grad.numpy(), 2 * once.grad.numpy())  # accumulated twice
+    else:
+        with pytest.raises(RuntimeError, match="retain_graph=True"):
+            q.backward()
 
 
 def test_python_sum_and_iteration():

@@ -45,8 +45,13 @@ class OpSpec:
 
     @property
     def saves(self):
-        """Whether backward needs values saved at forward (PyTorch frees these after backward)."""
-        return bool(self.uses)
+        """Whether backward needs what forward saved: values, or (as PyTorch counts it) the
+        number an elementwise VJP reads, as in ``x * 2``. PyTorch frees these after a backward,
+        so a second backward through the record raises unless ``retain_graph=True``."""
+        if self.uses:
+            return True
+        exprs = self.vjp if isinstance(self.vjp, tuple) else (self.vjp,)
+        return self.kind in _INPUT_NAMES and any(re.search(r"\b[ab]\b", e) for e in exprs)
 
     def __repr__(self):
         return f"<op {self.code} {self.name} ({self.grad_fn})>"
