@@ -213,9 +213,8 @@ class Tape:
 
     def record2(self, spec, out, x1, x2, ints=ZERO_INTS, floats=ZERO_FLOATS):
         rec = len(self.R) // R_WIDTH
-        need1, need2 = spec.value_inputs[0], spec.value_inputs[1]
-        s1 = self._input(x1, need1, rec)
-        s2 = self._input(x2, need2, rec)
+        s1 = self._input(x1, spec.value_inputs[0], rec)
+        s2 = self._input(x2, spec.value_inputs[1], rec)
         self.R.frombytes(_pack_record(spec.code, self._output(spec, out, rec), s1, s2, -1, *ints))
         self.F.frombytes(_NO_FLOATS if floats is ZERO_FLOATS else _pack_floats(*floats))
 
