@@ -45,11 +45,14 @@ import time
 import warnings
 import weakref
 
+import numba
 import numpy as np
+from numba import njit
 
 from . import dtypes
 from . import profiler
 from . import tape as tape_mod
+from .autograd.anomaly import is_anomaly_enabled
 from .autograd.engine import _seeds
 from .grad_mode import is_grad_enabled, no_grad
 from .ops import OPS, PYTHON
@@ -57,7 +60,7 @@ from .replay import cpu_forward
 from .replay.cpu import ensure_compiled as ensure_vjp
 from .replay.cpu import replay, tables
 from .replay.cpu_kernels import cycles, prepare
-from .tape import R_WIDTH, S_WIDTH, Tape, _address
+from .tape import R_WIDTH, S_WIDTH, Tape
 from .tensor import Tensor, _trace, _wrap
 
 _PKG = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -67,6 +70,20 @@ _SECOND_BACKWARD = (
     "or autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second "
     "time or if you need to access saved tensors after calling backward."
 )
+
+
+@njit(cache=True)
+def _address_of(a):
+    """``a.ctypes.data`` at an eighth of its cost (ctypes builds an object per call, ~2 us):
+    a replay binds new arrays by address every call."""
+    return a.ctypes.data
+
+
+def _entry(dispatcher, *args):
+    """``dispatcher``'s compiled entry point for these arguments' types. Calling it skips the
+    type resolution of every argument (~0.1 us each), so the plans use it where their calls'
+    types are fixed."""
+    return dispatcher.compile(tuple(map(numba.typeof, args)))
 
 
 class CompileError(RuntimeError):
@@ -256,6 +273,7 @@ class _Plan:
         tape.forget_versions()  # a replay rewrites saved values by design
         self.pause = np.zeros(n_rec, np.uint8)
         self.leaf_info = None
+        self.forward_entry = self.replay_entry = self.deliver_entry = None
         self.latest = ()
         self.consumed = False
         tape.compiled_backward = self.backward
@@ -307,7 +325,7 @@ class _Plan:
             if not d.flags.c_contiguous:
                 d = np.ascontiguousarray(d)
             self.arg_arrays[s] = d
-            S[s * S_WIDTH] = _address(d)
+            S[s * S_WIDTH] = _address_of(d)
         if self.rg_args:
             self.leaf_info = None
             arg_of = {s: k for k, s in self.arg_slots}
@@ -317,16 +335,21 @@ class _Plan:
     def replay_forward(self):
         """Recompute every slot of the tape in place, record by record."""
         tape = self.tape
-        tape.state[:] = 0
+        tape.state.fill(0)
         tape.epoch = tape_mod._inplace_epoch[0]
         fwds = cpu_forward.table()
         prof = profiler.current()
-        clock = np.zeros((2, self.n_rec + 1), np.int64) if prof is not None else None
+        forward = self.forward_entry
+        clock = None
         if prof is not None:
+            forward = cpu_forward.forward  # the clock's type differs
+            clock = np.zeros((2, self.n_rec + 1), np.int64)
             c_ref, t_ref = cycles(), time.perf_counter_ns()
+        elif forward is None:
+            forward = self.forward_entry = _entry(cpu_forward.forward, 0, self.n_rec, *self.tables_at, fwds, None)
         r = 0
         while True:
-            res = cpu_forward.forward(r, self.n_rec, *self.tables_at, fwds, clock)
+            res = forward(r, self.n_rec, *self.tables_at, fwds, clock)
             if res < 0:
                 break
             if tape.R[res * R_WIDTH] == PYTHON.code:
@@ -384,9 +407,12 @@ class _Plan:
         ginit[:] = 0
         ginit[slot] = 1
         vjps, saves = tables()
-        r = tape.S[slot * S_WIDTH + 5]
+        r = int(tape.S[slot * S_WIDTH + 5])
+        args = (*self.tables_at, G, goff, ginit, tape.state, self.pause, saves, vjps, None)
+        if self.replay_entry is None:
+            self.replay_entry = _entry(replay, r, -1, True, *args)
         while True:
-            res = replay(r, -1, True, *self.tables_at, G, goff, ginit, tape.state, self.pause, saves, vjps, None)
+            res = self.replay_entry(r, -1, True, *args)
             if res == -1:
                 break
             if res <= -2:
@@ -411,8 +437,7 @@ class _Plan:
         tape = self.tape
         if profiler.current() is not None or tape.python or tape.hooks or tape.retained:
             return True
-        anomaly = sys.modules.get("autotape.autograd.anomaly")
-        if anomaly is not None and anomaly.is_anomaly_enabled():
+        if is_anomaly_enabled():
             return True
         for _, p in tape.leaves:  # a loop, not any(): this runs every backward
             if p._hooks:
@@ -438,7 +463,7 @@ class _Plan:
             gt = p.grad
             if gt is None:
                 buf = np.empty(p._data.shape, p._data.dtype)
-                addrs[k], modes[k] = _address(buf), 0
+                addrs[k], modes[k] = _address_of(buf), 0
                 fresh.append((k, p, buf))
             elif gt is known[k]:
                 modes[k] = 1
@@ -446,11 +471,14 @@ class _Plan:
                 d = gt._data
                 if (d.shape == p._data.shape and d.dtype == p._data.dtype and d.flags.c_contiguous
                         and d.flags.writeable):
-                    addrs[k], modes[k] = _address(d), 1
+                    addrs[k], modes[k] = _address_of(d), 1
                     known[k] = gt
                 else:
                     modes[k] = -1
-        cpu_forward.deliver(self.G, self.goff, self.ginit, slots, sizes, addrs, dts, modes, reached)
+        args = (self.G, self.goff, self.ginit, slots, sizes, addrs, dts, modes, reached)
+        if self.deliver_entry is None:
+            self.deliver_entry = _entry(cpu_forward.deliver, *args)
+        self.deliver_entry(*args)
         for k, p, buf in fresh:
             if reached[k]:
                 p.grad = known[k] = _wrap(buf)
