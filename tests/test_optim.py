@@ -207,6 +207,30 @@ def test_param_groups_and_changing_lr():
     assert [g["params"] for g in sd["param_groups"]] == [[0], [1]]
 
 
+def test_hyperparameters_are_read_every_step():
+    """The kernel's arguments are kept between steps: a new value, a tensor lr changed in place,
+    and a float lr replaced by an equal tensor that then changes are all seen."""
+    p = nn.Parameter(at.zeros(()))
+    lr = at.tensor(0.5)
+    opt = optim.Adam([p], lr=0.5)
+    p.grad = at.tensor(1.0)
+    opt.step()  # Adam's first step moves by lr (the gradient's sign)
+    assert p.item() == pytest.approx(-0.5)
+    opt.param_groups[0]["lr"] = lr  # equal to the float it replaces
+    opt.step()
+    assert p.item() == pytest.approx(-1.0)
+    lr.fill_(0.25)
+    opt.step()
+    assert p.item() == pytest.approx(-1.25)
+    opt.param_groups[0]["betas"] = (0.0, 0.0)  # m = g, v = g * g: a step of lr * g / |g|
+    p.grad = at.tensor(-4.0)
+    opt.step()
+    assert p.item() == pytest.approx(-1.0)
+    p.grad = at.ones(2)
+    with pytest.raises(RuntimeError, match="does not match its shape"):
+        opt.step()
+
+
 def test_momentum_turned_on_later():
     p = nn.Parameter(at.zeros(1))
     opt = optim.SGD([p], lr=1.0)
