@@ -96,3 +96,24 @@ def test_grad_fn_names_match_torch(torch):
         assert theirs.grad_fn.name() == name
         assert ours.grad_fn.name() == name
         assert type(ours.grad_fn).__name__ == name
+
+
+# (the shape changes' cases need particular shapes; their VJP, ``g``, is add's)
+_ELEMENTWISE = [(name, k, fn, shapes, domain) for name, k, fn, shapes, domain in all_cases()
+                if k == 0 and autotape.ops.BY_NAME[name].kind in ("ew1", "ew2", "ew3")
+                and name not in ("reshape", "unsqueeze", "squeeze")]
+
+
+@pytest.mark.parametrize("size", [(), (4,)])
+@pytest.mark.parametrize("name,k,fn,shapes,domain", _ELEMENTWISE, ids=[c[0] for c in _ELEMENTWISE])
+def test_elementwise_vjp_adds_to_a_gradient_already_held(name, k, fn, shapes, domain, size):
+    """Each input is used again after the op, so backward reaches the op's VJP with gradients
+    already written for its inputs: the add (not the first write) of the one-element code and
+    of the loops, each input alone and broadcast from one element against the other."""
+    for sizes in ([size] * len(shapes), [size] + [()] * (len(shapes) - 1)):
+        xs = [autotape.tensor(a, requires_grad=True) for a in _inputs(sizes, domain, seed=7)]
+
+        def f(*a):
+            return fn(autotape, *a) + sum(x * 1.5 for x in a)
+
+        assert autotape.autograd.gradcheck(f, xs, eps=1e-3 if name == "to_copy" else 1e-6, atol=1e-5, rtol=1e-3)
