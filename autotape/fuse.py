@@ -350,7 +350,7 @@ class FusedPlan:
                 g = np.array(vals[j], dtype)
                 p.grad = _wrap(g if shape == () else g.reshape(shape))
             elif gt._data.shape == shape and gt._data.dtype == dtype and gt._data.flags.writeable:
-                gt._data[...] = float(gt._data) + vals[j]  # in place, the sum in float64 as the interpreter's
+                gt._data[()] = float(gt._data) + vals[j]  # in place, the sum in float64 as the interpreter's
             else:
                 p.grad = _wrap(gt._data + np.array(vals[j], dtype).reshape(shape))
 
