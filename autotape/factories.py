@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from . import dtypes
-from .tensor import Tensor, _check_device, _to_array, _wrap
+from .tensor import Tensor, _check_device, _to_array, _wrap, contiguous
 
 _rng = [np.random.default_rng()]
 
@@ -53,7 +53,7 @@ def as_tensor(data, dtype=None, device=None):
         return data
     if isinstance(data, np.ndarray) and data.dtype in dtypes._BY_NP and (
             dtype is None or dtypes.to_numpy_dtype(dtype) == data.dtype):
-        return _make(np.ascontiguousarray(data), dtype, device, False)
+        return _make(contiguous(data), dtype, device, False)
     return tensor(data, dtype=dtype, device=device)
 
 

@@ -46,6 +46,9 @@ Tensor.__mod__ = lambda self, other: _wrap(np.asarray(np.mod(self._data, getattr
 Tensor.T = property(lambda self: sh.permute(self, tuple(reversed(range(self._data.ndim)))))
 Tensor.mT = property(lambda self: sh.transpose(self, -2, -1))
 Tensor.H = Tensor.T
+Tensor.is_contiguous = lambda self, memory_format=None: bool(self._data.flags.c_contiguous)
+# PyTorch's: itself when already contiguous, else a copy that gradients flow through
+Tensor.contiguous = lambda self, memory_format=None: self if self._data.flags.c_contiguous else self.clone()
 Tensor.view_as = lambda self, other: sh.view(self, other._data.shape)
 Tensor.reshape_as = lambda self, other: sh.reshape(self, other._data.shape)
 Tensor.type_as = lambda self, other: self.to(other.dtype)

@@ -379,6 +379,14 @@ def _to_array(data, dtype):
     return np.array(arr, dtype=np_dtype, copy=True, order="C")
 
 
+def contiguous(a):
+    """``a`` as a C-contiguous array, copied only if it must be (``np.ascontiguousarray`` alone
+    makes a 0-d array 1-d)."""
+    if type(a) is not np.ndarray:
+        a = np.asarray(a)  # a NumPy scalar, as indexing returns
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
 def _flat(data):
     for v in data:
         if isinstance(v, (list, tuple)):

@@ -62,6 +62,14 @@ def test_conversions():
     assert t.eq(t).all().item() is True and (t > 2).any().item() is True
     assert t.device == "cpu" and t.to("cpu") is t and t.cpu() is t
     assert repr(t.shape) == "autotape.Size([2, 2])"
+    # 0-d stays 0-d wherever a buffer is made contiguous (np.ascontiguousarray alone makes it 1-d)
+    assert torch.as_tensor(np.array(3.0)).shape == () and torch.nn.Parameter(torch.tensor(1.0)).shape == ()
+    assert t.is_contiguous() and t.contiguous() is t and not t.T.is_contiguous()
+    x = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    y = x.T.contiguous()
+    assert y.is_contiguous() and y.tolist() == [[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]]
+    (y * torch.arange(6.0).reshape(3, 2)).sum().backward()
+    assert x.grad.tolist() == [[0.0, 2.0, 4.0], [1.0, 3.0, 5.0]]
 
 
 def test_errors_say_what_to_do():

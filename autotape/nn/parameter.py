@@ -1,7 +1,7 @@
 """``nn.Parameter``: a leaf tensor that a ``Module`` registers when assigned as an attribute."""
 import numpy as np
 
-from ..tensor import Tensor, _init, _to_array
+from ..tensor import Tensor, _init, _to_array, contiguous
 
 
 class Parameter(Tensor):
@@ -11,7 +11,7 @@ class Parameter(Tensor):
     def __init__(self, data=None, requires_grad=True):
         if isinstance(data, Tensor):
             # a contiguous buffer lets the optimizers address it directly; almost always a no-op
-            _init(self, np.ascontiguousarray(data._data), False)
+            _init(self, contiguous(data._data), False)
             if self._data is data._data:
                 self._vc = data._vc
         else:

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor, _dim, _trace, _wrap
+from ..tensor import Tensor, _dim, _trace, _wrap, contiguous
 from .apply import _array, _recording, check_inplace, share_storage
 from ..tape import bump_inplace_epoch, current_tape
 from . import elementwise as ew
@@ -153,7 +153,7 @@ def expand(input, *sizes, materialize=False):
             "at non-singleton dimensions"
         ) from None
     if materialize:
-        data = np.ascontiguousarray(data)
+        data = contiguous(data)
     out = _wrap(data)
     if _recording(input):
         current_tape().record1(EXPAND, out, input)
@@ -341,7 +341,7 @@ def getitem(input, key):
     if shared:
         share_storage(out, input)
     if _recording(input):
-        flat_index = np.ascontiguousarray(np.arange(data.size, dtype=np.int64).reshape(data.shape)[npkey])
+        flat_index = contiguous(np.arange(data.size, dtype=np.int64).reshape(data.shape)[npkey])
         tape = current_tape()
         tape.record1(INDEX, out, input, ints=(tape.const_slot(flat_index), 0, 0, 0))
     return out

@@ -16,7 +16,7 @@ import numpy as np
 from .. import profiler
 from ..grad_mode import enable_grad
 from ..tape import bump_inplace_epoch
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, _wrap, contiguous
 from ._kernels import ADDR, FLAG, SIZE, STEP, WIDTH
 
 _GRAD_MISMATCH = "a parameter's .grad does not match its shape or dtype"
@@ -154,7 +154,7 @@ class Optimizer:
                 p = ps[i]
                 data = p._data
                 if not data.flags.c_contiguous or not data.flags.writeable:
-                    s = np.ascontiguousarray(data).copy()
+                    s = contiguous(data).copy()
                     b.scratch.append((p, s))
                     data = s
                 b.arrays.append(data)
