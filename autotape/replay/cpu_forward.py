@@ -322,6 +322,17 @@ def f_gather(r, R, F, S, SH, G, goff, ginit):
         st(ya, yd, i, ld(xa, xd, ldi(addr, i)))
 
 
+@njit(cache=True, error_model="numpy")
+def _matvec(pa, pb, py, m, kk, ao, bo, oo):
+    """py[oo + i] = sum over k of pa[ao + i, k] * pb[bo + k]: one column (a Linear layer with one
+    output), summed in a register, with pointers typed once (no dtype test per element)."""
+    for i in range(m):
+        acc = 0.0
+        for k in range(kk):
+            acc += np.float64(pa[ao + i * kk + k]) * np.float64(pb[bo + k])
+        py[oo + i] = acc
+
+
 def f_matmul(r, R, F, S, SH, G, goff, ginit):
     """(B, M, K) @ (B, K, N); F[r * 2] / F[r * 2 + 1] set when that side has one batch shared."""
     out, a, b = R[r * 9 + 1], R[r * 9 + 2], R[r * 9 + 3]
@@ -334,6 +345,12 @@ def f_matmul(r, R, F, S, SH, G, goff, ginit):
         ao = 0 if a_shared else bi * m * kk
         bo = 0 if b_shared else bi * kk * n
         oo = bi * m * n
+        if n == 1:  # (both sides have the output's dtype: matmul refuses mixed dtypes)
+            if ad == 1:
+                _matvec(_p64(aa), _p64(ba), _p64(ya), m, kk, ao, bo, oo)
+            else:
+                _matvec(_p32(aa), _p32(ba), _p32(ya), m, kk, ao, bo, oo)
+            continue
         for i in range(m):
             for j in range(n):
                 acc[j] = 0.0
