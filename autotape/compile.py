@@ -47,7 +47,6 @@ import weakref
 
 import numba
 import numpy as np
-from numba import njit
 
 from . import dtypes
 from . import profiler
@@ -60,7 +59,7 @@ from .replay import cpu_forward
 from .replay.cpu import ensure_compiled as ensure_vjp
 from .replay.cpu import replay, tables
 from .replay.cpu_kernels import cycles, prepare
-from .tape import R_WIDTH, S_WIDTH, Tape
+from .tape import R_WIDTH, S_WIDTH, Tape, _address
 from .tensor import Tensor, _trace, _wrap
 
 _PKG = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -70,13 +69,6 @@ _SECOND_BACKWARD = (
     "or autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second "
     "time or if you need to access saved tensors after calling backward."
 )
-
-
-@njit(cache=True)
-def _address_of(a):
-    """``a.ctypes.data`` at an eighth of its cost (ctypes builds an object per call, ~2 us):
-    a replay binds new arrays by address every call."""
-    return a.ctypes.data
 
 
 def _entry(dispatcher, *args):
@@ -325,7 +317,7 @@ class _Plan:
             if not d.flags.c_contiguous:
                 d = np.ascontiguousarray(d)
             self.arg_arrays[s] = d
-            S[s * S_WIDTH] = _address_of(d)
+            S[s * S_WIDTH] = _address(d)
         if self.rg_args:
             self.leaf_info = None
             arg_of = {s: k for k, s in self.arg_slots}
@@ -463,7 +455,7 @@ class _Plan:
             gt = p.grad
             if gt is None:
                 buf = np.empty(p._data.shape, p._data.dtype)
-                addrs[k], modes[k] = _address_of(buf), 0
+                addrs[k], modes[k] = _address(buf), 0
                 fresh.append((k, p, buf))
             elif gt is known[k]:
                 modes[k] = 1
@@ -471,7 +463,7 @@ class _Plan:
                 d = gt._data
                 if (d.shape == p._data.shape and d.dtype == p._data.dtype and d.flags.c_contiguous
                         and d.flags.writeable):
-                    addrs[k], modes[k] = _address_of(d), 1
+                    addrs[k], modes[k] = _address(d), 1
                     known[k] = gt
                 else:
                     modes[k] = -1

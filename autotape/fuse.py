@@ -37,10 +37,10 @@ from numba import types
 from . import profiler
 from . import tape as tape_mod
 from .autograd.engine import _seeds
-from .compile import _SECOND_BACKWARD, _address_of, _rebuild
+from .compile import _SECOND_BACKWARD, _rebuild
 from .ops import OPS
 from .replay.cpu import load_generated
-from .tape import R_WIDTH, S_WIDTH
+from .tape import R_WIDTH, S_WIDTH, _address
 from .tensor import _wrap
 
 MAX_RECORDS = 200
@@ -189,7 +189,7 @@ class Fusion:
 
     def _generate(self):
         recs, vec = self.recs, self.vec
-        body = [f"    # A: the addresses of the values read, then of those saved for the engine; n: elements"]
+        body = ["    # A: the addresses of the values read, then of those saved for the engine; n: elements"]
         for j, s in enumerate(self.slots):
             p = f"_p{32 if self.f32(s) else 64}(A[{j}])"
             if s in vec:
@@ -304,7 +304,7 @@ class FusedPlan:
         A = self.A
         if self.arg_at:
             for s, j in self.arg_at:
-                A[j] = _address_of(plan.arg_arrays[s])
+                A[j] = _address(plan.arg_arrays[s])
             if plan.rg_args:  # bind put this call's arguments among the leaves
                 self.targets = self._targets()
         self.kernel(A, self.fusion.n, self.res)
