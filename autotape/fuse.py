@@ -17,7 +17,7 @@ a cast), or a ``sum``/``mean`` to one value; one scalar output; every value has 
 one; no leaf of N elements requires grad (its gradient would need a second pass) and no
 reduction feeds the loop (``x - x.mean()`` needs two passes); at most ``MAX_RECORDS`` records
 (generated code compiles slowly as it grows). Anything else keeps the interpreter
-(``compile._Plan``), which the fused plan also wraps for its guards and argument binding.
+(``interpret.Plan``), which the fused plan also wraps for its guards and argument binding.
 
 The pass also stores the values the VJPs read into the tape's buffers (for the polynomial, one
 array), so the general engine can replay the tape when it must: hooks, anomaly mode,
@@ -36,8 +36,8 @@ from numba import types
 
 from . import profiler
 from . import tape as tape_mod
-from .autograd.engine import _seeds
-from .compile import _SECOND_BACKWARD, _rebuild
+from .autograd.engine import _SECOND_BACKWARD, _seeds
+from .interpret import _rebuild
 from .ops import OPS
 from .replay.cpu import load_generated
 from .tape import R_WIDTH, S_WIDTH, _address
@@ -324,7 +324,7 @@ class FusedPlan:
         return t if self.single else _rebuild(plan.structure, iter(plan.latest))
 
     def backward(self, t, grad_tensors, retain_graph):
-        """As ``_Plan.backward``: scale the gradients the forward pass took and deliver them."""
+        """As ``Plan.backward``: scale the gradients the forward pass took and deliver them."""
         plan = self.plan
         if not self.fresh or plan.needs_engine():  # profiled by the interpreter; hooks, anomaly mode
             return plan.backward(t, grad_tensors, retain_graph)
@@ -342,7 +342,7 @@ class FusedPlan:
         return True
 
     def deliver(self, vals):
-        """Each reached leaf's gradient (``vals[j]``) into its ``.grad`` as ``_Plan.deliver`` does
+        """Each reached leaf's gradient (``vals[j]``) into its ``.grad`` as ``Plan.deliver`` does
         it (every leaf here holds one value, so plain Python is quicker than a compiled call)."""
         for p, j, dtype, shape in self.targets:
             gt = p.grad
