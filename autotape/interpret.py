@@ -5,7 +5,6 @@ it suits long tapes of tiny ops (the West graph). ``fuse.py``'s plan wraps this 
 guards, argument binding and fallback to the general engine."""
 import time
 
-import numba
 import numpy as np
 
 from . import profiler
@@ -17,16 +16,9 @@ from .ops import PYTHON
 from .replay import cpu_forward
 from .replay.cpu import ensure_compiled as ensure_vjp
 from .replay.cpu import replay, tables
-from .replay.cpu_kernels import cycles, prepare
+from .replay.cpu_kernels import cycles, entry_point, prepare
 from .tape import R_WIDTH, S_WIDTH, _address
 from .tensor import Tensor, _wrap
-
-
-def _entry(dispatcher, *args):
-    """``dispatcher``'s compiled entry point for these arguments' types. Calling it skips the
-    type resolution of every argument (~0.1 us each), so the plans use it where their calls'
-    types are fixed."""
-    return dispatcher.compile(tuple(map(numba.typeof, args)))
 
 
 class Plan:
@@ -151,7 +143,7 @@ class Plan:
             clock = np.zeros((2, self.n_rec + 1), np.int64)
             c_ref, t_ref = cycles(), time.perf_counter_ns()
         elif forward is None:
-            forward = self.forward_entry = _entry(cpu_forward.forward, 0, self.n_rec, *self.tables_at, fwds, None)
+            forward = self.forward_entry = entry_point(cpu_forward.forward, 0, self.n_rec, *self.tables_at, fwds, None)
         r = 0
         while True:
             res = forward(r, self.n_rec, *self.tables_at, fwds, clock)
@@ -215,7 +207,7 @@ class Plan:
         r = int(tape.S[slot * S_WIDTH + 5])
         args = (*self.tables_at, G, goff, ginit, tape.state, self.pause, saves, vjps, None)
         if self.replay_entry is None:
-            self.replay_entry = _entry(replay, r, -1, True, *args)
+            self.replay_entry = entry_point(replay, r, -1, True, *args)
         while True:
             res = self.replay_entry(r, -1, True, *args)
             if res == -1:
@@ -282,7 +274,7 @@ class Plan:
                     modes[k] = -1
         args = (self.G, self.goff, self.ginit, slots, sizes, addrs, dts, modes, reached)
         if self.deliver_entry is None:
-            self.deliver_entry = _entry(cpu_forward.deliver, *args)
+            self.deliver_entry = entry_point(cpu_forward.deliver, *args)
         self.deliver_entry(*args)
         for k, p, buf in fresh:
             if reached[k]:

@@ -10,12 +10,12 @@ import functools
 import time
 from collections import defaultdict
 
-import numba
 import numpy as np
 
 from .. import profiler
 from ..grad_mode import enable_grad
 from ..tape import bump_inplace_epoch
+from ..replay.cpu_kernels import entry_point
 from ..tensor import Tensor, _wrap, contiguous
 from ._kernels import ADDR, FLAG, SIZE, STEP, WIDTH
 
@@ -118,7 +118,7 @@ class Optimizer:
             for b in lay.buckets:
                 kernel, args = self._kernel_args(group, b.table, b.g)
                 if b.entry is None:  # compiled once per bucket: the argument types follow its dtype
-                    b.entry = kernel.compile(tuple(map(numba.typeof, args)))
+                    b.entry = entry_point(kernel, *args)
                 # the entry point skips the dispatcher's type checks (~0.3 us a call)
                 b.call = functools.partial(b.entry, *args)
         for b in lay.buckets:

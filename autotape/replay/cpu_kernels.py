@@ -10,6 +10,7 @@ holds its op, so compile time grows with the ops a program uses, not with the ta
 """
 import math
 
+import numba
 import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
@@ -35,6 +36,13 @@ _pu8 = _pointer_intrinsic(types.uint8)
 
 _I64P, _F64P = types.CPointer(types.int64), types.CPointer(types.float64)
 VJP_SIGNATURE = types.void(types.int64, _I64P, _F64P, _I64P, _I64P, _F64P, _I64P, types.CPointer(types.uint8))
+
+
+def entry_point(dispatcher, *args):
+    """``dispatcher``'s compiled entry point for these arguments' types. Calling it skips the
+    type resolution of every argument (~0.1 us each): for calls whose types are fixed, made
+    every step (a compiled plan's replay, an optimizer's kernel)."""
+    return dispatcher.compile(tuple(map(numba.typeof, args)))
 
 
 @intrinsic
