@@ -52,7 +52,7 @@ from . import tape as tape_mod
 from .grad_mode import is_grad_enabled
 from .ops import OPS
 from .replay import cpu_forward
-from .tape import R_WIDTH, S_WIDTH, Tape
+from .tape import R_WIDTH, Tape
 from .tensor import Tensor, _trace
 from .interpret import Plan
 
@@ -111,8 +111,8 @@ class _RecordingTape(Tape):
 
     def _output(self, spec, out, rec):
         slot = Tape._output(self, spec, out, rec)
-        if self.S[slot * S_WIDTH] == 0:
-            self.S[slot * S_WIDTH] = self._value_address(out._data)
+        if self.slot_addr(slot) == 0:
+            self.set_addr(slot, self._value_address(out._data))
         return slot
 
     def on_function(self, rec, cls, args, kwargs):

@@ -40,7 +40,7 @@ from .autograd.engine import _SECOND_BACKWARD, _seeds
 from .interpret import _rebuild
 from .ops import OPS
 from .replay.cpu import load_generated
-from .tape import R_WIDTH, S_WIDTH, _address
+from .tape import _address
 from .tensor import _wrap
 
 MAX_RECORDS = 200
@@ -83,17 +83,16 @@ class _Rec:
     the forward and VJP expressions (a reduction is ``x * a`` with ``a`` its scale)."""
 
     def __init__(self, r, tape):
-        base = r * R_WIDTH
-        spec = OPS[tape.R[base]]
-        self.r, self.name, self.out = r, spec.name, tape.R[base + 1]
-        self.a, self.b = tape.F[2 * r], tape.F[2 * r + 1]
+        spec = OPS[tape.op_of(r)]
+        self.r, self.name, self.out = r, spec.name, tape.out_of(r)
+        self.a, self.b = tape.floats_of(r)
         self.reduce = spec.name in ("sum", "mean", "sum_dim", "mean_dim")
         if self.reduce:
-            self.ins, self.names, self.fwd, self.vjps = [tape.R[base + 2]], ("x",), "x * a", ("g * a",)
+            self.ins, self.names, self.fwd, self.vjps = [tape.inputs_of(r)[0]], ("x",), "x * a", ("g * a",)
             self.reads = []
         elif spec.kind in _INPUT_NAMES and (spec.fwd is not None or spec.name == "to_copy"):
             self.names = _INPUT_NAMES[spec.kind]
-            self.ins = list(tape.R[base + 2: base + 2 + len(self.names)])
+            self.ins = list(tape.inputs_of(r)[: len(self.names)])
             self.fwd = spec.fwd or "x"  # a cast: the rounding to the output's dtype is the op
             self.vjps = spec.vjp if isinstance(spec.vjp, tuple) else (spec.vjp,)
             # the values the engine's replay of this record reads (see ``Fusion.saved``)
@@ -108,9 +107,8 @@ class Fusion:
 
     def __init__(self, tape, needs, outputs, leaves):
         self.source, self.reason = None, None
-        S = tape.S
-        self.size = lambda s: S[s * S_WIDTH + 1]
-        self.f32 = lambda s: S[s * S_WIDTH + 2] == 0
+        self.size = tape.slot_size
+        self.f32 = lambda s: tape.slot_dtype(s) == 0
         self.reason = self._analyse(tape, needs, outputs, leaves)
         if self.reason is None:
             self.source = self._generate()
@@ -270,8 +268,7 @@ class FusedPlan:
         self.kernel = load_generated("fused", fusion.source).fused.compile(
             (types.int64[::1], types.int64, types.float64[::1]))
         self.compile_s = time.perf_counter() - t0
-        S = self.tape.S
-        self.A = np.array([S[s * S_WIDTH] for s in fusion.slots], np.int64)
+        self.A = np.array([self.tape.slot_addr(s) for s in fusion.slots], np.int64)
         self.arg_at = [(s, fusion.inputs.index(s)) for _, s in plan.arg_slots if s in fusion.inputs]
         self.res = np.zeros(1 + len(fusion.leaves))
         (out_slot, shape), = plan.outputs

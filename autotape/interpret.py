@@ -17,7 +17,7 @@ from .replay import cpu_forward
 from .replay.cpu import ensure_compiled as ensure_vjp
 from .replay.cpu import replay, tables
 from .replay.cpu_kernels import cycles, entry_point, prepare
-from .tape import R_WIDTH, S_WIDTH, _address
+from .tape import R_WIDTH, _address
 from .tensor import Tensor, _wrap
 
 
@@ -28,8 +28,8 @@ class Plan:
         self.tape = tape
         n_rec = tape.n_records
         self.n_rec = n_rec
-        R, S = tape.R, tape.S
-        self.tables_at = (R.buffer_info()[0], tape.F.buffer_info()[0], S.buffer_info()[0], tape.SH.buffer_info()[0])
+        R = tape.R
+        self.tables_at = (R.buffer_info()[0], tape.S.buffer_info()[0], tape.SH.buffer_info()[0])
         # which slots need a gradient now that the traced arguments are known not to
         arg_slot = {}
         for k, t in traced_args:
@@ -41,18 +41,17 @@ class Plan:
         for s, t in tape.leaves:
             needs[s] = 1
         for r in range(n_rec):
-            base = r * R_WIDTH
-            if R[base] == PYTHON.code:
+            if R[r * R_WIDTH] == PYTHON.code:
                 _, ins, outs = tape.python[r]
                 need = any(s >= 0 and needs[s] for s in ins)
                 for s in outs:
                     needs[s] = needs[s] or need
             else:
-                need = any(s >= 0 and needs[s] for s in (R[base + 2], R[base + 3], R[base + 4]))
-                out = R[base + 1]
+                need = any(s >= 0 and needs[s] for s in tape.inputs_of(r))
+                out = tape.out_of(r)
                 needs[out] = needs[out] or need
         for s in range(tape.n_slots):
-            S[s * S_WIDTH + 4] = needs[s]
+            tape.set_needs_grad(s, needs[s])
         self.needs = needs
         self.arg_slots = [(k, s) for k, s in arg_slot.items()]
         self.rg_args = [k for k, s in self.arg_slots if flat[k]._rg]
@@ -64,7 +63,7 @@ class Plan:
         self.outputs, self.structure = outputs, structure  # (slot, shape) per output tensor
         self.compile_s = 0.0
         self.fuse_reason = None  # why the fused strategy was not taken (see fuse.py)
-        self.goff, self.ginit, size = prepare(self.tables_at[2], tape.n_slots)
+        self.goff, self.ginit, size = prepare(*self.tables_at[1:], tape.n_slots)
         self.G = np.empty(max(size, 1))
         tape.state = np.zeros(n_rec, np.uint8)
         tape.forget_versions()  # a replay rewrites saved values by design
@@ -90,7 +89,7 @@ class Plan:
     def slot_array(self, s):
         a = self.arg_arrays.get(s)
         if a is None:
-            a = self.tape.arrays[self.tape.S[s * S_WIDTH]]
+            a = self.tape.arrays[self.tape.slot_addr(s)]
         return a
 
     def run(self, flat):
@@ -116,13 +115,12 @@ class Plan:
         if not self.arg_slots:
             return True
         tape = self.tape
-        S = tape.S
         for k, s in self.arg_slots:
             d = flat[k]._data
             if not d.flags.c_contiguous:
                 d = np.ascontiguousarray(d)
             self.arg_arrays[s] = d
-            S[s * S_WIDTH] = _address(d)
+            tape.set_addr(s, _address(d))
         if self.rg_args:
             self.leaf_info = None
             arg_of = {s: k for k, s in self.arg_slots}
@@ -149,11 +147,11 @@ class Plan:
             res = forward(r, self.n_rec, *self.tables_at, fwds, clock)
             if res < 0:
                 break
-            if tape.R[res * R_WIDTH] == PYTHON.code:
+            if tape.op_of(res) == PYTHON.code:
                 self.run_function(res)
                 r = res + 1
             else:
-                cpu_forward.ensure_compiled(tape.R[res * R_WIDTH])
+                cpu_forward.ensure_compiled(tape.op_of(res))
                 r = res
         if prof is not None:
             prof.add_replay(tape, clock, c_ref, t_ref, 0, cat="forward")
@@ -166,7 +164,7 @@ class Plan:
         new_args = []
         for a, s in zip(args, in_slots):
             if s >= 0:
-                shape = tape.shape_of(tape.slot_field(s, 3))
+                shape = tape.slot_shape(s)
                 a = _wrap(self.slot_array(s).reshape(shape), True)
             new_args.append(a)
         new_args += list(args[len(in_slots):])
@@ -204,7 +202,7 @@ class Plan:
         ginit[:] = 0
         ginit[slot] = 1
         vjps, saves = tables()
-        r = int(tape.S[slot * S_WIDTH + 5])
+        r = tape.producer_of(slot)
         args = (*self.tables_at, G, goff, ginit, tape.state, self.pause, saves, vjps, None)
         if self.replay_entry is None:
             self.replay_entry = entry_point(replay, r, -1, True, *args)
@@ -214,7 +212,7 @@ class Plan:
                 break
             if res <= -2:
                 raise RuntimeError(f"compiled replay failed at record {-2 - res}")
-            ensure_vjp(tape.R[res * R_WIDTH])
+            ensure_vjp(tape.op_of(res))
             r = res
         self.deliver()
         if not retain_graph:

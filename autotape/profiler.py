@@ -20,7 +20,7 @@ import numpy as np
 
 from . import tape as tape_mod
 from .ops import OPS, PYTHON
-from .tape import S_WIDTH
+from .tape import R_WIDTH
 
 _active = []  # the profiles now open (innermost last)
 _ns_per_cycle = []
@@ -93,7 +93,7 @@ class profile:
             if tape is None:  # the end of a backward: the next record's time starts here
                 last = ts
                 continue
-            code = tape.record_read(rec, 0)
+            code = tape.op_of(rec)
             name = OPS[code].name if code != PYTHON.code else type(tape.python[rec][0])._backward_cls.__name__
             self._events.append(dict(name=name, cat="forward", ts=last, dur=ts - last,
                                      bytes=_saved_bytes(tape, rec), rec=rec))
@@ -118,7 +118,7 @@ class profile:
         """Every event so far, as dicts: name, cat (forward, backward, python, engine, compile,
         optimizer), ts and dur (ns), bytes saved, record index."""
         for tape, done, starts, durs, cat in self._replays:
-            codes = np.frombuffer(tape.R, dtype=np.int64)[::9][done].tolist()  # a copy: no view is kept
+            codes = np.frombuffer(tape.R, dtype=np.int32)[::R_WIDTH][done].tolist()  # a copy: no view is kept
             for r, code, ts, dur in zip(done.tolist(), codes, starts.tolist(), durs.tolist()):
                 self._events.append(dict(name=OPS[code].name, cat=cat, ts=ts, dur=dur, bytes=0, rec=r))
         self._replays = []
@@ -164,15 +164,15 @@ def _warm_up():
 
 def _saved_bytes(tape, rec):
     """Bytes of the values record ``rec`` keeps for backward."""
-    code = tape.record_read(rec, 0)
+    code = tape.op_of(rec)
     if code == PYTHON.code:
         return 0
     spec, total = OPS[code], 0
-    slots = [(tape.record_read(rec, 2 + k), spec.value_inputs[k]) for k in range(3)]
-    slots.append((tape.record_read(rec, 1), spec.uses_output))
+    slots = list(zip(tape.inputs_of(rec), spec.value_inputs))
+    slots.append((tape.out_of(rec), spec.uses_output))
     for slot, saved in slots:
         if saved and slot >= 0:
-            total += tape.S[slot * S_WIDTH + 1] * (4 if tape.S[slot * S_WIDTH + 2] == 0 else 8)
+            total += tape.slot_size(slot) * (4 if tape.slot_dtype(slot) == 0 else 8)
     return total
 
 
@@ -293,14 +293,14 @@ def listing(t, limit=40):
     for k, rec in enumerate(keep):
         if k and rec != keep[k - 1] + 1:
             lines.append(f"{'...':>6}  ({rec - keep[k - 1] - 1} records)")
-        code = tape.record_read(rec, 0)
+        code = tape.op_of(rec)
         name = OPS[code].name if code != PYTHON.code else type(tape.python[rec][0])._backward_cls.__name__
-        ins = [tape.record_read(rec, 2 + j) for j in range(3)]
+        ins = tape.inputs_of(rec)
         if code == PYTHON.code:
             ins = [s for s in tape.python[rec][1] if s >= 0]
-        out = tape.record_read(rec, 1)
-        shape = tape.shape_of(tape.S[out * S_WIDTH + 3])
-        dtype = "float32" if tape.S[out * S_WIDTH + 2] == 0 else "float64"
+        out = tape.out_of(rec)
+        shape = tape.slot_shape(out)
+        dtype = "float32" if tape.slot_dtype(out) == 0 else "float64"
         inputs = ", ".join(f"%{s}" for s in ins if s >= 0)
         lines.append(f"{rec:>6}  {name[:13]:<14}{inputs[:17]:<18}{'%' + str(out):<8}{str(list(shape))[:15]:<16}"
                      f"{dtype:<9}{_bytes(_saved_bytes(tape, rec)):>9}")

@@ -1,14 +1,20 @@
 """The Wengert tape: a flat list of records kept as parallel arrays, one tape per thread.
 
-Records (``R``, 9 int64 each): opcode, output slot, up to three input slots, four integer
-attributes. ``F`` holds two float attributes per record. A *slot* is a value on the tape
-(``S``, 6 int64 each): the address of its contiguous data (0 until backward needs it), its
-element count, dtype code, shape id (into the tape's ``SH`` table: ndim then dims), whether it
-needs a gradient, and the record that produced it (-1 for leaves and constants).
+A record is 40 bytes in ``R`` (10 int32 per record; ``F`` is the same buffer read as float64,
+5 per record): opcode, output slot, two input slots, then attributes. A kernel op (reduction,
+shape op, matmul) keeps up to four int32 attributes in ``R[10r+4 : 10r+8]`` and one float in
+``F[5r+4]``; an elementwise op keeps its third input (``where``'s) in ``R[10r+4]``, its float
+``a`` in ``F[5r+4]`` and ``b`` in ``F[5r+3]``. A *slot* is a value on the tape (``S``, 2 int64
+each): the address of its contiguous data (0 until backward needs it), and an info word
+packing its shape id (low 32 bits: an offset into ``SH``, whose entries are size, ndim, dims),
+its dtype code (2 bits), whether it needs a gradient (1 bit) and the record that produced it
+(the rest, signed: -1 for leaves and constants). So a record and its output slot cost 56
+bytes; the compiled replay reads the size from the shape table. (Nine int64, two float64 and
+six int64 per slot cost 136.)
 
 The arrays are ``array.array``s, so appending is cheap and they grow by doubling; the compiled
-replay reads them through zero-copy NumPy views. Values saved for backward are read by address
-inside compiled code; ``vals`` holds the arrays so those addresses stay valid.
+replay reads them through raw pointers. Values saved for backward are read by address inside
+compiled code; ``vals`` holds the arrays so those addresses stay valid.
 """
 import itertools
 import struct
@@ -20,17 +26,22 @@ import numpy as np
 from numba import njit
 
 
-R_WIDTH, S_WIDTH = 9, 6
-ZERO_INTS, ZERO_FLOATS = (0, 0, 0, 0), (0.0, 0.0)
-S_ADDR, S_SIZE, S_DTYPE, S_SHAPE, S_NEEDS_GRAD, S_PRODUCER = range(S_WIDTH)
+R_WIDTH, F_WIDTH, S_WIDTH = 10, 5, 2  # int32 / float64 per record, int64 per slot
+ZERO_INTS = (0, 0, 0, 0)
 DT_INT64 = 2  # dtype code of integer index maps (values: 0 float32, 1 float64)
+SHAPE_MASK = 0xFFFFFFFF
 # Rows are appended as packed bytes: ``array.frombytes(pack(...))`` costs a third of
 # ``array.extend(tuple)``, which converts item by item (measured: 350 vs 900 ns for a record).
-_pack_record = struct.Struct(f"{R_WIDTH}q").pack
-_pack_slot = struct.Struct(f"{S_WIDTH}q").pack
-_pack_floats = struct.Struct("2d").pack
+# ("<": no padding; both layouts are 40 bytes.)
+_pack_kernel = struct.Struct("<8id").pack  # op, out, in0, in1, four ints, one float
+_pack_elementwise = struct.Struct("<6idd").pack  # op, out, in0, in1, in2, unused, b, a
+_pack_slot = struct.Struct("2q").pack
 _pack_version = struct.Struct("2q").pack
-_NO_FLOATS = _pack_floats(*ZERO_FLOATS)
+_unpack_floats = struct.Struct("<dd").unpack_from
+
+
+# an op output's info bits for "needs a gradient" and its dtype code, by its item size
+_NEEDS_GRAD_AND_DTYPE = {4: (1 << 34) | (0 << 32), 8: (1 << 34) | (1 << 32)}
 
 _serials = itertools.count(1)
 class _Local(threading.local):
@@ -57,13 +68,13 @@ class Tape:
     a tape nobody can backward through any more is freed with its saved values."""
 
     __slots__ = (
-        "serial", "R", "F", "S", "SH", "shape_ids", "vals", "leaves", "links", "python",
+        "serial", "R", "S", "SH", "shape_ids", "vals", "leaves", "links", "python",
         "versions", "version_at", "epoch", "state", "hooks", "retained", "n_slots", "origins", "__weakref__",
     )
 
     def __init__(self):
         self.serial = next(_serials)
-        self.R, self.F, self.S, self.SH = array("q"), array("d"), array("q"), array("q")
+        self.R, self.S, self.SH = array("i"), array("q"), array("q")
         self.shape_ids = {}
         self.vals = []  # arrays whose addresses are in S; keeps them alive
         self.leaves = []  # (slot, tensor) for leaves that require grad
@@ -83,10 +94,15 @@ class Tape:
     def n_records(self):
         return len(self.R) // R_WIDTH
 
+
     def shape_id(self, shape):
         sid = self.shape_ids.get(shape)
         if sid is None:
             sid = self.shape_ids[shape] = len(self.SH)
+            size = 1
+            for d in shape:
+                size *= d
+            self.SH.append(size)
             self.SH.append(len(shape))
             self.SH.extend(shape)
         return sid
@@ -120,7 +136,7 @@ class Tape:
         sid = self.shape_ids.get(shape)
         if sid is None:
             sid = self.shape_id(shape)
-        self.S.frombytes(_pack_slot(addr, data.size, code, sid, needs_grad, producer))
+        self.S.frombytes(_pack_slot(addr, (producer << 35) | (needs_grad << 34) | (code << 32) | sid))
         return slot
 
     def const_slot(self, data):
@@ -145,14 +161,16 @@ class Tape:
             slot = self.n_slots
             self.n_slots = slot + 1
             sid = self.shape_ids.get(data.shape)
-            self.S.frombytes(_pack_slot(addr, data.size, 0 if data.itemsize == 4 else 1,
-                                        self.shape_id(data.shape) if sid is None else sid, rg, -1))
+            if sid is None:
+                sid = self.shape_id(data.shape)
+            code = 0 if data.itemsize == 4 else 1
+            self.S.frombytes(_pack_slot(addr, -(1 << 35) | (rg << 34) | (code << 32) | sid))
             t._lserial, t._slot = self.serial, slot
             if rg:
                 self.leaves.append((slot, t))
             return slot
-        if need_value and self.S[slot * S_WIDTH + S_ADDR] == 0:
-            self.S[slot * S_WIDTH + S_ADDR] = self._leaf_address(t) if owner is None else self._value_address(t._data)
+        if need_value and self.S[slot * 2] == 0:
+            self.S[slot * 2] = self._leaf_address(t) if owner is None else self._value_address(t._data)
         return slot
 
     def _output(self, spec, out, rec):
@@ -160,7 +178,7 @@ class Tape:
         stack) keeps one slot, produced by the last of them. (new_slot, inlined: this runs
         once per op.)"""
         if out._tape is self:
-            self.S[out._slot * S_WIDTH + S_PRODUCER] = rec
+            self.set_producer(out._slot, rec)
             return out._slot
         data = out._data
         slot = self.n_slots
@@ -172,7 +190,7 @@ class Tape:
         sid = self.shape_ids.get(data.shape)
         if sid is None:
             sid = self.shape_id(data.shape)
-        self.S.frombytes(_pack_slot(addr, data.size, 0 if data.itemsize == 4 else 1, sid, 1, rec))
+        self.S.frombytes(_pack_slot(addr, (rec << 35) | _NEEDS_GRAD_AND_DTYPE[data.itemsize] | sid))
         out._tape, out._slot, out._rg = self, slot, True
         return slot
 
@@ -185,8 +203,8 @@ class Tape:
             if not need_value:
                 return slot
             S = self.S
-            if S[slot * S_WIDTH] == 0:
-                S[slot * S_WIDTH] = self._leaf_address(t) if owner is None else self._value_address(t._data)
+            if S[slot * 2] == 0:
+                S[slot * 2] = self._leaf_address(t) if owner is None else self._value_address(t._data)
         else:
             slot = self.slot_of(t, need_value)
             if not need_value:
@@ -196,27 +214,41 @@ class Tape:
         self.version_at.frombytes(_pack_version(vc[0], rec))
         return slot
 
-    def record(self, spec, out, inputs, ints=ZERO_INTS, floats=ZERO_FLOATS):
-        """Append one record computing tensor ``out`` from up to three ``inputs`` (None: absent)."""
-        rec = len(self.R) // R_WIDTH
-        slots = [-1 if t is None else self._input(t, spec.value_inputs[k], rec) for k, t in enumerate(inputs)]
-        slots += [-1] * (3 - len(slots))
-        self.R.frombytes(_pack_record(spec.code, self._output(spec, out, rec), *slots, *ints))
-        self.F.frombytes(_NO_FLOATS if floats is ZERO_FLOATS else _pack_floats(*floats))
-
-    # The two common shapes of record, unrolled: one of these runs for every op in eager code.
-    def record1(self, spec, out, x, ints=ZERO_INTS, floats=ZERO_FLOATS):
+    # Recording: one of these runs for every op in eager code, so the common shapes are unrolled.
+    def record_ew1(self, spec, out, x, a=0.0, b=0.0):
+        """An elementwise record of one input, with float attributes a and b."""
         rec = len(self.R) // R_WIDTH
         xs = self._input(x, spec.value_inputs[0], rec)
-        self.R.frombytes(_pack_record(spec.code, self._output(spec, out, rec), xs, -1, -1, *ints))
-        self.F.frombytes(_NO_FLOATS if floats is ZERO_FLOATS else _pack_floats(*floats))
+        self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), xs, -1, -1, 0, b, a))
 
-    def record2(self, spec, out, x1, x2, ints=ZERO_INTS, floats=ZERO_FLOATS):
+    def record_ew2(self, spec, out, x1, x2):
         rec = len(self.R) // R_WIDTH
         s1 = self._input(x1, spec.value_inputs[0], rec)
         s2 = self._input(x2, spec.value_inputs[1], rec)
-        self.R.frombytes(_pack_record(spec.code, self._output(spec, out, rec), s1, s2, -1, *ints))
-        self.F.frombytes(_NO_FLOATS if floats is ZERO_FLOATS else _pack_floats(*floats))
+        self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), s1, s2, -1, 0, 0.0, 0.0))
+
+    def record_ew3(self, spec, out, c, x1, x2):
+        """``where``'s record: the condition and the two values."""
+        rec = len(self.R) // R_WIDTH
+        vi = spec.value_inputs
+        s1, s2, s3 = self._input(c, vi[0], rec), self._input(x1, vi[1], rec), self._input(x2, vi[2], rec)
+        self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), s1, s2, s3, 0, 0.0, 0.0))
+
+    def record1(self, spec, out, x, ints=ZERO_INTS, f=0.0):
+        """A kernel op's record with one input, up to four int attributes and one float."""
+        rec = len(self.R) // R_WIDTH
+        xs = self._input(x, spec.value_inputs[0], rec)
+        self.R.frombytes(_pack_kernel(spec.code, self._output(spec, out, rec), xs, -1, *ints, f))
+
+    def record2(self, spec, out, x1, x2, ints=ZERO_INTS, f=0.0):
+        rec = len(self.R) // R_WIDTH
+        s1 = self._input(x1, spec.value_inputs[0], rec)
+        s2 = self._input(x2, spec.value_inputs[1], rec)
+        self.R.frombytes(_pack_kernel(spec.code, self._output(spec, out, rec), s1, s2, *ints, f))
+
+    def record_python(self, code, out_slot):
+        """The record of a custom Function (its inputs and outputs are kept in ``python``)."""
+        self.R.frombytes(_pack_kernel(code, out_slot, -1, -1, 0, 0, 0, 0, 0.0))
 
     def save_version(self, vc, rec):
         """Record ``rec`` reads a value whose version counter is ``vc``, as it is now."""
@@ -236,15 +268,61 @@ class Tape:
         self.vals = []
         self.forget_versions()
 
-    def record_read(self, rec, k):
-        return self.R[rec * R_WIDTH + k]
+    # Reading the tables from Python (the compiled code has its own readers in replay/cpu_kernels.py).
+    def op_of(self, rec):
+        return self.R[rec * R_WIDTH]
 
-    def slot_field(self, slot, k):
-        return self.S[slot * S_WIDTH + k]
+    def out_of(self, rec):
+        return self.R[rec * R_WIDTH + 1]
+
+    def inputs_of(self, rec):
+        """The three input slots of record ``rec`` (-1: none); a Function's are in ``python``."""
+        from .ops import OPS
+
+        base = rec * R_WIDTH
+        third = self.R[base + 4] if OPS[self.R[base]].kind == "ew3" else -1
+        return self.R[base + 2], self.R[base + 3], third
+
+    def floats_of(self, rec):
+        """Record ``rec``'s float attributes: (a, b) of an elementwise op; a kernel op's one
+        float first (its second is the bits of two int attributes)."""
+        b, a = _unpack_floats(self.R, rec * 4 * R_WIDTH + 24)
+        return a, b
+
+    def slot_addr(self, slot):
+        return self.S[slot * 2]
+
+    def set_addr(self, slot, addr):
+        self.S[slot * 2] = addr
+
+    def slot_shape_id(self, slot):
+        return self.S[slot * 2 + 1] & SHAPE_MASK
+
+    def slot_size(self, slot):
+        return self.SH[self.S[slot * 2 + 1] & SHAPE_MASK]
+
+    def slot_dtype(self, slot):
+        return (self.S[slot * 2 + 1] >> 32) & 3
+
+    def slot_needs_grad(self, slot):
+        return (self.S[slot * 2 + 1] >> 34) & 1
+
+    def set_needs_grad(self, slot, needs):
+        info = self.S[slot * 2 + 1]
+        self.S[slot * 2 + 1] = (info & ~(1 << 34)) | (int(needs) << 34)
+
+    def producer_of(self, slot):
+        return self.S[slot * 2 + 1] >> 35
+
+    def set_producer(self, slot, rec):
+        self.S[slot * 2 + 1] = (rec << 35) | (self.S[slot * 2 + 1] & ((1 << 35) - 1))
 
     def shape_of(self, sid):
-        n = self.SH[sid]
-        return tuple(self.SH[sid + 1: sid + 1 + n])
+        n = self.SH[sid + 1]
+        return tuple(self.SH[sid + 2: sid + 2 + n])
+
+    def slot_shape(self, slot):
+        return self.shape_of(self.S[slot * 2 + 1] & SHAPE_MASK)
 
 
 def current_tape():

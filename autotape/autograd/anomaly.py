@@ -139,23 +139,22 @@ class set_detect_anomaly:
 def check_record(tape, rec, G, goff, ginit):
     """Raise if the gradients record ``rec`` just wrote into its inputs hold NaN or Inf."""
     from ..ops import OPS, PYTHON
-    from ..tape import R_WIDTH, S_SIZE, S_WIDTH
 
-    op = tape.R[rec * R_WIDTH]
+    op = tape.op_of(rec)
     if op == PYTHON.code:
         ctx, slots, _ = tape.python[rec]
         name = type(ctx).__name__
     else:
         spec = OPS[op]
         name = spec.grad_fn
-        slots = [tape.R[rec * R_WIDTH + 2 + k] for k in range(3)]
+        slots = list(tape.inputs_of(rec))
         if spec.kind == "ew3":  # where(c, x1, x2): the condition has no gradient output
             slots = slots[1:]
     for k, s in enumerate(slots):
         if s < 0 or goff[s] < 0 or not ginit[s]:
             continue
         o = goff[s]
-        g = G[o: o + tape.S[s * S_WIDTH + S_SIZE]]
+        g = G[o: o + tape.slot_size(s)]
         if np.isfinite(g).all():
             continue
         kind = "nan" if np.isnan(g).any() else "inf"

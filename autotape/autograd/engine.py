@@ -17,7 +17,6 @@ from ..tensor import Tensor, _wrap
 from ..ops import OPS, PYTHON
 from ..replay.cpu import ensure_compiled, replay, tables
 from ..replay.cpu_kernels import all_saved_freed, cycles, prepare_into
-from ..tape import S_PRODUCER, S_SHAPE, S_SIZE, S_WIDTH
 
 _SECOND_BACKWARD = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "
@@ -185,8 +184,7 @@ class _Run:
         n_rec = tape.n_records
         # The compiled code reads the tape's arrays by address: no NumPy views of them exist,
         # so nothing can pin their buffers (an exception's traceback, say) and stop recording.
-        tables_at = (tape.R.buffer_info()[0], tape.F.buffer_info()[0], tape.S.buffer_info()[0],
-                     tape.SH.buffer_info()[0])
+        tables_at = (tape.R.buffer_info()[0], tape.S.buffer_info()[0], tape.SH.buffer_info()[0])
         state = tape.state
         if state is None or len(state) < n_rec:
             state = np.zeros(n_rec, np.uint8)
@@ -200,7 +198,7 @@ class _Run:
         ws = _take_workspace()
         ws.fit(tape.n_slots, n_rec)
         goff, ginit = ws.goff, ws.ginit
-        G = ws.arena(prepare_into(tables_at[2], tape.n_slots, goff, ginit))
+        G = ws.arena(prepare_into(tables_at[1], tables_at[2], tape.n_slots, goff, ginit))
         start = -1
         for slot, g in seeds:
             o = goff[slot]
@@ -212,7 +210,7 @@ class _Run:
             else:
                 G[o: o + g.size] = g.ravel()
                 ginit[slot] = 1
-            start = max(start, tape.S[slot * S_WIDTH + S_PRODUCER])
+            start = max(start, tape.producer_of(slot))
         hooked = {slot: hooks for slot, hooks in tape.hooks.items() if hooks} if tape.hooks else {}
         # Anomaly mode: stop before every record, and check what it wrote once it has run.
         check = anomaly.is_anomaly_check_nan_enabled()
@@ -220,7 +218,7 @@ class _Run:
         if hooked or check:
             pause = np.full(n_rec, 1 if check else 0, np.uint8)  # records where replay hands over to Python
             for slot in hooked:
-                pause[tape.slot_field(slot, S_PRODUCER)] = 1
+                pause[tape.producer_of(slot)] = 1
         r, skip, done = start, -1, -1
         prof = profiler.current()
         clock = np.zeros((2, n_rec + 1), np.int64) if prof is not None else None
@@ -241,7 +239,7 @@ class _Run:
             if res <= -2:
                 _release(ws)
                 self.fail(tape, -2 - res, state)
-            op = tape.record_read(res, 0)
+            op = tape.op_of(res)
             t0 = time.perf_counter_ns()
             if op == PYTHON.code:
                 with no_grad():  # Python code run by backward records nothing
@@ -258,7 +256,7 @@ class _Run:
                 if prof is not None:
                     prof.add(f"compile {OPS[op].name}", "compile", t0, time.perf_counter_ns() - t0)
             else:
-                out = tape.record_read(res, 1)
+                out = tape.out_of(res)
                 with no_grad():
                     self.run_hooks(hooked.pop(out, ()), out, G, goff, tape)
                 r, skip = res, res
@@ -277,7 +275,7 @@ class _Run:
 
     def fail(self, tape, rec, state):
         if state[rec] == 2:
-            spec = OPS[tape.record_read(rec, 0)]
+            spec = OPS[tape.op_of(rec)]
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an inplace "
                 f"operation: it was saved by {spec.grad_fn} and changed afterwards (version counter)."
@@ -289,10 +287,10 @@ class _Run:
 
     def grad_of(self, tape, G, goff, slot):
         o = goff[slot]
-        return G[o: o + tape.slot_field(slot, S_SIZE)]
+        return G[o: o + tape.slot_size(slot)]
 
     def run_hooks(self, hooks, slot, G, goff, tape):
-        shape = tape.shape_of(tape.slot_field(slot, S_SHAPE))
+        shape = tape.slot_shape(slot)
         for hook in list(hooks):
             g = self.grad_of(tape, G, goff, slot)
             new = hook(_wrap(g.reshape(shape).copy()))
@@ -301,12 +299,12 @@ class _Run:
                 g[:] = np.asarray(new._data, dtype=np.float64).reshape(-1)
 
     def deliver(self, tape, G, goff, ginit):
-        S, plain = tape.S, self.capture is None
+        plain = self.capture is None
         for slot, t in tape.leaves:
             if ginit[slot]:
                 o = goff[slot]
-                n = S[slot * S_WIDTH + S_SIZE]
                 data = t._data
+                n = tape.slot_size(slot)
                 if plain and t.grad is None and not t._hooks and n == data.size:
                     # the usual case in a few calls: a copy (G is reused) in the leaf's dtype and shape
                     t.grad = _wrap(np.array(G[o], data.dtype) if data.ndim == 0 else
@@ -339,7 +337,7 @@ class _Run:
             state[rec] = 1
         grads = []
         for s in out_slots:
-            shape = tape.shape_of(tape.slot_field(s, S_SHAPE))
+            shape = tape.slot_shape(s)
             g = self.grad_of(tape, G, goff, s).reshape(shape) if ginit[s] else np.zeros(shape)
             grads.append(_wrap(g.astype(ctx._out_dtypes[len(grads)])))
         result = type(ctx)._backward_cls.backward(ctx, *grads)
@@ -347,11 +345,11 @@ class _Run:
         for s, g in zip(in_slots, result):
             if s < 0 or g is None or goff[s] < 0:
                 continue
-            o, n = goff[s], tape.slot_field(s, S_SIZE)
+            o, n = goff[s], tape.slot_size(s)
             if not ginit[s]:
                 G[o: o + n] = 0.0
                 ginit[s] = 1
-            shape = tape.shape_of(tape.slot_field(s, S_SHAPE))
+            shape = tape.slot_shape(s)
             G[o: o + n] += np.broadcast_to(np.asarray(g._data, dtype=np.float64), shape).ravel()
 
 

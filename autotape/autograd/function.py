@@ -46,7 +46,7 @@ class FunctionCtx:
                 continue
             if not isinstance(g, Tensor):
                 raise TypeError(f"function {name} returned a {type(g).__name__} as gradient {k}; expected a Tensor or None")
-            shape = tape.shape_of(tape.slot_field(slot, 3))
+            shape = tape.slot_shape(slot)
             gshape = g._data.shape
             if gshape != shape:
                 try:
@@ -105,8 +105,7 @@ class Function(metaclass=_FunctionMeta):
                               and id(o) not in getattr(ctx, "_non_diff", ())]
             out_slots = [tape._output(PYTHON, o, rec) for o in differentiable]
             if out_slots:
-                tape.R.extend((PYTHON.code, out_slots[0], -1, -1, -1, 0, 0, 0, 0))
-                tape.F.extend((0.0, 0.0))
+                tape.record_python(PYTHON.code, out_slots[0])
                 tape.python[rec] = (ctx, in_slots, out_slots)
                 on_call = getattr(tape, "on_function", None)  # a tape autotape.compile records
                 if on_call is not None:

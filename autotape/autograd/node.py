@@ -1,6 +1,5 @@
 """``grad_fn`` objects: a view of one tape record, named as PyTorch names it (AddBackward0, ...)."""
 from ..ops import OPS, PYTHON
-from ..tape import S_PRODUCER
 
 _classes = {}
 
@@ -19,14 +18,14 @@ class Node:
     @property
     def next_functions(self):
         tape, out = self._tape, []
-        if tape.record_read(self._rec, 0) == PYTHON.code:
+        if tape.op_of(self._rec) == PYTHON.code:
             slots = tape.python[self._rec][1]
         else:
-            slots = [tape.record_read(self._rec, k) for k in (2, 3, 4)]
+            slots = tape.inputs_of(self._rec)
         for slot in slots:
             if slot < 0:
                 continue
-            producer = tape.slot_field(slot, S_PRODUCER)
+            producer = tape.producer_of(slot)
             if producer >= 0:
                 out.append((_node(tape, producer), 0))
             else:
@@ -67,7 +66,7 @@ def _class(name):
 
 
 def _node(tape, rec):
-    code = tape.record_read(rec, 0)
+    code = tape.op_of(rec)
     if code == PYTHON.code:
         name = type(tape.python[rec][0]).__name__
     else:
@@ -76,4 +75,4 @@ def _node(tape, rec):
 
 
 def node_for(tape, slot):
-    return _node(tape, tape.slot_field(slot, S_PRODUCER))
+    return _node(tape, tape.producer_of(slot))

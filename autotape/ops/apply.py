@@ -46,14 +46,14 @@ def unary(spec, x, a=0.0, b=0.0):
     """Apply an elementwise one-input op (float result), recording it if ``x`` requires grad."""
     out = _wrap(_array(spec.forward(_float_data(x), a, b)))
     if x._rg and _grad_state.enabled:
-        current_tape().record1(spec, out, x, floats=(a, b))
+        current_tape().record_ew1(spec, out, x, a, b)
     return out
 
 
 def cast(x, np_dtype):
     out = _wrap(x._data.astype(np_dtype))
     if x._rg and np_dtype.kind == "f" and is_grad_enabled():
-        current_tape().record1(ew.TO_COPY, out, x)
+        current_tape().record_ew1(ew.TO_COPY, out, x)
     elif _trace.recorder is not None:
         _trace.recorder.derived(out, x)
     return out
@@ -116,7 +116,7 @@ def binary(spec, x1, x2):
         if (n1 != n and n1 != 1) or (n2 != n and n2 != 1):  # (replay reads size-1 inputs at stride 0)
             shape = out._data.shape
             x1, x2 = expand_for(x1, shape, n), expand_for(x2, shape, n)
-        current_tape().record2(spec, out, x1, x2)
+        current_tape().record_ew2(spec, out, x1, x2)
     return out
 
 

@@ -14,16 +14,13 @@ DOT = defop("dot", "DotBackward0", "kernel", "k_matmul", uses={"x"})
 BMM = defop("bmm", "BmmBackward0", "kernel", "k_matmul", uses={"x"})
 
 
-_UNSHARED = (0.0, 0.0)  # neither side is one batch shared by all
-
-
 def matmul(input, other):
     if isinstance(input, Tensor) and isinstance(other, Tensor):  # 2-D @ 2-D first: a Linear layer's product
         a, b = input._data, other._data
         if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.shape[1] == b.shape[0]:
             out = _wrap(_array(np.matmul(a, b)))
             if _recording(input, other):
-                current_tape().record2(MM, out, input, other, (1, a.shape[0], a.shape[1], b.shape[1]), _UNSHARED)
+                current_tape().record2(MM, out, input, other, (1, a.shape[0], a.shape[1], b.shape[1]))
             return out
     for name, t in (("input", input), ("other", other)):
         if not isinstance(t, Tensor):
@@ -64,8 +61,9 @@ def matmul(input, other):
         b_batch = nb
     m = 1 if a.ndim == 1 else a.shape[-2]
     n = 1 if b.ndim == 1 else b.shape[-1]
-    shared = (float(a_batch == 1 and nb > 1), float(b_batch == 1 and nb > 1))
-    current_tape().record2(spec, out, input, other, ints=(nb, m, k_a, n), floats=shared)
+    # which side is one batch shared by all, as bits of the record's float (1: a, 2: b)
+    shared = float((a_batch == 1 and nb > 1) + 2 * (b_batch == 1 and nb > 1))
+    current_tape().record2(spec, out, input, other, ints=(nb, m, k_a, n), f=shared)
     return out
 
 

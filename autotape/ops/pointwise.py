@@ -239,7 +239,7 @@ def where(condition, input=None, other=None):
         x1, x2 = expand_for(input, shape, size), expand_for(other, shape, size)
         # the condition is read as a value of the record's own float dtype
         c = _wrap(np.array(np.broadcast_to(cond, shape), dtype=out._data.dtype, order="C"))
-        tape.record(ew.WHERE, out, (c, x1, x2))
+        tape.record_ew3(ew.WHERE, out, c, x1, x2)
     return out
 
 

@@ -63,11 +63,11 @@ def _layout(x, dims):
     return x, math.prod(shape[: dims[0]]), math.prod(shape[dims[0]: dims[-1] + 1])
 
 
-def _reduce(spec, x, dims, y, mode=0, floats=(0.0, 0.0)):
+def _reduce(spec, x, dims, y, mode=0, f=0.0):
     out = _wrap(_array(y))
     if _recording(x):
         src, outer, red = _layout(x, dims)
-        current_tape().record1(spec, out, src, ints=(outer, red, mode, 0), floats=floats)
+        current_tape().record1(spec, out, src, ints=(outer, red, mode, 0), f=f)
     return out
 
 
@@ -80,7 +80,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     if dim is None and dtype is None and not keepdim and data.dtype.kind == "f":  # the loss, every step
         out = _wrap(_array(np.add.reduce(data, axis=None)))
         if _recording(input):
-            current_tape().record1(SUM, out, input, ints=(1, data.size, 0, 0), floats=(1.0, 0.0))
+            current_tape().record1(SUM, out, input, ints=(1, data.size, 0, 0), f=1.0)
         return out
     if dtype is not None:
         data = data.astype(dtypes.to_numpy_dtype(dtype))
@@ -89,7 +89,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     if data.dtype.kind in "biu":
         return _wrap(_array(np.add.reduce(data, axis=_axis(dims, data.ndim), keepdims=keepdim, dtype=np.int64)))
     y = np.add.reduce(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
-    return _reduce(SUM if dim is None else SUM_DIM, input, dims, y, floats=(1.0, 0.0))
+    return _reduce(SUM if dim is None else SUM_DIM, input, dims, y, f=1.0)
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None):
@@ -105,7 +105,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     red = math.prod([data.shape[d] for d in dims]) if data.ndim else 1
     with np.errstate(invalid="ignore", divide="ignore"):
         y = np.mean(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
-    return _reduce(MEAN if dim is None else MEAN_DIM, input, dims, y, floats=(1.0 / builtins.max(red, 1), 0.0))
+    return _reduce(MEAN if dim is None else MEAN_DIM, input, dims, y, f=1.0 / builtins.max(red, 1))
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
@@ -204,7 +204,7 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         y = np.sum(absx, axis=axis, keepdims=keepdim)
     else:
         y = np.sum(absx ** p, axis=axis, keepdims=keepdim) ** (1.0 / p)
-    return _reduce(NORM, input, dims, y, floats=(p, 0.0))
+    return _reduce(NORM, input, dims, y, f=p)
 
 
 def _correction(unbiased, correction):
@@ -222,7 +222,7 @@ def _spread(spec, np_fn, input, dim, unbiased, keepdim, correction):
     dims = _dims(dim, data.ndim)
     with np.errstate(invalid="ignore", divide="ignore"):
         y = np_fn(data, axis=_axis(dims, data.ndim), ddof=corr, keepdims=keepdim)
-    return _reduce(spec, input, dims, y, mode=int(spec is STD), floats=(corr, 0.0))
+    return _reduce(spec, input, dims, y, mode=int(spec is STD), f=corr)
 
 
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):

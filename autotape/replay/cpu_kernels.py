@@ -2,7 +2,7 @@
 not elementwise (their elementwise cousins are generated from the op table in ``cpu.py``).
 
 Every VJP takes ``(r, R, F, S, SH, G, goff, ginit)``, all raw pointers but ``r``: the record
-index; the record (9 per record), float (2 per record), slot (6 per slot) and shape tables; the
+index; the record table (read as int32 and, ``F``, as float64), the slot and shape tables; the
 float64 gradient arena; each slot's offset in it (-1: no gradient wanted); whether that slot's
 gradient has been written yet. Raw pointers, not arrays: no reference counting per call, and
 far less code for LLVM to optimise. Each VJP is compiled as a ``cfunc`` the first time a tape
@@ -31,11 +31,40 @@ def _pointer_intrinsic(numba_type):
 
 _p32 = _pointer_intrinsic(types.float32)
 _p64 = _pointer_intrinsic(types.float64)
+_pi32 = _pointer_intrinsic(types.int32)
 _pi64 = _pointer_intrinsic(types.int64)
 _pu8 = _pointer_intrinsic(types.uint8)
 
-_I64P, _F64P = types.CPointer(types.int64), types.CPointer(types.float64)
-VJP_SIGNATURE = types.void(types.int64, _I64P, _F64P, _I64P, _I64P, _F64P, _I64P, types.CPointer(types.uint8))
+_I32P, _I64P, _F64P = types.CPointer(types.int32), types.CPointer(types.int64), types.CPointer(types.float64)
+# (r, R, F, S, SH, G, goff, ginit); F is R's buffer read as float64
+VJP_SIGNATURE = types.void(types.int64, _I32P, _F64P, _I64P, _I64P, _F64P, _I64P, types.CPointer(types.uint8))
+
+
+# --- the tape's tables, as autotape/tape.py lays them out ---------------------------------------
+# Record r: R[10r] opcode, R[10r+1] output slot, R[10r+2], R[10r+3] inputs, R[10r+4 : 10r+8]
+# int attributes (an elementwise op's third input at R[10r+4]), F[5r+4] the float attribute
+# (an elementwise op's a; its b at F[5r+3]). Slot s: S[2s] address, S[2s+1] info word.
+@njit(cache=True)
+def size_of(S, SH, s):
+    """Slot ``s``'s element count (its shape's entry in SH: size, ndim, dims)."""
+    return SH[S[s * 2 + 1] & 0xFFFFFFFF]
+
+
+@njit(cache=True)
+def shape_of(S, s):
+    """Where slot ``s``'s shape entry starts in SH."""
+    return S[s * 2 + 1] & 0xFFFFFFFF
+
+
+@njit(cache=True)
+def dtype_of(S, s):
+    """Slot ``s``'s dtype code: 0 float32, 1 float64, 2 int64."""
+    return (S[s * 2 + 1] >> 32) & 3
+
+
+@njit(cache=True)
+def needs_grad_of(S, s):
+    return (S[s * 2 + 1] >> 34) & 1
 
 
 def entry_point(dispatcher, *args):
@@ -114,7 +143,7 @@ def gtarget(s, goff, ginit):
 
 
 @njit(cache=True, error_model="numpy")
-def gslot(s, S, G, goff, ginit):
+def gslot(s, S, SH, G, goff, ginit):
     """Offset of slot ``s``'s gradient, zeroed on first touch; -1 if it wants none."""
     if s < 0:
         return -1
@@ -122,7 +151,7 @@ def gslot(s, S, G, goff, ginit):
     if o < 0:
         return -1
     if ginit[s] == 0:
-        for i in range(S[s * 6 + 1]):
+        for i in range(size_of(S, SH, s)):
             G[o + i] = 0.0
         ginit[s] = 1
     return o
@@ -132,11 +161,11 @@ def gslot(s, S, G, goff, ginit):
 def _odometer_add(G, go, gi, shape_at, SH, step):
     """G[gi + j] += G[go + i] over the output's elements i, where the input index j moves by
     ``step[k]`` along output dim k (0 for a broadcast dim, a permuted stride for a permute)."""
-    nd = SH[shape_at]
+    nd = SH[shape_at + 1]
     idx = np.zeros(nd, np.int64)
     n = 1
     for k in range(nd):
-        n *= SH[shape_at + 1 + k]
+        n *= SH[shape_at + 2 + k]
     j = 0
     for i in range(n):
         G[gi + j] += G[go + i]
@@ -144,7 +173,7 @@ def _odometer_add(G, go, gi, shape_at, SH, step):
         while k >= 0:
             idx[k] += 1
             j += step[k]
-            if idx[k] < SH[shape_at + 1 + k]:
+            if idx[k] < SH[shape_at + 2 + k]:
                 break
             j -= step[k] * idx[k]
             idx[k] = 0
@@ -152,16 +181,16 @@ def _odometer_add(G, go, gi, shape_at, SH, step):
 
 
 def k_expand(r, R, F, S, SH, G, goff, ginit):
-    out, a = R[r * 9 + 1], R[r * 9 + 2]
-    gi = gslot(a, S, G, goff, ginit)
+    out, a = R[r * 10 + 1], R[r * 10 + 2]
+    gi = gslot(a, S, SH, G, goff, ginit)
     if gi < 0:
         return
-    osh, ish = S[out * 6 + 3], S[a * 6 + 3]
-    nd, ind = SH[osh], SH[ish]
+    osh, ish = shape_of(S, out), shape_of(S, a)
+    nd, ind = SH[osh + 1], SH[ish + 1]
     step = np.zeros(nd, np.int64)
     st = 1
     for k in range(ind - 1, -1, -1):
-        d = SH[ish + 1 + k]
+        d = SH[ish + 2 + k]
         if d != 1:
             step[k + nd - ind] = st
         st *= d
@@ -169,21 +198,21 @@ def k_expand(r, R, F, S, SH, G, goff, ginit):
 
 
 def k_permute(r, R, F, S, SH, G, goff, ginit):
-    out, a, perm = R[r * 9 + 1], R[r * 9 + 2], R[r * 9 + 5]
-    gi = gslot(a, S, G, goff, ginit)
+    out, a, perm = R[r * 10 + 1], R[r * 10 + 2], R[r * 10 + 4]
+    gi = gslot(a, S, SH, G, goff, ginit)
     if gi < 0:
         return
-    ish = S[a * 6 + 3]
-    nd = SH[ish]
+    ish = shape_of(S, a)
+    nd = SH[ish + 1]
     strides = np.empty(nd, np.int64)
     st = 1
     for k in range(nd - 1, -1, -1):
         strides[k] = st
-        st *= SH[ish + 1 + k]
+        st *= SH[ish + 2 + k]
     step = np.empty(nd, np.int64)
     for k in range(nd):
-        step[k] = strides[SH[perm + 1 + k]]
-    _odometer_add(G, goff[out], gi, S[out * 6 + 3], SH, step)
+        step[k] = strides[SH[perm + 2 + k]]
+    _odometer_add(G, goff[out], gi, shape_of(S, out), SH, step)
 
 
 @njit(cache=True, error_model="numpy")
@@ -200,52 +229,52 @@ def _rows_add(G, dst, dst_rows, dst_off, src, src_rows, src_off, outer, rk, inne
 
 def k_narrow(r, R, F, S, SH, G, goff, ginit):
     """out = in[:, off:off+rk, :] viewed as (outer, rtot, inner)."""
-    out, a = R[r * 9 + 1], R[r * 9 + 2]
-    gi = gslot(a, S, G, goff, ginit)
+    out, a = R[r * 10 + 1], R[r * 10 + 2]
+    gi = gslot(a, S, SH, G, goff, ginit)
     if gi < 0:
         return
-    outer, rtot, off, rk = R[r * 9 + 5], R[r * 9 + 6], R[r * 9 + 7], R[r * 9 + 8]
-    _rows_add(G, gi, rtot, off, goff[out], rk, 0, outer, rk, S[out * 6 + 1] // max(outer * rk, 1))
+    outer, rtot, off, rk = R[r * 10 + 4], R[r * 10 + 5], R[r * 10 + 6], R[r * 10 + 7]
+    _rows_add(G, gi, rtot, off, goff[out], rk, 0, outer, rk, size_of(S, SH, out) // max(outer * rk, 1))
 
 
 def k_cat_piece(r, R, F, S, SH, G, goff, ginit):
     """The input is the piece out[:, off:off+rk, :] of a cat/stack along one dim."""
-    out, a = R[r * 9 + 1], R[r * 9 + 2]
-    gi = gslot(a, S, G, goff, ginit)
+    out, a = R[r * 10 + 1], R[r * 10 + 2]
+    gi = gslot(a, S, SH, G, goff, ginit)
     if gi < 0:
         return
-    outer, rtot, off, rk = R[r * 9 + 5], R[r * 9 + 6], R[r * 9 + 7], R[r * 9 + 8]
-    _rows_add(G, gi, rk, 0, goff[out], rtot, off, outer, rk, S[a * 6 + 1] // max(outer * rk, 1))
+    outer, rtot, off, rk = R[r * 10 + 4], R[r * 10 + 5], R[r * 10 + 6], R[r * 10 + 7]
+    _rows_add(G, gi, rk, 0, goff[out], rtot, off, outer, rk, size_of(S, SH, a) // max(outer * rk, 1))
 
 
 def k_gather(r, R, F, S, SH, G, goff, ginit):
     """out.flat[i] = in.flat[index[i]]: scatter-add the gradient back."""
-    out, a, ix = R[r * 9 + 1], R[r * 9 + 2], R[r * 9 + 5]
-    gi = gslot(a, S, G, goff, ginit)
+    out, a, ix = R[r * 10 + 1], R[r * 10 + 2], R[r * 10 + 4]
+    gi = gslot(a, S, SH, G, goff, ginit)
     if gi < 0:
         return
-    go, addr = goff[out], S[ix * 6 + 0]
-    for i in range(S[out * 6 + 1]):
+    go, addr = goff[out], S[ix * 2]
+    for i in range(size_of(S, SH, out)):
         G[gi + ldi(addr, i)] += G[go + i]
 
 
 @njit(cache=True, error_model="numpy")
-def _along_io(r, R, S, G, goff, ginit):
+def _along_io(r, R, S, SH, G, goff, ginit):
     """What every op along one dim needs: the input's gradient offset (-1: none wanted), the
     output's, the (outer, red, inner) view of the input, and both values' addresses and dtypes."""
-    out, a = R[r * 9 + 1], R[r * 9 + 2]
-    outer, red = R[r * 9 + 5], R[r * 9 + 6]
-    inner = S[a * 6 + 1] // max(outer * red, 1)
-    return (gslot(a, S, G, goff, ginit), goff[out], outer, red, inner,
-            S[a * 6], S[a * 6 + 2], S[out * 6], S[out * 6 + 2])
+    out, a = R[r * 10 + 1], R[r * 10 + 2]
+    outer, red = R[r * 10 + 4], R[r * 10 + 5]
+    inner = size_of(S, SH, a) // max(outer * red, 1)
+    return (gslot(a, S, SH, G, goff, ginit), goff[out], outer, red, inner,
+            S[a * 2], dtype_of(S, a), S[out * 2], dtype_of(S, out))
 
 
 def k_sum(r, R, F, S, SH, G, goff, ginit):
-    """Sum or mean (scale F[r * 2 + 0]) over the middle axis of (outer, red, inner)."""
-    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, G, goff, ginit)
+    """Sum or mean (scale F[r * 5 + 4]) over the middle axis of (outer, red, inner)."""
+    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, SH, G, goff, ginit)
     if gi < 0:
         return
-    scale = F[r * 2 + 0]
+    scale = F[r * 5 + 4]
     if inner == 1:  # the common full or last-dim reduction: a broadcast of one value per row
         for o in range(outer):
             gv = G[go + o] * scale
@@ -261,7 +290,7 @@ def k_sum(r, R, F, S, SH, G, goff, ginit):
 
 
 def k_prod(r, R, F, S, SH, G, goff, ginit):
-    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, G, goff, ginit)
+    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, SH, G, goff, ginit)
     if gi < 0:
         return
     for o in range(outer):
@@ -284,11 +313,11 @@ def k_prod(r, R, F, S, SH, G, goff, ginit):
 
 
 def k_extreme(r, R, F, S, SH, G, goff, ginit):
-    """amax/amin (R[r * 9 + 7] == 0: ties share the gradient) and max/min with dim (1: first only)."""
-    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, G, goff, ginit)
+    """amax/amin (R[r * 10 + 6] == 0: ties share the gradient) and max/min with dim (1: first only)."""
+    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, SH, G, goff, ginit)
     if gi < 0:
         return
-    first_only = R[r * 9 + 7] == 1
+    first_only = R[r * 10 + 6] == 1
     for o in range(outer):
         for k in range(inner):
             y = ld(ya, yd, o * inner + k)
@@ -307,10 +336,10 @@ def k_extreme(r, R, F, S, SH, G, goff, ginit):
 
 
 def k_norm(r, R, F, S, SH, G, goff, ginit):
-    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, G, goff, ginit)
+    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, SH, G, goff, ginit)
     if gi < 0:
         return
-    p = F[r * 2 + 0]
+    p = F[r * 5 + 4]
     for o in range(outer):
         for k in range(inner):
             y = ld(ya, yd, o * inner + k)
@@ -330,11 +359,11 @@ def k_norm(r, R, F, S, SH, G, goff, ginit):
 
 
 def k_var(r, R, F, S, SH, G, goff, ginit):
-    """var (R[r * 9 + 7] == 0) or std (1) with Bessel-style correction F[r * 2 + 0]."""
-    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, G, goff, ginit)
+    """var (R[r * 10 + 6] == 0) or std (1) with Bessel-style correction F[r * 5 + 4]."""
+    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, SH, G, goff, ginit)
     if gi < 0:
         return
-    corr, is_std = F[r * 2 + 0], R[r * 9 + 7] == 1
+    corr, is_std = F[r * 5 + 4], R[r * 10 + 6] == 1
     for o in range(outer):
         for k in range(inner):
             mean = 0.0
@@ -353,7 +382,7 @@ def k_var(r, R, F, S, SH, G, goff, ginit):
 
 
 def k_logsumexp(r, R, F, S, SH, G, goff, ginit):
-    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, G, goff, ginit)
+    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, SH, G, goff, ginit)
     if gi < 0:
         return
     for o in range(outer):
@@ -366,11 +395,11 @@ def k_logsumexp(r, R, F, S, SH, G, goff, ginit):
 
 
 def k_softmax(r, R, F, S, SH, G, goff, ginit):
-    """softmax (R[r * 9 + 7] == 0) or log_softmax (1) along the middle axis; reads only the output."""
-    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, G, goff, ginit)
+    """softmax (R[r * 10 + 6] == 0) or log_softmax (1) along the middle axis; reads only the output."""
+    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, SH, G, goff, ginit)
     if gi < 0:
         return
-    is_log = R[r * 9 + 7] == 1
+    is_log = R[r * 10 + 6] == 1
     for o in range(outer):
         for k in range(inner):
             dot = 0.0
@@ -387,7 +416,7 @@ def k_softmax(r, R, F, S, SH, G, goff, ginit):
 
 
 def k_cumsum(r, R, F, S, SH, G, goff, ginit):
-    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, G, goff, ginit)
+    gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, SH, G, goff, ginit)
     if gi < 0:
         return
     for o in range(outer):
@@ -400,13 +429,14 @@ def k_cumsum(r, R, F, S, SH, G, goff, ginit):
 
 
 def k_matmul(r, R, F, S, SH, G, goff, ginit):
-    """(B, M, K) @ (B, K, N); F[r * 2 + 0] / F[r * 2 + 1] set when that side has one batch shared by all."""
-    out, a, b = R[r * 9 + 1], R[r * 9 + 2], R[r * 9 + 3]
-    nb, m, kk, n = R[r * 9 + 5], R[r * 9 + 6], R[r * 9 + 7], R[r * 9 + 8]
-    a_shared, b_shared = F[r * 2 + 0] != 0.0, F[r * 2 + 1] != 0.0
-    ga = gslot(a, S, G, goff, ginit)
-    gb = gslot(b, S, G, goff, ginit)
-    aa, ad, ba, bd = S[a * 6 + 0], S[a * 6 + 2], S[b * 6 + 0], S[b * 6 + 2]
+    """(B, M, K) @ (B, K, N); bit 1 (a) or 2 (b) of F[r * 5 + 4] set when that side has one batch shared by all."""
+    out, a, b = R[r * 10 + 1], R[r * 10 + 2], R[r * 10 + 3]
+    nb, m, kk, n = R[r * 10 + 4], R[r * 10 + 5], R[r * 10 + 6], R[r * 10 + 7]
+    shared = int(F[r * 5 + 4])
+    a_shared, b_shared = (shared & 1) != 0, (shared & 2) != 0
+    ga = gslot(a, S, SH, G, goff, ginit)
+    gb = gslot(b, S, SH, G, goff, ginit)
+    aa, ad, ba, bd = S[a * 2], dtype_of(S, a), S[b * 2], dtype_of(S, b)
     go = goff[out]
     for bi in range(nb):
         ao = 0 if a_shared else bi * m * kk
@@ -436,33 +466,33 @@ def k_matmul(r, R, F, S, SH, G, goff, ginit):
 
 
 @njit(cache=True, error_model="numpy")
-def prepare_into(S_at, n, goff, ginit):
+def prepare_into(S_at, SH_at, n, goff, ginit):
     """Each of the ``n`` slots' offset in the gradient arena (-1: no gradient) into ``goff``,
     the written-yet flags cleared in ``ginit``; returns the arena's size. The buffers are
     reused between backward calls: allocating and boxing two arrays cost more than the loop."""
-    S = _pi64(S_at)
+    S, SH = _pi64(S_at), _pi64(SH_at)
     total = 0
     for s in range(n):
         ginit[s] = 0
-        if S[s * 6 + 4]:
+        if needs_grad_of(S, s):
             goff[s] = total
-            total += S[s * 6 + 1]
+            total += size_of(S, SH, s)
         else:
             goff[s] = -1
     return total
 
 
-def prepare(S_at, n):
+def prepare(S_at, SH_at, n):
     """``prepare_into`` with new buffers: (goff, ginit, arena size)."""
     goff, ginit = np.empty(n, np.int64), np.empty(n, np.uint8)
-    return goff, ginit, prepare_into(S_at, n, goff, ginit)
+    return goff, ginit, prepare_into(S_at, SH_at, n, goff, ginit)
 
 
 @njit(cache=True, error_model="numpy")
 def all_saved_freed(R_at, n, state, saves):
     """Whether every one of the ``n`` records that saved values has been freed by a backward."""
-    R = _pi64(R_at)
+    R = _pi32(R_at)
     for r in range(n):
-        if saves[R[r * 9]] and state[r] == 0:
+        if saves[R[r * 10]] and state[r] == 0:
             return False
     return True
