@@ -272,6 +272,7 @@ def test_shape_ops_reductions_and_matmul():
         ref.backward()
         close(out.item(), ref.item(), 1e-6 if k == 0 else TOL)  # (h.float() rounds to float32)
         close(ga, a.grad._data, 1e-6)
+        close(gb, b.grad._data, 1e-6)
     assert step.records == 1
 
 
