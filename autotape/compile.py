@@ -16,8 +16,10 @@ arguments are traced (recorded as leaves, rebound to each call's arrays); parame
 captured leaves are read where they live, so in-place optimizer updates are seen.
 
 What is a constant: tensors the function captures that do not require grad, and everything
-computed from them alone (NumPy ran those ops once, while recording). Pass data as an argument
-to have it traced. Code under ``no_grad`` inside the function is not recorded either.
+computed from them alone (NumPy ran those ops once, while recording). When such a captured
+tensor is changed in place (or given new ``.data``), the next call records again, so a replay
+never reuses stale constants; data that changes every call is better passed as an argument,
+which is traced. Code under ``no_grad`` inside the function is not recorded either.
 
 Guards. A call whose arguments differ in shape, dtype, requires_grad (or, for integer tensors
 and Python values, in value) records again, into a small cache keyed by that signature; so
@@ -83,6 +85,7 @@ class _RecordingTape(Tape):
         self.arrays = {}  # address -> the array there: keeps every value alive
         self.calls = {}  # record -> (Function class, args, kwargs)
         self.consts = []  # (tensor, its data) for captured tensors entered as constants
+        self.sources = []  # (tensor, data, version) the constants were computed from (see _Recorder)
         self.compiled_backward = None  # set by the plan: ``loss.backward()`` comes there
         self.args = ()  # the traced arguments' arrays
 
@@ -121,11 +124,19 @@ class _RecordingTape(Tape):
 
 class _Recorder:
     """Watches one recording: values read into Python, and values derived from traced ones
-    by ops that are not recorded (comparisons, casts of them, detach)."""
+    by ops that are not recorded (comparisons, casts of them, detach).
+
+    It also notes what the replay takes as constant: a captured tensor that does not require
+    grad, and every value computed from such tensors alone, which NumPy computed once while
+    recording (``x ** 2`` of a captured ``x``). ``sources`` holds the captured tensors those
+    constants came from, with their data and version then: when one of them has changed in
+    place (or got new ``.data``), a call records again instead of reusing stale constants."""
 
     def __init__(self, tape, name, fallback):
         self.tape, self.name, self.fallback = tape, name, fallback
         self.tainted, self.keep = set(), []
+        self.roots = {}  # id(value computed while recording from constants) -> the tensors it came from
+        self.sources = {}  # id -> (captured tensor, its data, its version) for every constant used
         self.violation = None
 
     def traced(self, t):
@@ -135,16 +146,32 @@ class _Recorder:
     def derived(self, out, *inputs):
         if any(isinstance(t, Tensor) and self.traced(t) for t in inputs):
             self.tainted.add(id(out))
-            self.keep.append(out)  # so its id is not reused while recording
+        else:
+            roots = {}
+            for t in inputs:
+                if isinstance(t, Tensor):
+                    for r in self.roots.get(id(t), (t,)):
+                        roots[id(r)] = r
+            self.roots[id(out)] = tuple(roots.values())
+        self.keep.append(out)  # so its id is not reused while recording
+
+    def baked(self, t):
+        """The replay uses ``t``'s current values as a constant."""
+        for r in self.roots.get(id(t), (t,)):
+            if id(r) not in self.sources:
+                self.sources[id(r)] = (r, r._data, r._vc[0])
 
     def on_read(self, t, what):
         if self.traced(t):
             self.violate(what)
+        else:  # a constant read into Python (an index, a where() condition): baked into the tape
+            self.baked(t)
 
     def on_const(self, t):
         if id(t) in self.tainted:
             self.violate("a value computed from traced values by an op the tape does not record "
                          "(a comparison, a cast of one)")
+        self.baked(t)
 
     def violate(self, what):
         file, line, func, src = _user_frame()
@@ -296,6 +323,8 @@ class CompiledFunction:
         for t in tensors:  # the caller's outputs get their own memory: the tape's is rewritten by replays
             t._data = t._data.copy()
         outputs = [(t._slot, t._data.shape) for t in tensors]
+        args = {id(a) for a in flat}
+        tape.sources = [s for s in recorder.sources.values() if id(s[0]) not in args]
         plan = Plan(tape, flat, outputs, structure, traced)
         plan.latest = tuple(tensors)
         from .fuse import fuse  # here: fuse.py builds on this module

@@ -60,6 +60,7 @@ class Plan:
         args = {id(a) for a in flat}
         self.guards = [(t, t._data) for _, t in tape.leaves if id(t) not in args]
         self.guards += [(t, d) for t, d in tape.consts if id(t) not in args]
+        self.sources = tape.sources
         self.outputs, self.structure = outputs, structure  # (slot, shape) per output tensor
         self.compile_s = 0.0
         self.fuse_reason = None  # why the fused strategy was not taken (see fuse.py)
@@ -111,6 +112,9 @@ class Plan:
         """Check the guards and point the tape at this call's arguments; False when a guard fails."""
         for t, d in self.guards:
             if t._data is not d:
+                return False
+        for t, d, version in self.sources:  # constants computed from a tensor changed since
+            if t._vc[0] != version or t._data is not d:
                 return False
         if not self.arg_slots:
             return True

@@ -17,6 +17,15 @@ class _Trace(threading.local):
 _trace = _Trace()
 
 
+def note_unrecorded(out, *inputs):
+    """``out`` was computed from ``inputs`` by an op the tape does not record (no input requires
+    grad): while ``autotape.compile`` records, it notes where such constants came from, so that
+    a replay can tell when a captured tensor they were computed from has changed."""
+    recorder = _trace.recorder
+    if recorder is not None:
+        recorder.derived(out, *inputs)
+
+
 class Tensor:
     """A value and its autograd state. Non-leaves hold the tape that produced them."""
 

@@ -144,6 +144,43 @@ def test_in_place_parameter_updates_are_seen():
     close(f().item(), 2 * (math.exp(3.0) + math.exp(6.0)))
 
 
+CONSTANT_USES = {
+    "power": lambda w, x, m, i: (w * x ** 2).sum(),
+    "product": lambda w, x, m, i: (w * (x * 3.0 + x * x)).sum(),
+    "reduction": lambda w, x, m, i: w.sum() * x.sum(),
+    "view": lambda w, x, m, i: (w.reshape(2, 3) * x.reshape(2, 3).T.T).sum(),
+    "matmul": lambda w, x, m, i: (w * (m @ x)).sum(),
+    "cat piece": lambda w, x, m, i: torch.cat([w, x * 2.0]).pow(2).sum(),
+    "where condition": lambda w, x, m, i: torch.where(x > 0.5, w, -w).sum(),
+    "index tensor": lambda w, x, m, i: w[i].sum() * 1.0,
+    "one element": lambda w, x, m, i: w.sum() * (x[0] + 1.0),
+}
+
+
+@pytest.mark.parametrize("use", CONSTANT_USES, ids=list(CONSTANT_USES))
+def test_constants_computed_from_a_captured_tensor_follow_its_in_place_changes(use):
+    """What the replay takes as constant (values computed from captured tensors that do not
+    require grad) is recomputed when such a tensor changes in place: never a stale answer."""
+    fn = CONSTANT_USES[use]
+    w = torch.linspace(-1.0, 1.0, 6, dtype=torch.float64, requires_grad=True)
+    x = torch.linspace(0.0, 1.0, 6, dtype=torch.float64)
+    m = torch.eye(6, dtype=torch.float64) * 2.0
+    i = torch.tensor([0, 2, 4])
+    f = torch.compile(lambda: fn(w, x, m, i))
+    for change in (lambda: x.add_(0.25), lambda: m.mul_(-1.0), lambda: i.copy_(torch.tensor([1, 1, 5])), None):
+        out = f()
+        out.backward()
+        g = w.grad._data.copy()
+        w.grad = None
+        ref = fn(w, x, m, i)
+        ref.backward()
+        close(out.item(), ref.item())
+        close(g, w.grad._data)
+        w.grad = None
+        if change is not None:
+            with torch.no_grad():
+                change()
+
 def test_item_in_compiled_function_names_the_line():
     w = torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
 

@@ -47,6 +47,8 @@ def unary(spec, x, a=0.0, b=0.0):
     out = _wrap(_array(spec.forward(_float_data(x), a, b)))
     if x._rg and _grad_state.enabled:
         current_tape().record_ew1(spec, out, x, a, b)
+    elif _trace.recorder is not None:
+        _trace.recorder.derived(out, x)
     return out
 
 
@@ -117,6 +119,8 @@ def binary(spec, x1, x2):
             shape = out._data.shape
             x1, x2 = expand_for(x1, shape, n), expand_for(x2, shape, n)
         current_tape().record_ew2(spec, out, x1, x2)
+    elif _trace.recorder is not None:
+        _trace.recorder.derived(out, x1, x2)
     return out
 
 

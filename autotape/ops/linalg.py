@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, _wrap, note_unrecorded
 from .apply import _array, _recording, broadcast_shape
 from ..tape import current_tape
 from .table import defop
@@ -21,6 +21,8 @@ def matmul(input, other):
             out = _wrap(_array(np.matmul(a, b)))
             if _recording(input, other):
                 current_tape().record2(MM, out, input, other, (1, a.shape[0], a.shape[1], b.shape[1]))
+            else:
+                note_unrecorded(out, input, other)
             return out
     for name, t in (("input", input), ("other", other)):
         if not isinstance(t, Tensor):
@@ -44,6 +46,7 @@ def matmul(input, other):
     batch = broadcast_shape(a.shape[:-2], b.shape[:-2])
     out = _wrap(_array(np.matmul(a, b)))
     if not _recording(input, other):
+        note_unrecorded(out, input, other)
         return out
     if a.ndim == 1 and b.ndim == 1:
         spec = DOT

@@ -7,7 +7,7 @@ import struct
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor, _trace, _wrap
+from ..tensor import Tensor, _trace, _wrap, note_unrecorded
 from .apply import as_tensor_arg, binary, broadcast_shape, expand_for, unary, _recording
 from ..tape import current_tape
 from . import elementwise as ew
@@ -53,7 +53,9 @@ def _scalar_op(x, s, spec):
     elif d.size == 1 and spec in _ONE_ELEMENT_SCALAR_OPS and not _recording(x):
         a = float(s) if d.itemsize == 8 else _rounded_to_float32(s)  # the number in x's dtype, as NumPy would
         out = np.array(_ONE_ELEMENT_SCALAR_OPS[spec](d.item(), a), d.dtype)
-        return _wrap(out.reshape(d.shape) if d.ndim else out)
+        out = _wrap(out.reshape(d.shape) if d.ndim else out)
+        note_unrecorded(out, x)
+        return out
     return unary(spec, x, float(s))
 
 
@@ -240,6 +242,8 @@ def where(condition, input=None, other=None):
         # the condition is read as a value of the record's own float dtype
         c = _wrap(np.array(np.broadcast_to(cond, shape), dtype=out._data.dtype, order="C"))
         tape.record_ew3(ew.WHERE, out, c, x1, x2)
+    else:
+        note_unrecorded(out, input, other)
     return out
 
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor, _dim, _trace, _wrap
+from ..tensor import Tensor, _dim, _trace, _wrap, note_unrecorded
 from .apply import _array, _float_data, _recording
 from ..tape import current_tape
 from .table import defop
@@ -68,6 +68,8 @@ def _reduce(spec, x, dims, y, mode=0, f=0.0):
     if _recording(x):
         src, outer, red = _layout(x, dims)
         current_tape().record1(spec, out, src, ints=(outer, red, mode, 0), f=f)
+    else:
+        note_unrecorded(out, x)
     return out
 
 
@@ -81,6 +83,8 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
         out = _wrap(_array(np.add.reduce(data, axis=None)))
         if _recording(input):
             current_tape().record1(SUM, out, input, ints=(1, data.size, 0, 0), f=1.0)
+        else:
+            note_unrecorded(out, input)
         return out
     if dtype is not None:
         data = data.astype(dtypes.to_numpy_dtype(dtype))
@@ -270,6 +274,8 @@ def _along(spec, input, dim, y, mode):
         outer = math.prod(shape[:d]) if shape else 1
         red = shape[d] if shape else 1
         current_tape().record1(spec, out, input, ints=(outer, red, mode, 0))
+    else:
+        note_unrecorded(out, input)
     return out
 
 

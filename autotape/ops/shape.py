@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor, _dim, _trace, _wrap, contiguous
+from ..tensor import Tensor, _dim, _trace, _wrap, contiguous, note_unrecorded
 from .apply import _array, _recording, check_inplace, share_storage
 from ..tape import bump_inplace_epoch, current_tape
 from . import elementwise as ew
@@ -31,6 +31,8 @@ def _view(spec, x, data, ints=(0, 0, 0, 0)):
         share_storage(out, x)
     if x._rg and _recording(x):
         current_tape().record1(spec, out, x, ints=ints)
+    else:
+        note_unrecorded(out, x)
     return out
 
 
@@ -100,6 +102,8 @@ def _permuted(spec, input, perm):
     if _recording(input):
         tape = current_tape()
         tape.record1(spec, out, input, ints=(tape.shape_id(tuple(perm)), 0, 0, 0))
+    else:
+        note_unrecorded(out, input)
     return out
 
 
@@ -157,6 +161,8 @@ def expand(input, *sizes, materialize=False):
     out = _wrap(data)
     if _recording(input):
         current_tape().record1(EXPAND, out, input)
+    else:
+        note_unrecorded(out, input)
     return out
 
 
@@ -176,6 +182,8 @@ def _narrow(spec, x, dim, start, length, squeeze_dim=False):
     if _recording(x):
         outer = math.prod(shape[:dim])
         current_tape().record1(spec, out, x, ints=(outer, shape[dim], start, length))
+    else:
+        note_unrecorded(out, x)
     return out
 
 
@@ -217,6 +225,9 @@ def unbind(input, dim=0):
         tape, outer, total = current_tape(), math.prod(data.shape[:d]), data.shape[d]
         for i, out in enumerate(outs):
             tape.record1(UNBIND, out, input, ints=(outer, total, i, 1))
+    else:
+        for out in outs:
+            note_unrecorded(out, input)
     return tuple(outs)
 
 
@@ -258,7 +269,11 @@ def _join(spec, tensors, data, sizes, d):
         for t, k in zip(tensors, sizes):
             if t._rg:
                 tape.record1(spec, out, t, ints=(outer, total, off, k))
+            elif _trace.recorder is not None:  # its piece of ``out`` is a constant of the replay
+                _trace.recorder.baked(t)
             off += k
+    else:
+        note_unrecorded(out, *tensors)
     return out
 
 
@@ -344,6 +359,8 @@ def getitem(input, key):
         flat_index = contiguous(np.arange(data.size, dtype=np.int64).reshape(data.shape)[npkey])
         tape = current_tape()
         tape.record1(INDEX, out, input, ints=(tape.const_slot(flat_index), 0, 0, 0))
+    else:
+        note_unrecorded(out, input)
     return out
 
 
