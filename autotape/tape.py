@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 
-R_WIDTH, F_WIDTH, S_WIDTH = 10, 5, 2  # int32 / float64 per record, int64 per slot
+R_WIDTH, S_WIDTH = 10, 2  # int32 per record, int64 per slot
 ZERO_INTS = (0, 0, 0, 0)
 DT_INT64 = 2  # dtype code of integer index maps (values: 0 float32, 1 float64)
 SHAPE_MASK = 0xFFFFFFFF
@@ -42,6 +42,13 @@ _unpack_floats = struct.Struct("<dd").unpack_from
 
 # an op output's info bits for "needs a gradient" and its dtype code, by its item size
 _NEEDS_GRAD_AND_DTYPE = {4: (1 << 34) | (0 << 32), 8: (1 << 34) | (1 << 32)}
+
+def _check_int32(spec, ints):
+    """Before anything is appended: a record's int attributes are int32."""
+    if max(ints) > 0x7FFFFFFF:
+        raise RuntimeError(f"{spec.name}: a tensor of {max(ints)} elements along one axis is too large for "
+                           "autotape's tape (at most 2**31 - 1); split it into smaller tensors")
+
 
 _serials = itertools.count(1)
 class _Local(threading.local):
@@ -93,7 +100,6 @@ class Tape:
     @property
     def n_records(self):
         return len(self.R) // R_WIDTH
-
 
     def shape_id(self, shape):
         sid = self.shape_ids.get(shape)
@@ -236,11 +242,15 @@ class Tape:
 
     def record1(self, spec, out, x, ints=ZERO_INTS, f=0.0):
         """A kernel op's record with one input, up to four int attributes and one float."""
+        if ints is not ZERO_INTS:
+            _check_int32(spec, ints)
         rec = len(self.R) // R_WIDTH
         xs = self._input(x, spec.value_inputs[0], rec)
         self.R.frombytes(_pack_kernel(spec.code, self._output(spec, out, rec), xs, -1, *ints, f))
 
     def record2(self, spec, out, x1, x2, ints=ZERO_INTS, f=0.0):
+        if ints is not ZERO_INTS:
+            _check_int32(spec, ints)
         rec = len(self.R) // R_WIDTH
         s1 = self._input(x1, spec.value_inputs[0], rec)
         s2 = self._input(x2, spec.value_inputs[1], rec)
