@@ -400,6 +400,22 @@ def test_a_failure_inside_recording_leaves_the_tape_consistent(monkeypatch):
     np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp([2.0, 4.0]) * np.array([1.0, 2.0]) + np.exp([2.0, 4.0]))
 
 
+def test_attributes_past_int32_are_refused_before_the_tape_changes():
+    """A record's int attributes are int32 (an axis of 2**31 elements would not fit): the
+    record is refused with advice, and the tape keeps no half of it."""
+    from autotape.ops.reduce import SUM
+
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    tape = h._tape
+    n_rec, n_slots = tape.n_records, tape.n_slots
+    with pytest.raises(RuntimeError, match="too large.*split it"):
+        tape.record1(SUM, torch.tensor(0.0), h, ints=(1, 2 ** 31, 0, 0), f=1.0)
+    assert (tape.n_records, tape.n_slots) == (n_rec, n_slots)
+    h.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+
+
 def test_no_numba_typing_error_for_odd_arrays():
     """Arrays NumPy allows but compiled code cannot read as they are: converted or refused."""
     odd = [np.arange(6.0).reshape(2, 3).T, np.arange(5.0)[::-1], np.broadcast_to(np.arange(3.0), (2, 3)),
