@@ -69,6 +69,7 @@ class Plan:
         tape.state = np.zeros(n_rec, np.uint8)
         tape.forget_versions()  # a replay rewrites saved values by design
         self.pause = np.zeros(n_rec, np.uint8)
+        self.live = np.zeros(1, np.int64)  # (the replay counts records it passes over: unused here)
         self.leaf_info = None
         self.forward_entry = self.replay_entry = self.deliver_entry = None
         self.latest = ()
@@ -207,7 +208,7 @@ class Plan:
         ginit[slot] = 1
         vjps, saves = tables()
         r = tape.producer_of(slot)
-        args = (*self.tables_at, G, goff, ginit, tape.state, self.pause, saves, vjps, None)
+        args = (*self.tables_at, G, goff, ginit, tape.state, self.pause, saves, vjps, self.live, None)
         if self.replay_entry is None:
             self.replay_entry = entry_point(replay, r, -1, True, *args)
         while True:

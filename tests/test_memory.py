@@ -115,3 +115,17 @@ def test_saved_values_are_released_by_backward_not_kept_by_the_tape():
     assert mid - before > 700_000
     assert after - before < 50_000, f"{after - before} bytes still held after backward"
     assert np.isfinite(loss.item())
+
+
+def test_what_a_backward_did_not_reach_keeps_its_saved_values():
+    """Records no gradient reached (another branch of the graph) are not freed: their saved
+    values stay for a later backward through them; once every record is freed, all go."""
+    x = torch.tensor([0.5, 1.5], dtype=torch.float64, requires_grad=True)
+    y, z = x.sin(), x.exp()  # the same tape; z's branch is not part of the first loss
+    tape = y._tape
+    y.sum().backward()
+    assert tape.vals, "the exp record's saved values were released"
+    x.grad = None
+    z.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.exp([0.5, 1.5]))
+    assert not tape.vals and not tape.versions

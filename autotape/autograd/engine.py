@@ -40,10 +40,11 @@ class _Workspace:
     so the arena needs no zeroing. A backward run from inside another (a hook's) gets its own.
     ``no_pause`` is all zeros: replay stops at no record unless hooks or anomaly mode ask."""
 
-    __slots__ = ("G", "goff", "ginit", "no_pause")
+    __slots__ = ("G", "goff", "ginit", "no_pause", "live")
 
     def __init__(self):
         self.G = np.empty(1024)
+        self.live = np.zeros(1, np.int64)  # the replay's count of passed-over records that saved values
         self.goff, self.ginit, self.no_pause = np.empty(0, np.int64), np.empty(0, np.uint8), np.zeros(0, np.uint8)
 
     def fit(self, n_slots, n_rec):
@@ -220,6 +221,8 @@ class _Run:
             for slot in hooked:
                 pause[tape.producer_of(slot)] = 1
         r, skip, done = start, -1, -1
+        live = ws.live
+        live[0] = 0
         prof = profiler.current()
         clock = np.zeros((2, n_rec + 1), np.int64) if prof is not None else None
         if prof is not None:
@@ -227,7 +230,7 @@ class _Run:
             c_ref, t_ref = cycles(), time.perf_counter_ns()
         while True:
             t0 = time.perf_counter_ns() if prof is not None else 0
-            res = replay(r, skip, self.retain, *tables_at, G, goff, ginit, state, pause, saves, vjps, clock)
+            res = replay(r, skip, self.retain, *tables_at, G, goff, ginit, state, pause, saves, vjps, live, clock)
             if prof is not None:
                 replay_ns += time.perf_counter_ns() - t0
             if done >= 0:
@@ -262,6 +265,7 @@ class _Run:
                 r, skip = res, res
                 if check:
                     done = res
+        still_saved = live[0]
         self.deliver(tape, G, goff, ginit)
         _release(ws)
         if prof is not None:
@@ -270,7 +274,8 @@ class _Run:
             prof.add("autograd engine", "engine", t_begin, engine_ns)
         if not self.retain:
             tape_mod.retire(tape)
-            if all_saved_freed(tables_at[0], n_rec, state, saves):  # nothing left reads saved values
+            # nothing left reads saved values: every record was replayed or freed before
+            if still_saved == 0 if start == n_rec - 1 else all_saved_freed(tables_at[0], n_rec, state, saves):
                 tape.release_saved()
 
     def fail(self, tape, rec, state):

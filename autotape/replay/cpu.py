@@ -92,11 +92,13 @@ def generate_source():
 
 
 @njit(cache=True, error_model="numpy")
-def replay(start, skip_pause, retain, R_at, S_at, SH_at, G, goff, ginit, state, pause, saves, vjps, clock):
+def replay(start, skip_pause, retain, R_at, S_at, SH_at, G, goff, ginit, state, pause, saves, vjps, live, clock):
     """Replay records start, start-1, ..., 0 of the tape whose record, slot and shape tables
     are at the given addresses. Returns -1 when done; r when record r needs Python (a
     custom Function, a hook, or an op whose VJP is not compiled yet: ``vjps[op]`` is 0);
-    -2 - r when record r was freed or its saved values were modified in place.
+    -2 - r when record r was freed or its saved values were modified in place. ``live[0]``
+    counts the records passed over (no gradient reaches them) that still hold saved values:
+    when none are left, the engine releases what the tape saved without another pass.
 
     ``clock`` is None, or a (2, records + 1) array that receives each replayed record's cycles
     (time since the previous one) and end cycle count, and in its last column the cycles spent
@@ -109,6 +111,8 @@ def replay(start, skip_pause, retain, R_at, S_at, SH_at, G, goff, ginit, state, 
     while r >= 0:
         op = R[r * 10]
         if ginit[R[r * 10 + 1]] == 0 and op != PYTHON_CODE:  # no gradient reaches this record
+            if saves[op] and state[r] == 0:
+                live[0] += 1
             r -= 1
             continue
         address = vjps[op]
