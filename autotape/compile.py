@@ -85,8 +85,9 @@ class _RecordingTape(Tape):
         self.arrays = {}  # address -> the array there: keeps every value alive
         self.calls = {}  # record -> (Function class, args, kwargs)
         self.consts = []  # (tensor, its data) for captured tensors entered as constants
-        self.sources = []  # (tensor, data, version) the constants were computed from (see _Recorder)
+        self.sources = []  # (tensor, data, version, requires_grad) the constants came from (see _Recorder)
         self.compiled_backward = None  # set by the plan: ``loss.backward()`` comes there
+        self.check_latest = None  # set by the plan: refuses outputs of an earlier call
         self.args = ()  # the traced arguments' arrays
 
     def _value_address(self, data):
@@ -130,13 +131,14 @@ class _Recorder:
     grad, and every value computed from such tensors alone, which NumPy computed once while
     recording (``x ** 2`` of a captured ``x``). ``sources`` holds the captured tensors those
     constants came from, with their data and version then: when one of them has changed in
-    place (or got new ``.data``), a call records again instead of reusing stale constants."""
+    place (or got new ``.data``, or now requires grad), a call records again instead of reusing
+    stale constants."""
 
     def __init__(self, tape, name, fallback):
         self.tape, self.name, self.fallback = tape, name, fallback
         self.tainted, self.keep = set(), []
         self.roots = {}  # id(value computed while recording from constants) -> the tensors it came from
-        self.sources = {}  # id -> (captured tensor, its data, its version) for every constant used
+        self.sources = {}  # id -> (captured tensor, its data, version, requires_grad) for every constant used
         self.violation = None
 
     def traced(self, t):
@@ -159,7 +161,7 @@ class _Recorder:
         """The replay uses ``t``'s current values as a constant."""
         for r in self.roots.get(id(t), (t,)):
             if id(r) not in self.sources:
-                self.sources[id(r)] = (r, r._data, r._vc[0])
+                self.sources[id(r)] = (r, r._data, r._vc[0], r._rg)
 
     def on_read(self, t, what):
         if self.traced(t):
@@ -326,6 +328,9 @@ class CompiledFunction:
         args = {id(a) for a in flat}
         tape.sources = [s for s in recorder.sources.values() if id(s[0]) not in args]
         plan = Plan(tape, flat, outputs, structure, traced)
+        for t in tensors:  # computed only from arguments that do not require grad: as eager, no history
+            if not plan.needs[t._slot]:
+                t._tape, t._rg = None, False
         plan.latest = tuple(tensors)
         from .fuse import fuse  # here: fuse.py builds on this module
 

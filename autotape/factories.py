@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from . import dtypes
-from .tensor import Tensor, _check_device, _to_array, _wrap, contiguous
+from .tensor import Tensor, _check_device, _to_array, _trace, _wrap, contiguous
 
 _rng = [np.random.default_rng()]
 
@@ -17,6 +17,15 @@ def manual_seed(seed):
 
 def seed():
     _rng[0] = np.random.default_rng()
+
+
+def _random():
+    """The generator. While ``autotape.compile`` records, drawing from it is refused: a replay
+    would reuse the recorded sample rather than draw new numbers."""
+    if _trace.recorder is not None:
+        _trace.recorder.violate("random numbers drawn by rand/randn/randint/randperm, which a replay would "
+                                "reuse as recorded; pass them in as an argument")
+    return _rng[0]
 
 
 def _make(data, dtype, device, requires_grad):
@@ -116,11 +125,11 @@ def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False):
-    return _make(_rng[0].random(_size(size)).astype(_np_dtype(dtype)), dtype, device, requires_grad)
+    return _make(_random().random(_size(size)).astype(_np_dtype(dtype)), dtype, device, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False):
-    return _make(_rng[0].standard_normal(_size(size)).astype(_np_dtype(dtype)), dtype, device, requires_grad)
+    return _make(_random().standard_normal(_size(size)).astype(_np_dtype(dtype)), dtype, device, requires_grad)
 
 
 def rand_like(input, *, dtype=None, requires_grad=False):
@@ -134,12 +143,12 @@ def randn_like(input, *, dtype=None, requires_grad=False):
 def randint(low, high=None, size=(), *, dtype=None, device=None):
     if high is None:
         low, high = 0, low
-    return _make(_rng[0].integers(low, high, size=_size(size)).astype(_np_dtype(dtype or dtypes.int64)),
+    return _make(_random().integers(low, high, size=_size(size)).astype(_np_dtype(dtype or dtypes.int64)),
                  dtype, device, False)
 
 
 def randperm(n, *, dtype=None, device=None):
-    return _make(_rng[0].permutation(n).astype(_np_dtype(dtype or dtypes.int64)), dtype, device, False)
+    return _make(_random().permutation(n).astype(_np_dtype(dtype or dtypes.int64)), dtype, device, False)
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):

@@ -212,6 +212,7 @@ class Fusion:
                 self._reverse([r for r in loop if not r.reduce], inner, str, lambda s, e: "")
                 grads[k] = sorted(s for s in inner if s not in vec)
                 body += [f"    acc{k}_{s} = 0.0" for s in grads[k]]
+        loop_at = len(body)  # (when every value is one number, there is no loop)
         body.append("    for i in range(n):")
         body += [f"        v{s} = np.float64(p{s}[i])" for s in self.inputs if s in vec]
         for r in loop:
@@ -234,6 +235,8 @@ class Fusion:
                 return f"        g{s}_{k} {op} {e}"
 
             body += self._reverse([r for r in loop if not r.reduce], {red.ins[0]}, lambda s, k=k: f"g{s}_{k}", add)
+        if len(body) == loop_at + 1:
+            del body[loop_at]
         for r in reds:
             body += self._assign(r, f"np.float64(np.float{32 if self.f32(r.out) else 64}(r{r.out} * {_lit(r.a)}))", "    ")
         for r in after:
@@ -328,6 +331,7 @@ class FusedPlan:
         plan.check_latest(t)
         if plan.consumed:
             raise RuntimeError(_SECOND_BACKWARD)
+        plan.check_versions()
         vals = self.vals
         if grad_tensors is not None:  # the output is a scalar: its seed is one number
             (_, g), = _seeds([t], grad_tensors)
@@ -347,7 +351,8 @@ class FusedPlan:
                 g = np.array(vals[j], dtype)
                 p.grad = _wrap(g if shape == () else g.reshape(shape))
             elif gt._data.shape == shape and gt._data.dtype == dtype and gt._data.flags.writeable:
-                gt._data[()] = float(gt._data) + vals[j]  # in place, the sum in float64 as the interpreter's
+                d = gt._data  # one value (of shape (), (1,), ...): in place, the sum in float64 as the interpreter's
+                d.flat[0] = float(d.flat[0]) + vals[j]
             else:
                 p.grad = _wrap(gt._data + np.array(vals[j], dtype).reshape(shape))
 

@@ -12,7 +12,7 @@ from . import tape as tape_mod
 from .autograd.anomaly import is_anomaly_enabled
 from .autograd.engine import _SECOND_BACKWARD, _seeds
 from .grad_mode import no_grad
-from .ops import PYTHON
+from .ops import OPS, PYTHON
 from .replay import cpu_forward
 from .replay.cpu import ensure_compiled as ensure_vjp
 from .replay.cpu import replay, tables
@@ -58,8 +58,9 @@ class Plan:
         self.arg_arrays = {}
         # captured tensors are read where they live: replay is right while their buffers stay
         args = {id(a) for a in flat}
-        self.guards = [(t, t._data) for _, t in tape.leaves if id(t) not in args]
-        self.guards += [(t, d) for t, d in tape.consts if id(t) not in args]
+        # (a tensor, its data, whether it requires grad): a change in either records again
+        self.guards = [(t, t._data, True) for _, t in tape.leaves if id(t) not in args]
+        self.guards += [(t, d, False) for t, d in tape.consts if id(t) not in args]
         self.sources = tape.sources
         self.outputs, self.structure = outputs, structure  # (slot, shape) per output tensor
         self.compile_s = 0.0
@@ -75,6 +76,19 @@ class Plan:
         self.latest = ()
         self.consumed = False
         tape.compiled_backward = self.backward
+        tape.check_latest = self.check_latest
+        self.recorded_hooks = {s: list(h) for s, h in tape.hooks.items() if h}
+        # captured tensors whose values the VJPs read: changed in place between a call and its
+        # backward, they would give a wrong gradient (eager mode's version counter raises then)
+        read = set()
+        for r in range(n_rec):
+            if R[r * R_WIDTH] != PYTHON.code:
+                spec = OPS[R[r * R_WIDTH]]
+                read.update(s for s, v in zip(tape.inputs_of(r), spec.value_inputs) if v and s >= 0)
+        captured = [t for _, t in tape.leaves] + [t for t, _ in tape.consts]
+        self.read_tensors = list({id(t): t for t in captured if t._lserial == tape.serial and t._slot in read
+                                  and id(t) not in args}.values())
+        self.read_versions = [t._vc[0] for t in self.read_tensors]  # as of this (the recording) call
 
     def precompile(self):
         """Compile every forward and VJP the tape needs now: replay then never stops for it."""
@@ -110,16 +124,21 @@ class Plan:
         return _rebuild(self.structure, iter(outs))
 
     def bind(self, flat):
-        """Check the guards and point the tape at this call's arguments; False when a guard fails."""
-        for t, d in self.guards:
-            if t._data is not d:
+        """Check the guards and point the tape at this call's arguments; False when a guard fails.
+        Hooks registered on the previous call's outputs go (those the function itself registers
+        while recording stay, as they would be registered again by every eager call)."""
+        for t, d, rg in self.guards:
+            if t._data is not d or t._rg != rg:
                 return False
-        for t, d, version in self.sources:  # constants computed from a tensor changed since
-            if t._vc[0] != version or t._data is not d:
+        for t, d, version, rg in self.sources:  # constants computed from a tensor changed since
+            if t._vc[0] != version or t._data is not d or t._rg != rg:
                 return False
+        tape = self.tape
+        if tape.hooks or self.recorded_hooks:
+            tape.hooks = {s: list(h) for s, h in self.recorded_hooks.items()}
+        self.read_versions = [t._vc[0] for t in self.read_tensors]
         if not self.arg_slots:
             return True
-        tape = self.tape
         for k, s in self.arg_slots:
             d = flat[k]._data
             if not d.flags.c_contiguous:
@@ -193,6 +212,7 @@ class Plan:
         self.check_latest(t)
         if self.consumed:
             raise RuntimeError(_SECOND_BACKWARD)
+        self.check_versions()
         if self.needs_engine():
             return False
         tape = self.tape
@@ -223,6 +243,15 @@ class Plan:
         if not retain_graph:
             self.consumed = True
         return True
+
+    def check_versions(self):
+        for t, v in zip(self.read_tensors, self.read_versions):
+            if t._vc[0] != v:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    "operation: a tensor the compiled function read was changed after the call and before its "
+                    "backward (version counter). Call backward() first, or change a clone() of it."
+                )
 
     def check_latest(self, t):
         if not (self.latest and t is self.latest[0]) and not any(t is o for o in self.latest):

@@ -391,3 +391,104 @@ def test_profiler_hooks_and_autograd_grad_take_the_general_engine():
     handle.remove()
     (g,) = torch.autograd.grad(f(), [w])
     close(g._data, expected)
+
+
+def test_a_tape_of_single_numbers_compiles():
+    """Every value one number: the fused pass has no loop (it used to be generated empty)."""
+    w = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    f = torch.compile(lambda: (w * w).exp())
+    for _ in range(2):
+        y = f()
+        y.backward()
+        close(y.item(), math.exp(4.0))
+        close(w.grad.item(), 4.0 * math.exp(4.0))
+        w.grad = None
+    g = torch.compile(lambda a: a.sum())
+    assert g(torch.tensor(3.0)).item() == 3.0
+
+
+def test_outputs_of_arguments_that_need_no_grad_have_no_history_from_the_first_call():
+    g = torch.compile(lambda a: a.sum() * 2)
+    a = torch.tensor([3.0, 1.0])
+    for _ in range(2):
+        r = g(a)
+        assert r.item() == 8.0 and not r.requires_grad and r.grad_fn is None
+
+
+def test_requires_grad_changes_of_captured_tensors_record_again():
+    torch.manual_seed(0)
+    m = torch.nn.Linear(2, 1).double()
+    x = torch.ones(3, 2, dtype=torch.float64)
+    c = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    f = torch.compile(lambda: m(x).sum() + (c * 3).sum())
+    f().backward()
+    f().backward()  # accumulates into .grad (one-element gradients of shape (1,) too)
+    close(m.weight.grad._data, [[6.0, 6.0]])
+    close(m.bias.grad._data, [6.0])
+    m.weight.grad = m.bias.grad = None
+    m.weight.requires_grad_(False)
+    c.requires_grad_(True)
+    y = f()
+    y.backward()
+    assert m.weight.grad is None
+    close(m.bias.grad._data, [3.0])
+    close(c.grad._data, [3.0, 3.0])
+    assert f.records == 2
+
+
+def test_hooks_on_an_output_apply_to_that_call_only():
+    w = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    cf = torch.compile(lambda: w * 3)
+    y = cf()
+    y.register_hook(lambda g: g * 10)
+    y.sum().backward()
+    close(w.grad._data, [30.0, 30.0])
+    w.grad = None
+    cf().sum().backward()
+    close(w.grad._data, [3.0, 3.0])
+    w.grad = None
+
+    def with_hook():  # a hook the function registers itself is registered by every eager call
+        h = w * 3
+        h.register_hook(lambda g: g * 10)
+        return h.sum()
+
+    cg = torch.compile(with_hook)
+    for _ in range(3):
+        cg().backward()
+        close(w.grad._data, [30.0, 30.0])
+        w.grad = None
+
+
+def test_backward_through_an_earlier_calls_output_raises():
+    w = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    cf = torch.compile(lambda a: w * a)
+    z = cf(torch.ones(3, dtype=torch.float64)) * 2
+    cf(torch.ones(3, dtype=torch.float64) * 5)
+    with pytest.raises(RuntimeError, match="earlier call"):
+        z.sum().backward()
+
+
+def test_a_captured_tensor_changed_between_call_and_backward_raises_like_eager():
+    x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    for fn in (lambda: (x * x).sum(), lambda: (x * x).exp().sum().log() * x.sum()):  # fused, interpreter
+        cf = torch.compile(fn)
+        y = cf()
+        with torch.no_grad():
+            x.add_(1.0)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.backward()
+        y = cf()  # a new call reads the new values
+        y.backward()
+        g, x.grad = x.grad._data.copy(), None
+        fn().backward()
+        close(g, x.grad._data)
+        x.grad = None
+
+
+def test_random_numbers_inside_a_compiled_function_are_refused():
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(CompileError, match="random numbers"):
+        torch.compile(lambda: (w * torch.randn(2)).sum())()
+    f = torch.compile(lambda: (w * torch.randn(2)).sum(), fallback="eager")
+    assert f().item() != f().item()  # drawn anew each call, as eager

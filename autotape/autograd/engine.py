@@ -148,6 +148,9 @@ class _Run:
         if t._tape is None:  # a leaf is its own output
             self.deliver_leaf(t, g)
         else:
+            check = getattr(t._tape, "check_latest", None)  # a compiled tape holds its latest call's values
+            if check is not None:
+                check(t)
             self.pending.setdefault(t._tape, []).append((t._slot, g))
 
     def run(self):
@@ -329,8 +332,7 @@ class _Run:
                     t.grad = _wrap(g) if t.grad is None else _wrap(t.grad._data + g)
         for slot, t in tape.links:
             if ginit[slot] and t._tape is not None:
-                g = self.grad_of(tape, G, goff, slot).reshape(t._data.shape).copy()
-                self.pending.setdefault(t._tape, []).append((t._slot, g))
+                self.seed(t, self.grad_of(tape, G, goff, slot).reshape(t._data.shape).copy())
 
     def python_record(self, tape, rec, G, goff, ginit, state):
         ctx, in_slots, out_slots = tape.python[rec]

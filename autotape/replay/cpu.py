@@ -196,7 +196,11 @@ def load_generated(name, source):
     spec = importlib.util.spec_from_file_location(modname, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[modname] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[modname]  # no half-made module for a later import to find
+        raise
     return module
 
 
