@@ -331,3 +331,52 @@ def test_recorded_inplace_through_views_is_refused_not_wrong():
     np.testing.assert_allclose(x.grad.numpy(), [0.0, 2.0, 2.0])
     with torch.no_grad():  # not recorded: allowed, and the version counter guards saved values
         h2[1:].mul_(10)
+
+
+def test_hooks_see_the_gradient_in_the_tensors_dtype_and_may_change_it_in_place():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    seen = []
+    y.register_hook(lambda g: seen.append(g.dtype) or g.mul_(2))
+    (y * 3).sum().backward()
+    assert seen == [torch.float32]
+    np.testing.assert_allclose(x.grad.numpy(), [12.0, 12.0])
+    z = x * 2
+    z.register_hook(lambda g: g.double())
+    with pytest.raises(RuntimeError, match="changed the type"):
+        z.sum().backward()
+
+
+def test_autograd_grad_runs_the_inputs_hooks():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g * 10)
+    np.testing.assert_allclose(torch.autograd.grad((x * 2).sum(), x)[0].numpy(), [20.0, 20.0])
+
+
+def test_a_leaf_that_no_longer_requires_grad_gets_no_gradient():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * 2).sum()
+    x.requires_grad_(False)
+    y.backward()
+    assert x.grad is None
+
+
+def test_a_functions_saved_output_changed_in_place_is_caught():
+    class Exp(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            y = a.exp()
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            y, = ctx.saved_tensors
+            return g * y
+
+    a = torch.tensor([0.0], requires_grad=True)
+    y = Exp.apply(a)
+    with torch.no_grad():
+        y.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()

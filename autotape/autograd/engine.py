@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from .. import profiler
+from .. import dtypes, profiler
 from . import anomaly
 from .. import tape as tape_mod
 from ..grad_mode import no_grad
@@ -121,10 +121,15 @@ def _seeds(tensors, grad_tensors):
     return seeds
 
 
-def _check_hook_result(hook, new, shape):
+def _check_hook_result(hook, new, shape, dtype):
     if not isinstance(new, Tensor):
         raise TypeError(f"hook '{getattr(hook, '__name__', hook)}' returned a {type(new).__name__}; "
                         "a hook returns a Tensor (the new gradient) or None")
+    if new._data.dtype != dtype:
+        raise RuntimeError(
+            f"hook '{getattr(hook, '__name__', hook)}' has changed the type of value: it returned {new.dtype} for a "
+            f"gradient of dtype {dtypes.from_numpy_dtype(dtype)}; return the gradient in its own dtype"
+        )
     if tuple(new._data.shape) != tuple(shape):
         raise RuntimeError(
             f"hook '{getattr(hook, '__name__', hook)}' has changed the size of value: it returned shape "
@@ -159,10 +164,11 @@ class _Run:
             self.replay_tape(tape, self.pending.pop(tape))
 
     def deliver_leaf(self, t, g):
-        if self.capture is not None:
-            key = id(t)
-            if key in self.capture:
-                self.captured[key] = self.captured.get(key, 0) + g
+        """Leaf ``t``'s gradient ``g`` (float64), through its hooks: into ``.grad``, or returned
+        by ``autograd.grad``. A leaf set to ``requires_grad=False`` since the graph was built
+        gets none, as in PyTorch."""
+        capture = self.capture is not None
+        if (id(t) not in self.capture) if capture else not t._rg:
             return
         if g.size != t._data.size:
             raise RuntimeError(
@@ -171,10 +177,16 @@ class _Run:
             )
         if t._hooks:
             for hook in t._hooks:
-                new = hook(_wrap(g.reshape(t._data.shape).astype(t._data.dtype)))
+                given = _wrap(g.reshape(t._data.shape).astype(t._data.dtype))
+                new = hook(given)
                 if new is not None:
-                    _check_hook_result(hook, new, t._data.shape)
-                    g = np.asarray(new._data, dtype=np.float64)
+                    _check_hook_result(hook, new, t._data.shape, t._data.dtype)
+                else:  # (a hook may change its argument in place)
+                    new = given
+                g = np.asarray(new._data, dtype=np.float64)
+        if capture:
+            self.captured[id(t)] = self.captured.get(id(t), 0) + g
+            return
         g = g.reshape(t._data.shape).astype(t._data.dtype)  # a copy: G is reused
         if t.grad is not None and t.grad._data.shape != g.shape:
             raise RuntimeError(
@@ -298,13 +310,18 @@ class _Run:
         return G[o: o + tape.slot_size(slot)]
 
     def run_hooks(self, hooks, slot, G, goff, tape):
+        """A non-leaf's hooks see its gradient in its own dtype (the arena holds float64)."""
         shape = tape.slot_shape(slot)
+        dtype = np.dtype(np.float32 if tape.slot_dtype(slot) == 0 else np.float64)
         for hook in list(hooks):
             g = self.grad_of(tape, G, goff, slot)
-            new = hook(_wrap(g.reshape(shape).copy()))
+            given = _wrap(g.reshape(shape).astype(dtype))
+            new = hook(given)
             if new is not None:
-                _check_hook_result(hook, new, shape)
-                g[:] = np.asarray(new._data, dtype=np.float64).reshape(-1)
+                _check_hook_result(hook, new, shape, dtype)
+            else:  # (a hook may change its argument in place)
+                new = given
+            g[:] = np.asarray(new._data, dtype=np.float64).reshape(-1)
 
     def deliver(self, tape, G, goff, ginit):
         plain = self.capture is None
@@ -313,7 +330,7 @@ class _Run:
                 o = goff[slot]
                 data = t._data
                 n = tape.slot_size(slot)
-                if plain and t.grad is None and not t._hooks and n == data.size:
+                if plain and t.grad is None and not t._hooks and n == data.size and t._rg:
                     # the usual case in a few calls: a copy (G is reused) in the leaf's dtype and shape
                     t.grad = _wrap(np.array(G[o], data.dtype) if data.ndim == 0 else
                                    G[o: o + n].astype(data.dtype).reshape(data.shape))

@@ -65,6 +65,14 @@ class FunctionCtx:
         return tuple(checked)
 
 
+def _fresh(t):
+    from ..tensor import _wrap
+
+    out = _wrap(t._data)
+    out._vc = t._vc
+    return out
+
+
 class _FunctionMeta(type):
     def __init__(cls, name, bases, attrs):
         super().__init__(name, bases, attrs)
@@ -95,8 +103,9 @@ class Function(metaclass=_FunctionMeta):
             outputs = cls.forward(ctx, *args, **kwargs)
         single = not isinstance(outputs, tuple)
         outs = (outputs,) if single else outputs
-        # fresh tensor objects, so that an input returned as is gets its own history
-        outs = tuple(_wrap(o._data) if isinstance(o, Tensor) else o for o in outs)
+        # fresh tensor objects, so that an input returned as is gets its own history; they share
+        # the version counter of what forward returned (a saved output changed in place is caught)
+        outs = tuple(_fresh(o) if isinstance(o, Tensor) else o for o in outs)
         if any(needs) and is_grad_enabled():
             tape = current_tape()
             in_slots = [tape.slot_of(a, False) if n else -1 for a, n in zip(args, needs)]
