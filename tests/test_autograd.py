@@ -380,3 +380,18 @@ def test_a_functions_saved_output_changed_in_place_is_caught():
         y.add_(1)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+def test_grad_accumulates_in_place_and_a_bad_grad_is_named():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    (x * 2).sum().backward()
+    g = x.grad
+    (x * 3).sum().backward()
+    assert g is x.grad  # as PyTorch: a reference to .grad sees the accumulation
+    np.testing.assert_allclose(g.numpy(), [5.0, 5.0])
+    x.grad = [1.0, 2.0]
+    with pytest.raises(TypeError, match="assign a Tensor"):
+        (x * 2).sum().backward()
+    x.grad = torch.zeros(3)
+    with pytest.raises(RuntimeError, match=r"has shape \[3\].*set .grad = None"):
+        (x * 2).sum().backward()

@@ -188,12 +188,24 @@ class _Run:
             self.captured[id(t)] = self.captured.get(id(t), 0) + g
             return
         g = g.reshape(t._data.shape).astype(t._data.dtype)  # a copy: G is reused
-        if t.grad is not None and t.grad._data.shape != g.shape:
+        held = t.grad
+        if held is None:
+            t.grad = _wrap(g)
+            return
+        if not isinstance(held, Tensor):
+            raise TypeError(f"the leaf's .grad is a {type(held).__name__}: assign a Tensor (or None) to .grad")
+        d = held._data
+        if d.shape != g.shape or d.dtype != g.dtype:
             raise RuntimeError(
-                f"the leaf's .grad has shape {list(t.grad._data.shape)} but its gradient has shape "
-                f"{list(g.shape)}: set .grad = None (or a tensor of the leaf's shape) before backward"
+                f"the leaf's .grad has shape {list(d.shape)} and dtype {held.dtype} but its gradient has shape "
+                f"{list(g.shape)} and dtype {dtypes.from_numpy_dtype(g.dtype)}: set .grad = None (or a tensor "
+                "of the leaf's shape and dtype) before backward"
             )
-        t.grad = _wrap(g) if t.grad is None else _wrap(t.grad._data + g)
+        if d.flags.writeable:  # accumulated in place, as PyTorch does: a reference to .grad sees it
+            np.add(d, g, out=d)
+            held._vc[0] += 1
+        else:
+            t.grad = _wrap(d + g)
 
     def replay_tape(self, tape, seeds):
         vjps, saves = tables()
