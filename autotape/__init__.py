@@ -4,7 +4,7 @@
 """
 from . import dtypes as _dtypes
 from .dtypes import dtype, get_default_dtype, set_default_dtype  # noqa: F401
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .tensor import Size, Tensor  # noqa: F401
 from .ops.pointwise import *  # noqa: F401,F403
 from .ops.pointwise import abs, pow  # noqa: F401

@@ -395,3 +395,21 @@ def test_grad_accumulates_in_place_and_a_bad_grad_is_named():
     x.grad = torch.zeros(3)
     with pytest.raises(RuntimeError, match=r"has shape \[3\].*set .grad = None"):
         (x * 2).sum().backward()
+
+
+def test_no_grad_and_inference_mode_decorate_with_or_without_parentheses():
+    x = torch.ones(2, requires_grad=True)
+
+    @torch.no_grad
+    def f():
+        return x * 2
+
+    @torch.inference_mode()
+    def g():
+        return x * 2
+
+    assert not f().requires_grad and not g().requires_grad and torch.is_grad_enabled()
+    with torch.inference_mode():
+        assert not (x * 2).requires_grad
+    with torch.inference_mode(False):
+        assert (x * 2).requires_grad

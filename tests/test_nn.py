@@ -275,3 +275,13 @@ def test_training_loop_with_autotape_as_torch():
             for p in model.parameters():
                 p -= 0.1 * p.grad
     assert loss.item() < 0.05 * first
+
+
+def test_non_persistent_buffers_stay_out_of_the_state_dict():
+    m = torch.nn.Module()
+    m.register_buffer("kept", torch.ones(1))
+    m.register_buffer("scratch", torch.zeros(1), persistent=False)
+    outer = torch.nn.Sequential(m)
+    assert list(outer.state_dict()) == ["0.kept"]
+    assert sorted(n for n, _ in outer.named_buffers()) == ["0.kept", "0.scratch"]
+    outer.load_state_dict(outer.state_dict())  # strict: the scratch buffer is not missing

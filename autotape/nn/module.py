@@ -37,6 +37,7 @@ class Module:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())  # buffers state_dict leaves out
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
@@ -142,6 +143,7 @@ class Module:
                             "(Tensor or None required)")
         self.__dict__.pop(name, None)
         self._buffers[name] = tensor
+        (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
 
     def add_module(self, name, module):
         if module is not None and not isinstance(module, Module):
@@ -244,8 +246,11 @@ class Module:
         out = OrderedDict() if destination is None else destination
         for name, t in self.named_parameters(prefix=prefix.rstrip("."), remove_duplicate=False):
             out[name] = t if keep_vars else t.detach()
-        for name, t in self.named_buffers(prefix=prefix.rstrip("."), remove_duplicate=False):
-            out[name] = t if keep_vars else t.detach()
+        for path, module in self.named_modules(prefix=prefix.rstrip("."), remove_duplicate=False):
+            skip = getattr(module, "_non_persistent", ())
+            for name, t in module._buffers.items():
+                if t is not None and name not in skip:
+                    out[(path + "." if path else "") + name] = t if keep_vars else t.detach()
         return out
 
     def load_state_dict(self, state_dict, strict=True, assign=False):
