@@ -278,10 +278,10 @@ def test_training_loop_with_autotape_as_torch():
 
 
 def test_non_persistent_buffers_stay_out_of_the_state_dict():
-    m = torch.nn.Module()
-    m.register_buffer("kept", torch.ones(1))
-    m.register_buffer("scratch", torch.zeros(1), persistent=False)
-    outer = torch.nn.Sequential(m)
+    m = nn.Module()
+    m.register_buffer("kept", at.ones(1))
+    m.register_buffer("scratch", at.zeros(1), persistent=False)
+    outer = nn.Sequential(m)
     assert list(outer.state_dict()) == ["0.kept"]
     assert sorted(n for n, _ in outer.named_buffers()) == ["0.kept", "0.scratch"]
     outer.load_state_dict(outer.state_dict())  # strict: the scratch buffer is not missing
