@@ -5,31 +5,53 @@ import numpy as np
 
 
 def _float_formatter(data):
-    finite = data[np.isfinite(data)] if data.size else data
-    if finite.size and np.all(finite == np.round(finite)) and np.abs(finite).max() < 1e8:
-        return lambda v: f"{v:.0f}." if np.isfinite(v) else str(v).replace("inf", "inf")
-    big = np.abs(finite).max() if finite.size else 0
-    nonzero = np.abs(finite[finite != 0])
-    small = nonzero.min() if nonzero.size else 1
-    if big >= 1e8 or small < 1e-4 or (small and big / small > 1e3 and big > 1e3):
-        return lambda v: f"{v:.4e}"
-    return lambda v: f"{v:.4f}"
+    """PyTorch's choice: whole numbers print as ``3.``, others with 4 decimals, and both in
+    scientific notation when the nonzero finite magnitudes span more than 1000x or pass 1e8
+    (or, for fractions, go below 1e-4)."""
+    nonzero = np.abs(data[np.isfinite(data) & (data != 0)]).astype(np.float64) if data.size else data
+    whole = bool(np.all(nonzero == np.ceil(nonzero)))
+    if nonzero.size:
+        big, small = nonzero.max(), nonzero.min()
+        if big / small > 1000 or big > 1e8 or (not whole and small < 1e-4):
+            return lambda v: f"{v:.4e}" if np.isfinite(v) else str(v)
+    if whole:
+        return lambda v: f"{v:.0f}." if np.isfinite(v) else str(v)
+    return lambda v: f"{v:.4f}" if np.isfinite(v) else str(v)
+
+
+_THRESHOLD, _EDGE = 1000, 3
+
+
+def _shown(data):
+    """The elements a summarized print shows (PyTorch picks the format from those alone)."""
+    if data.size <= _THRESHOLD:
+        return data
+    for axis, n in enumerate(data.shape):
+        if n > 2 * _EDGE:
+            data = np.concatenate([np.take(data, range(_EDGE), axis), np.take(data, range(n - _EDGE, n), axis)], axis)
+    return data
 
 
 def _padded(fmt, data):
-    """PyTorch right-aligns every element to the widest one (so a minus sign gets room)."""
-    width = max((len(fmt(v)) for v in data.reshape(-1)), default=0)
+    """PyTorch right-aligns every element to the widest finite one (so a minus sign gets room)."""
+    finite = data[np.isfinite(data)] if data.dtype.kind == "f" else data
+    width = max((len(fmt(v)) for v in finite.reshape(-1)), default=0)
     return lambda v: fmt(v).rjust(width)
 
 
 def _body(data):
+    shown = _shown(data)
     if data.dtype.kind == "f":
-        fmt = {"float_kind": _padded(_float_formatter(data), data)}
+        fmt = {"float_kind": _padded(_float_formatter(shown), shown)}
+    elif data.dtype.kind == "b":
+        fmt = {"bool": _padded(str, shown)}
     else:
         fmt = None
     if data.size == 0:
         return "[]"
-    return np.array2string(data, separator=", ", prefix="tensor(", formatter=fmt, threshold=1000, edgeitems=3)
+    body = np.array2string(data, separator=", ", prefix="tensor(", formatter=fmt, threshold=_THRESHOLD,
+                           edgeitems=_EDGE, max_line_width=80)
+    return body.replace(", ...,", ",  ...,") if data.size > _THRESHOLD else body  # PyTorch's elision
 
 
 def tensor_repr(t, name="tensor"):

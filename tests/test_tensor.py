@@ -143,3 +143,16 @@ def test_one_element_arithmetic_equals_numpy_bit_for_bit(dtype):
                 y = torch.tensor(v, dtype=at_dtype)
                 getattr(y, name)(torch.tensor(u, dtype=at_dtype))
                 assert y._data.tobytes() == np.asarray(ufunc(dtype(v), dtype(u)), dtype).tobytes()
+
+
+PRINT_CASES = [[0.001, 1000.0], [1e-4, 1.0], [1e5, 1.0], [1e8], [1.0, 10000.0], [1.5, 2.25], [-1.0, 2.0, 3.5],
+               [math.nan, math.inf, -math.inf], [math.inf, 1.0], [0.0, 0.0], [1e-5, 1e-5], [[1.5, 2.0], [3.0, -4.25]],
+               [True, True], [True, False], list(range(30)), np.linspace(0, 1, 20, dtype=np.float32),
+               np.linspace(-1, 1, 2000, dtype=np.float32), np.arange(3000, dtype=np.float32).reshape(30, 100),
+               np.arange(3000).reshape(3, 1000)]
+
+
+@pytest.mark.parametrize("values", PRINT_CASES, ids=[f"case{k}" for k in range(len(PRINT_CASES))])
+def test_printing_matches_pytorch(values):
+    pt = pytest.importorskip("torch")
+    assert repr(torch.tensor(values)) == repr(pt.tensor(values))
