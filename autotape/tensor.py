@@ -109,6 +109,8 @@ class Tensor:
         return self
 
     def retain_grad(self):
+        if not self._rg:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False: it has no gradient")
         if self._tape is None:
             return
         if self._retains is None:

@@ -430,3 +430,41 @@ def test_no_numba_typing_error_for_odd_arrays():
                 y = torch.from_numpy(a).requires_grad_()
             (y.exp() * y).sum().backward()
             np.testing.assert_allclose(y.grad.numpy(), np.exp(a) * (a + 1))
+
+
+def test_autograd_misuse_pytorch_refuses_is_refused():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="cannot be empty"):
+        (x * 2).sum().backward(inputs=[])
+    with pytest.raises(RuntimeError, match="cannot be empty"):
+        torch.autograd.grad((x * 2).sum(), [])
+    with pytest.raises(RuntimeError, match="requires_grad=False"):
+        torch.ones(2).retain_grad()
+    with pytest.raises(RuntimeError, match="Mismatch in shape"):
+        (x * 2).sum().backward(torch.tensor([1.0]))
+    with pytest.raises(TypeError, match="must be a Tensor"):
+        (x * 2).sum().backward(2.0)
+
+    class Saves(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(2.0)
+            return a * 2
+
+    with pytest.raises(TypeError, match="save_for_backward can only save tensors"):
+        Saves.apply(x)
+
+
+def test_a_function_may_return_trailing_nones_beyond_its_inputs():
+    class Double(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2, None
+
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    Double.apply(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])

@@ -108,15 +108,15 @@ def _seeds(tensors, grad_tensors):
                 )
             g = _ONE if t._data.ndim == 0 else np.ones(t._data.shape)
         else:
-            g = np.asarray(g._data if isinstance(g, Tensor) else g, dtype=np.float64)
+            if not isinstance(g, Tensor):
+                raise TypeError(f"gradient {k} must be a Tensor of the output's shape (or None), not "
+                                f"{type(g).__name__}: pass autotape.tensor(...) of shape {list(t._data.shape)}")
+            g = np.asarray(g._data, dtype=np.float64)
             if g.shape != t._data.shape:
-                if g.size == t._data.size == 1:
-                    g = g.reshape(t._data.shape)
-                else:
-                    raise RuntimeError(
-                        f"Mismatch in shape: grad_output[{k}] has a shape of {list(g.shape)} and output[{k}] "
-                        f"has a shape of {list(t._data.shape)}. Pass a gradient of the output's shape."
-                    )
+                raise RuntimeError(
+                    f"Mismatch in shape: grad_output[{k}] has a shape of {list(g.shape)} and output[{k}] "
+                    f"has a shape of {list(t._data.shape)}. Pass a gradient of the output's shape."
+                )
         seeds.append((t, g))
     return seeds
 
@@ -399,6 +399,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     seeds = _seeds(tensors, grad_tensors)
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        if not inputs:
+            raise RuntimeError("`inputs` argument to `backward()` cannot be empty: leave it out for every leaf")
         grads = grad([t for t, _ in seeds], inputs, [_wrap(g) for _, g in seeds],
                      retain_graph=retain_graph, allow_unused=True)
         for t, g in zip(inputs, grads):
@@ -417,6 +419,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     _check_create_graph(create_graph)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
+    if not inputs:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty: name the tensors to differentiate by")
     for k, t in enumerate(inputs):
         if not t._rg:
             raise RuntimeError(f"One of the differentiated Tensors (input {k}) does not require grad")

@@ -11,6 +11,12 @@ class FunctionCtx:
     """The ``ctx`` passed to forward and backward."""
 
     def save_for_backward(self, *tensors):
+        from ..tensor import Tensor
+
+        for k, t in enumerate(tensors):
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(f"save_for_backward can only save tensors (or None), but argument {k} is of type "
+                                f"{type(t).__name__}: keep other values as attributes of ctx")
         self._saved = tensors
 
     @property
@@ -34,6 +40,8 @@ class FunctionCtx:
 
         result = result if isinstance(result, tuple) else (result,)
         name = type(self).__name__
+        if len(result) > len(in_slots) and all(g is None for g in result[len(in_slots):]):
+            result = result[: len(in_slots)]  # trailing Nones beyond the inputs are allowed, as in PyTorch
         if len(result) != len(in_slots):
             raise RuntimeError(
                 f"function {name} returned an incorrect number of gradients (expected {len(in_slots)}, "

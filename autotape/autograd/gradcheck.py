@@ -21,7 +21,7 @@ def _outputs(func, inputs):
 def jacobians(func, inputs, eps):
     """(analytical, numerical) Jacobians, one (output numel x input numel) pair per
     (output, differentiable input)."""
-    from ..tensor import Tensor
+    from ..tensor import Tensor, _wrap
     from .engine import grad
 
     diff = [t for t in inputs if isinstance(t, Tensor) and t._rg]
@@ -33,7 +33,7 @@ def jacobians(func, inputs, eps):
         for j in range(o._data.size):
             seed = np.zeros(o._data.size)
             seed[j] = 1.0
-            gs = grad(o, diff, seed.reshape(o._data.shape), retain_graph=True, allow_unused=True)
+            gs = grad(o, diff, _wrap(seed.reshape(o._data.shape)), retain_graph=True, allow_unused=True)
             for k, g in enumerate(gs):
                 if g is not None:
                     analytical[i][k][j] = g._data.reshape(-1)
