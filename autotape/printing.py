@@ -3,6 +3,8 @@ import html
 
 import numpy as np
 
+from .cuda.array import CudaArray
+
 
 def _float_formatter(data):
     finite = data[np.isfinite(data)] if data.size else data
@@ -32,11 +34,21 @@ def _body(data):
     return np.array2string(data, separator=", ", prefix="tensor(", formatter=fmt, threshold=1000, edgeitems=3)
 
 
-def tensor_repr(t, name="tensor"):
+def _host(t):
+    """The values to print (a CUDA tensor's copied to the host) and the device to name."""
     data = t._data
+    if type(data) is CudaArray:
+        return data.host(), "cuda:0"
+    return data, None
+
+
+def tensor_repr(t, name="tensor"):
+    data, device = _host(t)
     parts = [_body(data)]
     if data.size == 0 and data.shape != (0,):
         parts.append(f"size={tuple(data.shape)}")
+    if device is not None:
+        parts.append(f"device='{device}'")
     if data.dtype not in (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_)):
         parts.append(f"dtype={t.dtype!r}")
     fn = t.grad_fn
@@ -48,8 +60,8 @@ def tensor_repr(t, name="tensor"):
 
 
 def tensor_html(t):
-    data = t._data
-    head = f"<b>tensor</b> shape={tuple(data.shape)} dtype={t.dtype.name}"
+    data, device = _host(t)
+    head = f"<b>tensor</b> shape={tuple(data.shape)} dtype={t.dtype.name}" + (f" device={device}" if device else "")
     fn = t.grad_fn
     if fn is not None:
         head += f" grad_fn=&lt;{fn.name()}&gt;"

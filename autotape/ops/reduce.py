@@ -9,7 +9,8 @@ import numpy as np
 
 from .. import dtypes
 from ..tensor import Tensor, _dim, _trace, _wrap
-from .apply import _array, _float_data, _recording
+from ..cuda.array import CudaArray
+from .apply import _array, _float_data, _recording, cuda_ops
 from ..tape import current_tape
 from .table import defop
 
@@ -77,6 +78,9 @@ def _axis(dims, ndim):
 
 def sum(input, dim=None, keepdim=False, *, dtype=None):
     data = input._data
+    if type(data) is CudaArray:
+        input = input if dtype is None else input.to(dtype)
+        return cuda_ops().sum(SUM if dim is None else SUM_DIM, input, _dims(dim, data.ndim), keepdim, 1.0)
     if dim is None and dtype is None and not keepdim and data.dtype.kind == "f":  # the loss, every step
         out = _wrap(_array(np.add.reduce(data, axis=None)))
         if _recording(input):
@@ -103,6 +107,8 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
         )
     dims = _dims(dim, data.ndim)
     red = math.prod([data.shape[d] for d in dims]) if data.ndim else 1
+    if type(data) is CudaArray:
+        return cuda_ops().sum(MEAN if dim is None else MEAN_DIM, input, dims, keepdim, 1.0 / builtins.max(red, 1))
     with np.errstate(invalid="ignore", divide="ignore"):
         y = np.mean(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
     return _reduce(MEAN if dim is None else MEAN_DIM, input, dims, y, floats=(1.0 / builtins.max(red, 1), 0.0))

@@ -6,7 +6,8 @@ import numpy as np
 
 from .. import dtypes
 from ..tensor import Tensor, _dim, _trace, _wrap, contiguous
-from .apply import _array, _recording, check_inplace, share_storage
+from ..cuda.array import CudaArray
+from .apply import _array, _recording, check_inplace, cuda_ops, share_storage
 from ..tape import bump_inplace_epoch, current_tape
 from . import elementwise as ew
 from .table import defop
@@ -25,6 +26,8 @@ INDEX = defop("index", "IndexBackward0", "kernel", "k_gather", uses=())
 
 def _view(spec, x, data, ints=(0, 0, 0, 0)):
     """A result sharing ``x``'s memory when NumPy could make it a view."""
+    if type(data) is CudaArray:
+        return cuda_ops().view(spec, x, data)
     out = _wrap(data)
     # (may_share_memory, a bounds check, is exact here: a view overlaps its base, a copy doesn't)
     if np.may_share_memory(data, x._data) if data.size and x._data.size else False:
@@ -94,6 +97,8 @@ def squeeze(input, dim=None):
 
 
 def _permuted(spec, input, perm):
+    if type(input._data) is CudaArray:
+        return cuda_ops().permute(spec, input, perm)
     data = input._data.transpose(perm)
     out = _wrap(data)
     share_storage(out, input)
@@ -145,6 +150,8 @@ def expand(input, *sizes, materialize=False):
         )
     pad = (1,) * (len(sizes) - len(shape)) + shape
     target = tuple(p if s == -1 else s for s, p in zip(sizes, pad))
+    if type(input._data) is CudaArray:
+        return cuda_ops().expand(EXPAND, input, target, pad)
     try:
         data = np.broadcast_to(input._data, target)
     except ValueError:

@@ -1,0 +1,382 @@
+"""numba-cuda kernels. Elementwise kernels are generated from the op table's expressions
+(``fwd`` for the forward, ``vjp`` for each gradient), so a new elementwise op gets its CUDA
+kernels from its table entry; reductions and ``matmul`` are written out below.
+
+Every generated kernel reads its inputs at output index ``i`` in one of three ways, fixed
+when the kernel is generated: the same index (an input of the output's size), index 0 (one
+element, broadcast) or through strides (NumPy broadcasting, permutations). Reductions add
+in float64 whatever the dtype; each block reduces its part in shared memory (a tree), and a
+second launch reduces the blocks' partial sums, so no address is updated by many threads.
+
+``python -m autotape.cuda.kernels`` prints the generated source of every op's kernels.
+"""
+import math
+
+import numpy as np
+
+from .array import CudaArray, empty, nbcuda, simulated
+
+TPB = 256  # threads per block (most); also the size of the reduction's shared array
+_MAX_GRID_Y = 65535
+_kernels = {}  # key -> compiled kernel
+SOURCES = {}  # key -> generated source (for show_source and the PTX check)
+_ns = None
+
+
+def _namespace():
+    global _ns
+    if _ns is None:
+        cuda = nbcuda()
+
+        @cuda.jit(device=True)
+        def _off(i, shape, st):
+            # flat output index -> element offset of an input with strides ``st``
+            j = 0
+            r = i
+            for d in range(len(shape) - 1, -1, -1):
+                q = r // shape[d]
+                j += (r - q * shape[d]) * st[d]
+                r = q
+            return j
+
+        _ns = {"cuda": cuda, "math": math, "_off": _off, "float64": None}
+        from numba import float64
+
+        _ns["float64"] = float64
+    return _ns
+
+
+def _compile(key, source):
+    k = _kernels.get(key)
+    if k is None:
+        ns = dict(_namespace())
+        exec(compile(source, f"<autotape.cuda kernel {key[0]}>", "exec"), ns)
+        SOURCES[key] = source
+        k = _kernels[key] = nbcuda().jit(ns["k"])
+    return k
+
+
+def _loads(names, modes):
+    out = []
+    for name, mode in zip(names, modes):
+        at = "i" if mode == 0 else "0" if mode == 1 else f"_off(i, shape, st_{name})"
+        out.append(f"{name} = {name}_[{at}]")
+    return out
+
+
+def _params(names, modes):
+    p = [f"{n}_" for n in names] + ["n", "a", "b"]
+    if 2 in modes:
+        p += ["shape"] + [f"st_{n}" for n, m in zip(names, modes) if m == 2]
+    return p
+
+
+def map_source(expr, names, modes):
+    body = "\n        ".join(_loads(names, modes))
+    return f"""def k(out_, acc, {', '.join(_params(names, modes))}):
+    i = cuda.grid(1)
+    if i < n:
+        {body}
+        v = {expr}
+        if acc:
+            out_[i] += v
+        else:
+            out_[i] = v
+"""
+
+
+def tree_source(expr, names, modes):
+    """Sums ``expr`` over the middle axis of a virtual (outer, red, inner) array whose flat
+    index is ``i``: block (c, o) adds chunk c of output o's elements."""
+    body = "\n        ".join(_loads(names, modes))
+    return f"""def k(out_, part, acc, scale, outer, red, inner, nchunk, {', '.join(_params(names, modes))}):
+    sm = cuda.shared.array({TPB}, float64)
+    tid = cuda.threadIdx.x
+    c = cuda.blockIdx.x
+    o = cuda.blockIdx.y
+    oo = o // inner
+    ii = o - oo * inner
+    s = 0.0
+    r = c * cuda.blockDim.x + tid
+    step = nchunk * cuda.blockDim.x
+    while r < red:
+        i = (oo * red + r) * inner + ii
+        {body}
+        s += {expr}
+        r += step
+    sm[tid] = s
+    cuda.syncthreads()
+    h = cuda.blockDim.x // 2
+    while h > 0:
+        if tid < h:
+            sm[tid] += sm[tid + h]
+        cuda.syncthreads()
+        h //= 2
+    if tid == 0:
+        if nchunk == 1:
+            v = sm[0] * scale
+            if acc:
+                out_[o] += v
+            else:
+                out_[o] = v
+        else:
+            part[o * nchunk + c] = sm[0]
+"""
+
+
+_SERIAL = """def k(out_, acc, scale, x_, outer, red, inner):
+    o = cuda.grid(1)
+    if o < outer * inner:
+        oo = o // inner
+        ii = o - oo * inner
+        s = 0.0
+        for r in range(red):
+            s += x_[(oo * red + r) * inner + ii]
+        v = s * scale
+        if acc:
+            out_[o] += v
+        else:
+            out_[o] = v
+"""
+
+
+def _contiguous_strides(shape):
+    st, acc = [], 1
+    for s in reversed(shape):
+        st.append(acc)
+        acc *= s
+    return tuple(reversed(st))
+
+
+def broadcast_strides(shape, out_shape):
+    """Element strides that read a contiguous array of ``shape`` broadcast to ``out_shape``."""
+    pad = (1,) * (len(out_shape) - len(shape)) + tuple(shape)
+    st = _contiguous_strides(pad)
+    return tuple(0 if p == 1 and o != 1 else s for p, s, o in zip(pad, st, out_shape))
+
+
+def _inputs(inputs, out_shape, n):
+    """(names, modes, device arrays, strides of the strided ones) for ``inputs``: a list of
+    (name, CudaArray) or (name, CudaArray, explicit strides)."""
+    names, modes, arrays, strides = [], [], [], []
+    for item in inputs:
+        name, arr = item[0], item[1]
+        names.append(name)
+        arrays.append(arr.a)
+        if len(item) == 3:
+            modes.append(2)
+            strides.append(tuple(int(s) for s in item[2]))
+        elif arr.size == n:
+            modes.append(0)
+        elif arr.size == 1:
+            modes.append(1)
+        else:
+            modes.append(2)
+            strides.append(broadcast_strides(arr.shape, out_shape))
+    return tuple(names), tuple(modes), arrays, strides
+
+
+def _blocks(n, tpb=TPB):
+    t = min(tpb, max(n, 1))
+    return (n + t - 1) // t, t
+
+
+def elementwise(expr, out, inputs, a=0.0, b=0.0, acc=False):
+    """``out[i] = expr`` (or ``+=`` with ``acc``) over ``out``'s elements, the names in ``expr``
+    bound to ``inputs`` broadcast to ``out``'s shape."""
+    n = out.size
+    if n == 0:
+        return out
+    names, modes, arrays, strides = _inputs(inputs, out.shape, n)
+    k = _compile(("map", expr, names, modes), map_source(expr, names, modes))
+    extra = [tuple(int(s) for s in out.shape)] + strides if 2 in modes else []
+    grid, tpb = _blocks(n)
+    k[grid, tpb](out.a, bool(acc), *arrays, n, float(a), float(b), *extra)
+    return out
+
+
+def _pow2(n):
+    p = 1
+    while p < n and p < TPB:
+        p *= 2
+    return p
+
+
+_dummy = {}
+
+
+def _part_dummy():
+    if "p" not in _dummy:
+        _dummy["p"] = nbcuda().device_array(1, np.float64)
+    return _dummy["p"]
+
+
+def reduce_expr(expr, out, inputs, outer, red, inner, scale=1.0, acc=False, a=0.0, b=0.0, vshape=None):
+    """``out[o] = scale * sum over r of expr`` at flat index ``(oo*red + r)*inner + ii`` of a
+    virtual array of shape ``vshape`` (default (outer, red, inner)) that ``inputs`` broadcast to."""
+    n_out = outer * inner
+    if n_out == 0:
+        return out
+    if red == 0:
+        if not acc:
+            fill(out, 0.0)
+        return out
+    vshape = (outer, red, inner) if vshape is None else vshape
+    n = outer * red * inner
+    names, modes, arrays, strides = _inputs(inputs, vshape, n)
+    extra = [tuple(int(s) for s in vshape)] + strides if 2 in modes else []
+    if names == ("x",) and modes == (0,) and (red <= 32 or n_out > _MAX_GRID_Y):
+        k = _compile(("serial",), _SERIAL)
+        grid, tpb = _blocks(n_out)
+        k[grid, tpb](out.a, bool(acc), float(scale), arrays[0], outer, red, inner)
+        return out
+    if n_out > _MAX_GRID_Y:
+        tmp = empty(vshape, np.float64)  # materialize the elements, then reduce them serially
+        elementwise(expr, tmp, inputs, a, b)
+        return reduce_expr("x", out, [("x", tmp)], outer, red, inner, scale, acc)
+    k = _compile(("tree", expr, names, modes), tree_source(expr, names, modes))
+    threads = _pow2(red)
+    nchunk = max(1, min(-(-red // (threads * 8)), max(1, 1024 // n_out)))
+    if nchunk == 1:
+        k[(1, n_out), threads](out.a, _part_dummy(), bool(acc), float(scale), outer, red, inner, 1,
+                               *arrays, n, float(a), float(b), *extra)
+        return out
+    part = empty((n_out * nchunk,), np.float64)
+    k[(nchunk, n_out), threads](out.a, part.a, bool(acc), float(scale), outer, red, inner, nchunk,
+                                *arrays, n, float(a), float(b), *extra)
+    return reduce_expr("x", out, [("x", part)], n_out, nchunk, 1, scale, acc)
+
+
+def sum_axes(x, axes, scale=1.0, out=None, acc=False):
+    """Sum of ``x`` over ``axes`` (sorted, distinct), as a CudaArray of the kept dims' shape
+    (or added into ``out``). Runs of adjacent axes are reduced one launch each, last first."""
+    shape = list(x.shape)
+    keep = tuple(s for d, s in enumerate(shape) if d not in axes)
+    runs = []
+    for d in sorted(axes):
+        if runs and runs[-1][1] == d:
+            runs[-1][1] = d + 1
+        else:
+            runs.append([d, d + 1])
+    cur = x
+    for k, (lo, hi) in enumerate(reversed(runs)):
+        last = k == len(runs) - 1
+        outer = math.prod(shape[:lo])
+        red = math.prod(shape[lo:hi])
+        inner = math.prod(shape[hi:])
+        new_shape = shape[:lo] + shape[hi:]
+        dst = out.reshape(keep) if last and out is not None else empty(new_shape, x.dtype if last else np.float64)
+        reduce_expr("x", dst, [("x", cur.reshape(-1))], outer, red, inner,
+                    scale if last else 1.0, acc if last else False)
+        cur, shape = dst, new_shape
+    if not runs:
+        if out is None:
+            return elementwise("x * a", empty(x.shape, x.dtype), [("x", x)], a=scale)
+        return elementwise("x * a", out, [("x", x)], a=scale, acc=acc)
+    return cur.reshape(keep)
+
+
+def sum_to_shape(g, shape, out=None, acc=False):
+    """``g`` (of a broadcast shape) summed back to ``shape``, as broadcasting's VJP does."""
+    shape = tuple(shape)
+    lead = g.ndim - len(shape)
+    axes = list(range(lead)) + [lead + d for d, s in enumerate(shape) if s == 1 and g.shape[lead + d] != 1]
+    return sum_axes(g, axes, out=out, acc=acc).reshape(shape) if out is None else \
+        sum_axes(g, axes, out=out, acc=acc)
+
+
+def fill(out, value):
+    return elementwise("a", out, [], a=value)
+
+
+def cast(x, dtype):
+    out = empty(x.shape, dtype)
+    return elementwise("x != 0" if dtype == np.bool_ else "x", out, [("x", x)])
+
+
+def permute(x, perm):
+    st = _contiguous_strides(x.shape)
+    out = empty(tuple(x.shape[p] for p in perm), x.dtype)
+    return elementwise("x", out, [("x", x, tuple(st[p] for p in perm))])
+
+
+def expand(x, shape):
+    return elementwise("x", empty(shape, x.dtype), [("x", x)])
+
+
+_MM = """def k(A, B, C, M, K, N, sab, sam, sak, sbb, sbk, sbn, acc):
+    T = {tile}
+    sA = cuda.shared.array(({tile}, {tile}), DT)
+    sB = cuda.shared.array(({tile}, {tile}), DT)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    col = cuda.blockIdx.x * T + tx
+    row = cuda.blockIdx.y * T + ty
+    z = cuda.blockIdx.z
+    s = 0.0
+    for t in range((K + T - 1) // T):
+        k = t * T + tx
+        sA[ty, tx] = A[z * sab + row * sam + k * sak] if (row < M and k < K) else 0
+        k = t * T + ty
+        sB[ty, tx] = B[z * sbb + k * sbk + col * sbn] if (k < K and col < N) else 0
+        cuda.syncthreads()
+        for j in range(T):
+            s += sA[ty, j] * sB[j, tx]
+        cuda.syncthreads()
+    if row < M and col < N:
+        o = (z * M + row) * N + col
+        if acc:
+            C[o] += s
+        else:
+            C[o] = s
+"""
+
+
+def _tile():
+    return 4 if simulated() else 16  # the simulator runs a Python thread per CUDA thread
+
+
+def matmul(a, b, c, nb, m, k, n, sa, sb, acc=False):
+    """``c[z] (+)= a[z] @ b[z]`` for z < nb: ``a`` read as (M, K) with element strides
+    ``sa`` = (batch, row, col), ``b`` as (K, N) with ``sb``; ``c`` contiguous (nb, M, N).
+    Tiled: each block multiplies TILE x TILE tiles staged in shared memory."""
+    if c.size == 0:
+        return c
+    if k == 0:
+        if not acc:
+            fill(c, 0.0)
+        return c
+    tile = _tile()
+    key = ("mm", str(a.dtype), tile)
+    if key not in _kernels:
+        from numba import from_dtype
+
+        src = _MM.format(tile=tile)
+        ns = dict(_namespace())
+        ns["DT"] = from_dtype(a.dtype)
+        exec(compile(src, "<autotape.cuda kernel mm>", "exec"), ns)
+        SOURCES[key] = src
+        _kernels[key] = nbcuda().jit(ns["k"])
+    grid = ((n + tile - 1) // tile, (m + tile - 1) // tile, nb)
+    _kernels[key][grid, (tile, tile)](a.a, b.a, c.a, m, k, n, *map(int, sa), *map(int, sb), bool(acc))
+    return c
+
+
+def show_source(file=None):
+    """Print the generated forward and VJP kernels of every elementwise op in the table."""
+    from ..ops import OPS
+    from .backward import vjp_exprs
+
+    for spec in OPS:
+        if spec.kind not in ("ew1", "ew2", "ew3") or spec.fwd is None:
+            continue
+        names = {"ew1": ("x",), "ew2": ("x1", "x2"), "ew3": ("c", "x1", "x2")}[spec.kind]
+        print(f"# {spec.name}: forward", file=file)
+        print(map_source(spec.fwd, names, (0,) * len(names)), file=file)
+        for t, (expr, used) in enumerate(vjp_exprs(spec)):
+            print(f"# {spec.name}: gradient of input {t}", file=file)
+            print(map_source(expr, used, (0,) * len(used)), file=file)
+
+
+if __name__ == "__main__":
+    show_source()
