@@ -202,7 +202,8 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        return self._data if dtype is None else self._data.astype(dtype)
+        data = self._data if type(self._data) is not CudaArray else self.numpy(force=True)  # (raises)
+        return data if dtype is None else data.astype(dtype)
 
     def __float__(self):
         if _trace.recorder is not None:
@@ -383,24 +384,13 @@ def _placed(data, device):
 
 
 def _to_device(t, device):
-    """``t`` on ``device``: itself, or a copy there (which gradients do not flow through yet)."""
-    on_cuda = type(t._data) is CudaArray
-    if on_cuda == (device.type == "cuda"):
+    """``t`` on ``device``: itself, or a copy there. The copy is not recorded yet: gradients do
+    not flow back across devices (``loss.cpu().item()``, ``y.cpu().detach()`` work as in PyTorch;
+    create leaves on their device: ``randn(3, device='cuda', requires_grad=True)``)."""
+    if (type(t._data) is CudaArray) == (device.type == "cuda"):
         _placed(t._data, device)  # (checks the index)
         return t
-    if t._rg and _grad_enabled():
-        raise NotImplementedError(
-            "moving a tensor that requires grad between devices is not differentiable in autotape yet: create it on "
-            "its device (autotape.randn(3, device='cuda', requires_grad=True)) or move t.detach() and call "
-            "requires_grad_() there"
-        )
     return _wrap(_placed(t._data, device))
-
-
-def _grad_enabled():
-    from .grad_mode import is_grad_enabled
-
-    return is_grad_enabled()
 
 
 def _to_array(data, dtype):

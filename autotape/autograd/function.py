@@ -88,6 +88,8 @@ class Function(metaclass=_FunctionMeta):
     def apply(cls, *args, **kwargs):
         from ..tensor import Tensor, _wrap
 
+        if any(isinstance(a, Tensor) and a.is_cuda for a in args):
+            raise NotImplementedError("autograd.Function (python) is not implemented on CUDA yet")
         ctx = cls._ctx_cls()
         needs = tuple(isinstance(a, Tensor) and a._rg for a in args)
         ctx.needs_input_grad = needs

@@ -78,7 +78,7 @@ class CudaArray:
     def __getitem__(self, key):
         # only what unsqueeze asks: full slices and new axes, a reshape
         key = key if isinstance(key, tuple) else (key,)
-        if all(k is None or k == slice(None) for k in key) and sum(k is not None for k in key) <= self.ndim:
+        if all(k is None or (type(k) is slice and k == slice(None)) for k in key) and sum(k is not None for k in key) <= self.ndim:
             shape, dims = [], iter(self.shape)
             for k in key:
                 shape.append(1 if k is None else next(dims))

@@ -310,12 +310,13 @@ def _elementwise_vjp(rec, g, grads):
         size = int(np.prod(shape))
         if size == n:
             target = have if have is not None else empty(shape, g.dtype)
-            kernels.elementwise(expr, target.reshape(out_shape), inputs, a, b, acc=have is not None)
+            kernels.elementwise(expr, target.reshape(out_shape), inputs, a, b, acc=have is not None, as_float=True)
         elif size == 1:
             target = have if have is not None else empty(shape, g.dtype)
-            kernels.reduce_expr(expr, target, inputs, 1, n, 1, acc=have is not None, a=a, b=b, vshape=out_shape)
+            kernels.reduce_expr(expr, target, inputs, 1, n, 1, acc=have is not None, a=a, b=b, vshape=out_shape,
+                                as_float=True)
         else:
-            full = kernels.elementwise(expr, empty(out_shape, np.float64), inputs, a, b)
+            full = kernels.elementwise(expr, empty(out_shape, np.float64), inputs, a, b, as_float=True)
             target = have if have is not None else empty(shape, g.dtype)
             kernels.sum_to_shape(full, shape, out=target, acc=have is not None)
         grads[slot] = target.reshape(shape)

@@ -56,11 +56,13 @@ def _compile(key, source):
     return k
 
 
-def _loads(names, modes):
+def _loads(names, modes, as_float):
+    """The statements reading each input at index ``i``. ``as_float``: as a double, for the op
+    table's expressions, which are written in Python floats (``(x > 0.0) - (x < 0.0)``)."""
     out = []
     for name, mode in zip(names, modes):
         at = "i" if mode == 0 else "0" if mode == 1 else f"_off(i, shape, st_{name})"
-        out.append(f"{name} = {name}_[{at}]")
+        out.append(f"{name} = float({name}_[{at}])" if as_float else f"{name} = {name}_[{at}]")
     return out
 
 
@@ -71,8 +73,8 @@ def _params(names, modes):
     return p
 
 
-def map_source(expr, names, modes):
-    body = "\n        ".join(_loads(names, modes))
+def map_source(expr, names, modes, as_float=False):
+    body = "\n        ".join(_loads(names, modes, as_float))
     return f"""def k(out_, acc, {', '.join(_params(names, modes))}):
     i = cuda.grid(1)
     if i < n:
@@ -85,10 +87,10 @@ def map_source(expr, names, modes):
 """
 
 
-def tree_source(expr, names, modes):
+def tree_source(expr, names, modes, as_float=False):
     """Sums ``expr`` over the middle axis of a virtual (outer, red, inner) array whose flat
     index is ``i``: block (c, o) adds chunk c of output o's elements."""
-    body = "\n        ".join(_loads(names, modes))
+    body = "\n        ".join(_loads(names, modes, as_float))
     return f"""def k(out_, part, acc, scale, outer, red, inner, nchunk, {', '.join(_params(names, modes))}):
     sm = cuda.shared.array({TPB}, float64)
     tid = cuda.threadIdx.x
@@ -181,14 +183,14 @@ def _blocks(n, tpb=TPB):
     return (n + t - 1) // t, t
 
 
-def elementwise(expr, out, inputs, a=0.0, b=0.0, acc=False):
+def elementwise(expr, out, inputs, a=0.0, b=0.0, acc=False, as_float=False):
     """``out[i] = expr`` (or ``+=`` with ``acc``) over ``out``'s elements, the names in ``expr``
     bound to ``inputs`` broadcast to ``out``'s shape."""
     n = out.size
     if n == 0:
         return out
     names, modes, arrays, strides = _inputs(inputs, out.shape, n)
-    k = _compile(("map", expr, names, modes), map_source(expr, names, modes))
+    k = _compile(("map", expr, names, modes, as_float), map_source(expr, names, modes, as_float))
     extra = [tuple(int(s) for s in out.shape)] + strides if 2 in modes else []
     grid, tpb = _blocks(n)
     k[grid, tpb](out.a, bool(acc), *arrays, n, float(a), float(b), *extra)
@@ -211,7 +213,8 @@ def _part_dummy():
     return _dummy["p"]
 
 
-def reduce_expr(expr, out, inputs, outer, red, inner, scale=1.0, acc=False, a=0.0, b=0.0, vshape=None):
+def reduce_expr(expr, out, inputs, outer, red, inner, scale=1.0, acc=False, a=0.0, b=0.0, vshape=None,
+                as_float=False):
     """``out[o] = scale * sum over r of expr`` at flat index ``(oo*red + r)*inner + ii`` of a
     virtual array of shape ``vshape`` (default (outer, red, inner)) that ``inputs`` broadcast to."""
     n_out = outer * inner
@@ -232,9 +235,9 @@ def reduce_expr(expr, out, inputs, outer, red, inner, scale=1.0, acc=False, a=0.
         return out
     if n_out > _MAX_GRID_Y:
         tmp = empty(vshape, np.float64)  # materialize the elements, then reduce them serially
-        elementwise(expr, tmp, inputs, a, b)
+        elementwise(expr, tmp, inputs, a, b, as_float=as_float)
         return reduce_expr("x", out, [("x", tmp)], outer, red, inner, scale, acc)
-    k = _compile(("tree", expr, names, modes), tree_source(expr, names, modes))
+    k = _compile(("tree", expr, names, modes, as_float), tree_source(expr, names, modes, as_float))
     threads = _pow2(red)
     nchunk = max(1, min(-(-red // (threads * 8)), max(1, 1024 // n_out)))
     if nchunk == 1:
@@ -372,10 +375,10 @@ def show_source(file=None):
             continue
         names = {"ew1": ("x",), "ew2": ("x1", "x2"), "ew3": ("c", "x1", "x2")}[spec.kind]
         print(f"# {spec.name}: forward", file=file)
-        print(map_source(spec.fwd, names, (0,) * len(names)), file=file)
+        print(map_source(spec.fwd, names, (0,) * len(names), True), file=file)
         for t, (expr, used) in enumerate(vjp_exprs(spec)):
             print(f"# {spec.name}: gradient of input {t}", file=file)
-            print(map_source(expr, used, (0,) * len(used)), file=file)
+            print(map_source(expr, used, (0,) * len(used), True), file=file)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from .. import dtypes
 from ..grad_mode import is_grad_enabled
 from ..ops import elementwise as ew
 from ..ops.apply import broadcast_shape, check_inplace, share_storage
+from ..ops.shape import EXPAND
 from ..tape import bump_inplace_epoch
 from ..tensor import Tensor, _wrap
 from . import kernels
@@ -70,7 +71,7 @@ def unary(spec, x, a=0.0, b=0.0):
         raise NotImplementedError(f"{spec.name} is not implemented on CUDA yet")
     x = _float(x)
     d = x._data
-    out = _wrap(kernels.elementwise(spec.fwd, empty(d.shape, d.dtype), [("x", d)], a, b))
+    out = _wrap(kernels.elementwise(spec.fwd, empty(d.shape, d.dtype), [("x", d)], a, b, as_float=True))
     if x._rg and is_grad_enabled():
         current_tape().record(spec, out, (x,), (x,) if spec.value_inputs[0] else (), (a, b), spec.uses_output)
     return out
@@ -95,7 +96,8 @@ def binary(spec, x1, x2):
     x1, x2 = _promoted(x1, x2)
     d1, d2 = x1._data, x2._data
     shape = broadcast_shape(d1.shape, d2.shape)
-    out = _wrap(kernels.elementwise(spec.fwd, empty(shape, d1.dtype), [("x1", d1), ("x2", d2)]))
+    out = _wrap(kernels.elementwise(spec.fwd, empty(shape, d1.dtype), [("x1", d1), ("x2", d2)],
+                                    as_float=d1.dtype.kind == "f"))
     if _recording(x1, x2):
         saved = tuple(t for t, v in zip((x1, x2), spec.value_inputs) if v)
         current_tape().record(spec, out, (x1, x2), saved, (0.0, 0.0), spec.uses_output)
@@ -114,7 +116,8 @@ def where(cond, x1, x2):
     d1, d2 = x1._data, x2._data
     shape = broadcast_shape(broadcast_shape(c.shape, d1.shape), d2.shape)
     cf = _wrap(kernels.cast(c, d1.dtype))  # the condition read as a value of the result's dtype
-    out = _wrap(kernels.elementwise(ew.WHERE.fwd, empty(shape, d1.dtype), [("c", cf._data), ("x1", d1), ("x2", d2)]))
+    out = _wrap(kernels.elementwise(ew.WHERE.fwd, empty(shape, d1.dtype), [("c", cf._data), ("x1", d1), ("x2", d2)],
+                                    as_float=True))
     if _recording(x1, x2):
         current_tape().record(ew.WHERE, out, (cf, x1, x2), (cf,), (0.0, 0.0))
     return out
@@ -266,8 +269,12 @@ def matmul(input, other):
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {kb}x{n})")
     batch = broadcast_shape(a.shape[:-2], b.shape[:-2])
     nb, na, nbb = math.prod(batch), math.prod(a.shape[:-2]), math.prod(b.shape[:-2])
-    if na not in (1, nb) or nbb not in (1, nb):
-        raise NotImplementedError("matmul with partly broadcast batch dims is not implemented on CUDA yet")
+    if na not in (1, nb):  # batch dims broadcast partly: expand to the full batch first
+        input = expand(EXPAND, input, batch + a.shape[-2:], (1,) * (len(batch) + 2 - a.ndim) + a.shape)
+        a, na = input._data, nb
+    if nbb not in (1, nb):
+        other = expand(EXPAND, other, batch + b.shape[-2:], (1,) * (len(batch) + 2 - b.ndim) + b.shape)
+        b, nbb = other._data, nb
     out_shape = batch + (() if a.ndim == 1 else (m,)) + (() if b.ndim == 1 else (n,))
     c = empty((nb, m, n), a.dtype)
     sa = (m * k if na > 1 else 0, k, 1)
@@ -275,8 +282,12 @@ def matmul(input, other):
     kernels.matmul(a, b, c, nb, m, k, n, sa, sb)
     out = _wrap(c.reshape(out_shape))
     if _recording(input, other):
-        spec = linalg.DOT if a.ndim == b.ndim == 1 else linalg.MM if a.ndim <= 2 and b.ndim == 2 else \
-            linalg.MV if a.ndim <= 2 else linalg.BMM
+        if a.ndim == b.ndim == 1:
+            spec = linalg.DOT
+        elif a.ndim <= 2 and b.ndim <= 2:
+            spec = linalg.MM if b.ndim == 2 else linalg.MV
+        else:
+            spec = linalg.BMM
         current_tape().record(spec, out, (input, other), (input, other), attrs=(nb, na, nbb, m, k, n))
     return out
 
