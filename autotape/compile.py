@@ -273,7 +273,9 @@ class CompiledFunction:
         tensors = []
         structure = _structure(result, tape, tensors)
         reason = None
-        if recorder.violation is not None:
+        if any(isinstance(t, Tensor) and t.is_cuda for t in _flatten(result, [])):
+            reason = "it computes on CUDA tensors: compiled replay is CPU-only for now, so CUDA runs eagerly"
+        elif recorder.violation is not None:
             reason = f"it reads a traced value into Python ({recorder.violation[0]}) at {recorder.violation[1]}"
         elif tape.links or any(isinstance(a, Tensor) and a._tape is not None for a in flat):
             reason = "it uses a tensor that requires grad computed before the call (not a leaf)"

@@ -10,7 +10,10 @@ second launch reduces the blocks' partial sums, so no address is updated by many
 
 ``python -m autotape.cuda.kernels`` prints the generated source of every op's kernels.
 """
+import atexit
+import json
 import math
+import os
 
 import numpy as np
 
@@ -20,29 +23,17 @@ TPB = 256  # threads per block (most); also the size of the reduction's shared a
 _MAX_GRID_Y = 65535
 _kernels = {}  # key -> compiled kernel
 SOURCES = {}  # key -> generated source (for show_source and the PTX check)
+# (key, argument types) of every launch, when recording for the PTX check (``ptxcheck.py``)
+SIGNATURES = set() if os.environ.get("AUTOTAPE_CUDA_SIGNATURES") else None
 _ns = None
 
 
 def _namespace():
     global _ns
     if _ns is None:
-        cuda = nbcuda()
-
-        @cuda.jit(device=True)
-        def _off(i, shape, st):
-            # flat output index -> element offset of an input with strides ``st``
-            j = 0
-            r = i
-            for d in range(len(shape) - 1, -1, -1):
-                q = r // shape[d]
-                j += (r - q * shape[d]) * st[d]
-                r = q
-            return j
-
-        _ns = {"cuda": cuda, "math": math, "_off": _off, "float64": None}
         from numba import float64
 
-        _ns["float64"] = float64
+        _ns = {"cuda": nbcuda(), "math": math, "float64": float64}
     return _ns
 
 
@@ -56,12 +47,43 @@ def _compile(key, source):
     return k
 
 
+def launch(key, grid, block, *args):
+    if SIGNATURES is not None:
+        SIGNATURES.add((key, tuple(_type_name(a) for a in args)))
+    _kernels[key][grid, block](*args)
+
+
+def _type_name(a):
+    if isinstance(a, bool):
+        return "boolean"
+    if isinstance(a, int):
+        return "int64"
+    if isinstance(a, float):
+        return "float64"
+    if isinstance(a, tuple):
+        return f"tuple{len(a)}"
+    return f"array:{a.dtype}"
+
+
+def _dump_signatures():
+    with open(os.environ["AUTOTAPE_CUDA_SIGNATURES"], "w") as f:
+        json.dump([[list(k), SOURCES[k], list(sig)] for k, sig in sorted(SIGNATURES, key=repr)], f)
+
+
+if SIGNATURES is not None:
+    atexit.register(_dump_signatures)
+
+
 def _loads(names, modes, as_float):
-    """The statements reading each input at index ``i``. ``as_float``: as a double, for the op
-    table's expressions, which are written in Python floats (``(x > 0.0) - (x < 0.0)``)."""
+    """The statements reading each input at flat index ``_i``. ``as_float``: as a double, for
+    the op table's expressions, which are written in Python floats (``(x > 0.0) - (x < 0.0)``).
+    The kernels' own variables start with ``_``: the table's names (x, c, g, a, ...) are free."""
     out = []
     for name, mode in zip(names, modes):
-        at = "i" if mode == 0 else "0" if mode == 1 else f"_off(i, shape, st_{name})"
+        if mode == 2:  # the element offset of flat index _i, from the input's strides
+            out += ["_j = 0", "_r = _i", "for _d in range(len(shape) - 1, -1, -1):", "    _q = _r // shape[_d]",
+                    f"    _j += (_r - _q * shape[_d]) * st_{name}[_d]", "    _r = _q"]
+        at = "_i" if mode == 0 else "0" if mode == 1 else "_j"
         out.append(f"{name} = float({name}_[{at}])" if as_float else f"{name} = {name}_[{at}]")
     return out
 
@@ -76,53 +98,53 @@ def _params(names, modes):
 def map_source(expr, names, modes, as_float=False):
     body = "\n        ".join(_loads(names, modes, as_float))
     return f"""def k(out_, acc, {', '.join(_params(names, modes))}):
-    i = cuda.grid(1)
-    if i < n:
+    _i = cuda.grid(1)
+    if _i < n:
         {body}
-        v = {expr}
+        _v = {expr}
         if acc:
-            out_[i] += v
+            out_[_i] += _v
         else:
-            out_[i] = v
+            out_[_i] = _v
 """
 
 
 def tree_source(expr, names, modes, as_float=False):
     """Sums ``expr`` over the middle axis of a virtual (outer, red, inner) array whose flat
-    index is ``i``: block (c, o) adds chunk c of output o's elements."""
+    index is ``_i``: block (c, o) adds chunk c of output o's elements."""
     body = "\n        ".join(_loads(names, modes, as_float))
     return f"""def k(out_, part, acc, scale, outer, red, inner, nchunk, {', '.join(_params(names, modes))}):
-    sm = cuda.shared.array({TPB}, float64)
-    tid = cuda.threadIdx.x
-    c = cuda.blockIdx.x
-    o = cuda.blockIdx.y
-    oo = o // inner
-    ii = o - oo * inner
-    s = 0.0
-    r = c * cuda.blockDim.x + tid
-    step = nchunk * cuda.blockDim.x
-    while r < red:
-        i = (oo * red + r) * inner + ii
+    _sm = cuda.shared.array({TPB}, float64)
+    _tid = cuda.threadIdx.x
+    _c = cuda.blockIdx.x
+    _o = cuda.blockIdx.y
+    _oo = _o // inner
+    _ii = _o - _oo * inner
+    _s = 0.0
+    _k = _c * cuda.blockDim.x + _tid
+    _step = nchunk * cuda.blockDim.x
+    while _k < red:
+        _i = (_oo * red + _k) * inner + _ii
         {body}
-        s += {expr}
-        r += step
-    sm[tid] = s
+        _s += {expr}
+        _k += _step
+    _sm[_tid] = _s
     cuda.syncthreads()
-    h = cuda.blockDim.x // 2
-    while h > 0:
-        if tid < h:
-            sm[tid] += sm[tid + h]
+    _h = cuda.blockDim.x // 2
+    while _h > 0:
+        if _tid < _h:
+            _sm[_tid] += _sm[_tid + _h]
         cuda.syncthreads()
-        h //= 2
-    if tid == 0:
+        _h //= 2
+    if _tid == 0:
         if nchunk == 1:
-            v = sm[0] * scale
+            _v = _sm[0] * scale
             if acc:
-                out_[o] += v
+                out_[_o] += _v
             else:
-                out_[o] = v
+                out_[_o] = _v
         else:
-            part[o * nchunk + c] = sm[0]
+            part[_o * nchunk + _c] = _sm[0]
 """
 
 
@@ -190,10 +212,11 @@ def elementwise(expr, out, inputs, a=0.0, b=0.0, acc=False, as_float=False):
     if n == 0:
         return out
     names, modes, arrays, strides = _inputs(inputs, out.shape, n)
-    k = _compile(("map", expr, names, modes, as_float), map_source(expr, names, modes, as_float))
+    key = ("map", expr, names, modes, as_float)
+    _compile(key, map_source(expr, names, modes, as_float))
     extra = [tuple(int(s) for s in out.shape)] + strides if 2 in modes else []
     grid, tpb = _blocks(n)
-    k[grid, tpb](out.a, bool(acc), *arrays, n, float(a), float(b), *extra)
+    launch(key, grid, tpb, out.a, bool(acc), *arrays, n, float(a), float(b), *extra)
     return out
 
 
@@ -229,24 +252,25 @@ def reduce_expr(expr, out, inputs, outer, red, inner, scale=1.0, acc=False, a=0.
     names, modes, arrays, strides = _inputs(inputs, vshape, n)
     extra = [tuple(int(s) for s in vshape)] + strides if 2 in modes else []
     if names == ("x",) and modes == (0,) and (red <= 32 or n_out > _MAX_GRID_Y):
-        k = _compile(("serial",), _SERIAL)
+        _compile(("serial",), _SERIAL)
         grid, tpb = _blocks(n_out)
-        k[grid, tpb](out.a, bool(acc), float(scale), arrays[0], outer, red, inner)
+        launch(("serial",), grid, tpb, out.a, bool(acc), float(scale), arrays[0], outer, red, inner)
         return out
     if n_out > _MAX_GRID_Y:
         tmp = empty(vshape, np.float64)  # materialize the elements, then reduce them serially
         elementwise(expr, tmp, inputs, a, b, as_float=as_float)
         return reduce_expr("x", out, [("x", tmp)], outer, red, inner, scale, acc)
-    k = _compile(("tree", expr, names, modes, as_float), tree_source(expr, names, modes, as_float))
+    key = ("tree", expr, names, modes, as_float)
+    _compile(key, tree_source(expr, names, modes, as_float))
     threads = _pow2(red)
     nchunk = max(1, min(-(-red // (threads * 8)), max(1, 1024 // n_out)))
     if nchunk == 1:
-        k[(1, n_out), threads](out.a, _part_dummy(), bool(acc), float(scale), outer, red, inner, 1,
-                               *arrays, n, float(a), float(b), *extra)
+        launch(key, (1, n_out), threads, out.a, _part_dummy(), bool(acc), float(scale), outer, red, inner, 1,
+               *arrays, n, float(a), float(b), *extra)
         return out
     part = empty((n_out * nchunk,), np.float64)
-    k[(nchunk, n_out), threads](out.a, part.a, bool(acc), float(scale), outer, red, inner, nchunk,
-                                *arrays, n, float(a), float(b), *extra)
+    launch(key, (nchunk, n_out), threads, out.a, part.a, bool(acc), float(scale), outer, red, inner, nchunk,
+           *arrays, n, float(a), float(b), *extra)
     return reduce_expr("x", out, [("x", part)], n_out, nchunk, 1, scale, acc)
 
 
@@ -307,7 +331,10 @@ def expand(x, shape):
     return elementwise("x", empty(shape, x.dtype), [("x", x)])
 
 
-_MM = """def k(A, B, C, M, K, N, sab, sam, sak, sbb, sbk, sbn, acc):
+_MM = """from numba import {dt} as DT
+
+
+def k(A, B, C, M, K, N, sab, sam, sak, sbb, sbk, sbn, acc):
     T = {tile}
     sA = cuda.shared.array(({tile}, {tile}), DT)
     sB = cuda.shared.array(({tile}, {tile}), DT)
@@ -351,17 +378,9 @@ def matmul(a, b, c, nb, m, k, n, sa, sb, acc=False):
         return c
     tile = _tile()
     key = ("mm", str(a.dtype), tile)
-    if key not in _kernels:
-        from numba import from_dtype
-
-        src = _MM.format(tile=tile)
-        ns = dict(_namespace())
-        ns["DT"] = from_dtype(a.dtype)
-        exec(compile(src, "<autotape.cuda kernel mm>", "exec"), ns)
-        SOURCES[key] = src
-        _kernels[key] = nbcuda().jit(ns["k"])
+    _compile(key, _MM.format(tile=tile, dt=str(a.dtype)))
     grid = ((n + tile - 1) // tile, (m + tile - 1) // tile, nb)
-    _kernels[key][grid, (tile, tile)](a.a, b.a, c.a, m, k, n, *map(int, sa), *map(int, sb), bool(acc))
+    launch(key, grid, (tile, tile), a.a, b.a, c.a, m, k, n, *map(int, sa), *map(int, sb), bool(acc))
     return c
 
 

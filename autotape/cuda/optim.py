@@ -78,9 +78,9 @@ def step(opt, group, ps):
 
 
 def _launch(src, key, n, *args):
-    k = kernels._compile((key,), src)
+    kernels._compile((key,), src)
     grid, tpb = kernels._blocks(n)
-    k[grid, tpb](*args)
+    kernels.launch((key,), grid, tpb, *args)
 
 
 def _sgd(opt, group, ps):
