@@ -309,3 +309,25 @@ def test_large_poly_step_on_gpu_is_fast():
         loss.backward()
     autotape.cuda.synchronize()
     assert (time.perf_counter() - t0) / 2 < 0.1
+
+
+def test_device_buffers_are_reused_and_training_memory_stays_flat():
+    from autotape.cuda import array
+
+    x = autotape.ones(5, device="cuda")
+    y = x * 2
+    buf = id(y._data.a)
+    del y
+    assert id((x * 3)._data.a) == buf  # the dead tensor's buffer, taken again
+    v = (x * 4).reshape(5, 1)  # a live view keeps its buffer
+    assert id((x * 5)._data.a) != id(v._data.a)
+
+    def pooled():
+        return sum(len(b) for b in array._pool.values())
+
+    _poly_steps("cuda", 3)
+    n = pooled()
+    _poly_steps("cuda", 3)  # the same steps again take the buffers the first run let go
+    assert pooled() == n
+    autotape.cuda.empty_cache()
+    assert pooled() < n

@@ -6,7 +6,7 @@ tests do); False, without raising, when numba-cuda or the driver is missing. num
 imported on the first call here or the first CUDA tensor, not with autotape. One device
 (``cuda:0``) is used.
 """
-from .array import COPIES  # noqa: F401
+from .array import COPIES, empty_cache  # noqa: F401
 
 
 def is_available():

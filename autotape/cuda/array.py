@@ -140,6 +140,28 @@ def to_device(host):
     return CudaArray(nbcuda().to_device(flat), shape)
 
 
+# Device buffers by (size, dtype), kept for reuse: cudaMalloc per op would cost more than the
+# op, and freeing synchronizes the device (PyTorch caches for the same reason). A buffer is free
+# when nothing but this pool refers to it; reusing it at once is safe because every kernel runs
+# on the one default stream, in launch order.
+_pool = {}
+
+
 def empty(shape, dtype):
     shape = tuple(shape)
-    return CudaArray(nbcuda().device_array(math.prod(shape), np.dtype(dtype)), shape)
+    key = (math.prod(shape), np.dtype(dtype))
+    free = _pool.get(key)
+    if free is None:
+        free = _pool[key] = []
+    for dev in free:
+        if sys.getrefcount(dev) == 3:  # the pool's list, ``dev`` and getrefcount's argument
+            return CudaArray(dev, shape)
+    dev = nbcuda().device_array(key[0], key[1])
+    free.append(dev)
+    return CudaArray(dev, shape)
+
+
+def empty_cache():
+    """Let go of the pooled device buffers that no tensor uses."""
+    for key, bufs in list(_pool.items()):
+        bufs[:] = [d for d in bufs if sys.getrefcount(d) > 2]  # (the list and the argument)
