@@ -164,4 +164,4 @@ def empty(shape, dtype):
 def empty_cache():
     """Let go of the pooled device buffers that no tensor uses."""
     for key, bufs in list(_pool.items()):
-        bufs[:] = [d for d in bufs if sys.getrefcount(d) > 2]  # (the list and the argument)
+        bufs[:] = [d for d in bufs if sys.getrefcount(d) > 3]  # (the list, d and the argument)
