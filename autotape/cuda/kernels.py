@@ -109,9 +109,16 @@ def map_source(expr, names, modes, as_float=False):
 """
 
 
-def tree_source(expr, names, modes, as_float=False):
-    """Sums ``expr`` over the middle axis of a virtual (outer, red, inner) array whose flat
-    index is ``_i``: block (c, o) adds chunk c of output o's elements."""
+_INIT = {"sum": "0.0", "max": "-math.inf", "min": "math.inf"}
+
+
+def _combine(op, a, b):
+    return f"{a} + {b}" if op == "sum" else f"{op}({a}, {b})"
+
+
+def tree_source(expr, names, modes, as_float=False, op="sum"):
+    """Reduces ``expr`` (``op``: sum, max or min) over the middle axis of a virtual (outer, red,
+    inner) array whose flat index is ``_i``: block (c, o) reduces chunk c of output o's elements."""
     body = "\n        ".join(_loads(names, modes, as_float))
     return f"""def k(out_, part, acc, scale, outer, red, inner, nchunk, {', '.join(_params(names, modes))}):
     _sm = cuda.shared.array({TPB}, float64)
@@ -120,20 +127,20 @@ def tree_source(expr, names, modes, as_float=False):
     _o = cuda.blockIdx.y
     _oo = _o // inner
     _ii = _o - _oo * inner
-    _s = 0.0
+    _s = {_INIT[op]}
     _k = _c * cuda.blockDim.x + _tid
     _step = nchunk * cuda.blockDim.x
     while _k < red:
         _i = (_oo * red + _k) * inner + _ii
         {body}
-        _s += {expr}
+        _s = {_combine(op, "_s", "(" + expr + ")")}
         _k += _step
     _sm[_tid] = _s
     cuda.syncthreads()
     _h = cuda.blockDim.x // 2
     while _h > 0:
         if _tid < _h:
-            _sm[_tid] += _sm[_tid + _h]
+            _sm[_tid] = {_combine(op, "_sm[_tid]", "_sm[_tid + _h]")}
         cuda.syncthreads()
         _h //= 2
     if _tid == 0:
@@ -153,9 +160,9 @@ _SERIAL = """def k(out_, acc, scale, x_, outer, red, inner):
     if o < outer * inner:
         oo = o // inner
         ii = o - oo * inner
-        s = 0.0
+        s = {init}
         for r in range(red):
-            s += x_[(oo * red + r) * inner + ii]
+            s = {combine}
         v = s * scale
         if acc:
             out_[o] += v
@@ -237,7 +244,7 @@ def _part_dummy():
 
 
 def reduce_expr(expr, out, inputs, outer, red, inner, scale=1.0, acc=False, a=0.0, b=0.0, vshape=None,
-                as_float=False):
+                as_float=False, op="sum"):
     """``out[o] = scale * sum over r of expr`` at flat index ``(oo*red + r)*inner + ii`` of a
     virtual array of shape ``vshape`` (default (outer, red, inner)) that ``inputs`` broadcast to."""
     n_out = outer * inner
@@ -252,16 +259,17 @@ def reduce_expr(expr, out, inputs, outer, red, inner, scale=1.0, acc=False, a=0.
     names, modes, arrays, strides = _inputs(inputs, vshape, n)
     extra = [tuple(int(s) for s in vshape)] + strides if 2 in modes else []
     if names == ("x",) and modes == (0,) and (red <= 32 or n_out > _MAX_GRID_Y):
-        _compile(("serial",), _SERIAL)
+        key = ("serial", op)
+        _compile(key, _SERIAL.format(init=_INIT[op], combine=_combine(op, "s", "x_[(oo * red + r) * inner + ii]")))
         grid, tpb = _blocks(n_out)
-        launch(("serial",), grid, tpb, out.a, bool(acc), float(scale), arrays[0], outer, red, inner)
+        launch(key, grid, tpb, out.a, bool(acc), float(scale), arrays[0], outer, red, inner)
         return out
     if n_out > _MAX_GRID_Y:
         tmp = empty(vshape, np.float64)  # materialize the elements, then reduce them serially
         elementwise(expr, tmp, inputs, a, b, as_float=as_float)
-        return reduce_expr("x", out, [("x", tmp)], outer, red, inner, scale, acc)
-    key = ("tree", expr, names, modes, as_float)
-    _compile(key, tree_source(expr, names, modes, as_float))
+        return reduce_expr("x", out, [("x", tmp)], outer, red, inner, scale, acc, op=op)
+    key = ("tree", expr, names, modes, as_float, op)
+    _compile(key, tree_source(expr, names, modes, as_float, op))
     threads = _pow2(red)
     nchunk = max(1, min(-(-red // (threads * 8)), max(1, 1024 // n_out)))
     if nchunk == 1:
@@ -271,12 +279,13 @@ def reduce_expr(expr, out, inputs, outer, red, inner, scale=1.0, acc=False, a=0.
     part = empty((n_out * nchunk,), np.float64)
     launch(key, (nchunk, n_out), threads, out.a, part.a, bool(acc), float(scale), outer, red, inner, nchunk,
            *arrays, n, float(a), float(b), *extra)
-    return reduce_expr("x", out, [("x", part)], n_out, nchunk, 1, scale, acc)
+    return reduce_expr("x", out, [("x", part)], n_out, nchunk, 1, scale, acc, op=op)
 
 
-def sum_axes(x, axes, scale=1.0, out=None, acc=False):
-    """Sum of ``x`` over ``axes`` (sorted, distinct), as a CudaArray of the kept dims' shape
-    (or added into ``out``). Runs of adjacent axes are reduced one launch each, last first."""
+def sum_axes(x, axes, scale=1.0, out=None, acc=False, op="sum"):
+    """Sum (or max, min: ``op``) of ``x`` over ``axes`` (sorted, distinct), as a CudaArray of the
+    kept dims' shape (or added into ``out``). Runs of adjacent axes are reduced one launch
+    each, last first."""
     shape = list(x.shape)
     keep = tuple(s for d, s in enumerate(shape) if d not in axes)
     runs = []
@@ -294,7 +303,7 @@ def sum_axes(x, axes, scale=1.0, out=None, acc=False):
         new_shape = shape[:lo] + shape[hi:]
         dst = out.reshape(keep) if last and out is not None else empty(new_shape, x.dtype if last else np.float64)
         reduce_expr("x", dst, [("x", cur.reshape(-1))], outer, red, inner,
-                    scale if last else 1.0, acc if last else False)
+                    scale if last else 1.0, acc if last else False, op=op)
         cur, shape = dst, new_shape
     if not runs:
         if out is None:
@@ -325,6 +334,45 @@ def permute(x, perm):
     st = _contiguous_strides(x.shape)
     out = empty(tuple(x.shape[p] for p in perm), x.dtype)
     return elementwise("x", out, [("x", x, tuple(st[p] for p in perm))])
+
+
+_SCATTER = """def k(out_, acc, x_, n, shape, st):
+    _i = cuda.grid(1)
+    if _i < n:
+        _j = 0
+        _r = _i
+        for _d in range(len(shape) - 1, -1, -1):
+            _q = _r // shape[_d]
+            _j += (_r - _q * shape[_d]) * st[_d]
+            _r = _q
+        if acc:
+            out_[_j] += x_[_i]
+        else:
+            out_[_j] = x_[_i]
+"""
+
+
+def window(x, dim, start, length):
+    """The (contiguous) part ``start:start+length`` of ``x`` along ``dim``."""
+    shape = list(x.shape)
+    st = _contiguous_strides(shape)
+    shape[dim] = length
+    out = empty(shape, x.dtype)
+    if out.size:
+        elementwise("x", out, [("x", CudaArray(x.a[start * st[dim]:], (x.size - start * st[dim],)), st)])
+    return out
+
+
+def put_window(out, dim, start, src, acc=False):
+    """Write (or add) ``src`` into the part of ``out`` at ``start`` along ``dim``."""
+    if src.size == 0:
+        return out
+    st = _contiguous_strides(out.shape)
+    _compile(("scatter",), _SCATTER)
+    grid, tpb = _blocks(src.size)
+    launch(("scatter",), grid, tpb, out.a[start * st[dim]:], bool(acc), src.a, src.size,
+           tuple(int(s) for s in src.shape), tuple(int(s) for s in st))
+    return out
 
 
 def expand(x, shape):

@@ -133,6 +133,8 @@ def _extreme(spec, np_fn, input, dim, keepdim):
                            "Specify the reduction dim with the 'dim' argument.")
     if empty:
         raise RuntimeError(f"{name}(): Expected reduction dim {empty[0]} to have non-zero size.")
+    if type(data) is CudaArray:
+        return cuda_ops().extreme(spec, input, dims, keepdim, "max" if np_fn is np.max else "min")
     y = np_fn(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
     if data.dtype.kind != "f":
         return _wrap(_array(y))
@@ -254,6 +256,8 @@ def _shifted(data, axis):
 def logsumexp(input, dim, keepdim=False):
     data = _float_data(input)
     dims = _dims(dim, data.ndim)
+    if type(data) is CudaArray and data.size:
+        return cuda_ops().logsumexp(LOGSUMEXP, input if input._data is data else _wrap(data), dims, keepdim)
     if data.size == 0:
         shape = [1 if d in dims else s for d, s in enumerate(data.shape)] if keepdim else \
             [s for d, s in enumerate(data.shape) if d not in dims]
@@ -290,12 +294,16 @@ def _softmax_input(input, dim, dtype):
 
 def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     input, data, dim, axis = _softmax_input(input, dim, dtype)
+    if type(data) is CudaArray:
+        return cuda_ops().softmax(SOFTMAX, input if input._data is data else _wrap(data), axis or 0, False)
     e = np.exp(_shifted(data, axis)[0])
     return _along(SOFTMAX, input, dim, e / np.add.reduce(e, axis=axis, keepdims=True), 0)
 
 
 def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     input, data, dim, axis = _softmax_input(input, dim, dtype)
+    if type(data) is CudaArray:
+        return cuda_ops().softmax(LOG_SOFTMAX, input if input._data is data else _wrap(data), axis or 0, True)
     shifted = _shifted(data, axis)[0]
     y = shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True)) if data.size else shifted
     return _along(LOG_SOFTMAX, input, dim, y, 1)

@@ -176,6 +176,8 @@ def broadcast_to(input, size):
 
 
 def _narrow(spec, x, dim, start, length, squeeze_dim=False):
+    if type(x._data) is CudaArray:
+        return cuda_ops().narrow(spec, x, dim, start, length, squeeze_dim)
     shape = x._data.shape
     index = (slice(None),) * dim + ((start if squeeze_dim else slice(start, start + length)), Ellipsis)
     out = _wrap(x._data[index])
@@ -216,6 +218,8 @@ def unbind(input, dim=0):
     if data.ndim == 0:
         raise IndexError("Dimension specified as 0 but tensor has no dimensions")
     d = _dim(dim, data.ndim)
+    if type(data) is CudaArray:
+        return tuple(cuda_ops().narrow(UNBIND, input, d, i, 1, True) for i in range(data.shape[d]))
     lead = (slice(None),) * d
     outs = [_wrap(data[lead + (i, Ellipsis)]) for i in range(data.shape[d])]
     for out in outs:
@@ -291,6 +295,8 @@ def stack(tensors, dim=0):
                 f"{list(t._data.shape)} at entry {k}"
             )
     d = _dim(dim, len(shape) + 1)
+    if type(tensors[0]._data) is CudaArray:
+        return cuda_ops().join(STACK, tensors, d, True)
     if not shape:  # scalars: np.array builds the vector several times faster than np.stack
         data = np.array([t._data for t in tensors])
     else:
@@ -304,6 +310,8 @@ def cat(tensors, dim=0):
     if nd == 0:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
     d = _dim(dim, nd)
+    if type(tensors[0]._data) is CudaArray:
+        return cuda_ops().join(CAT, tensors, d, False)
     try:
         data = np.concatenate([t._data for t in tensors], axis=d)
     except ValueError:

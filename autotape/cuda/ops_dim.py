@@ -1,0 +1,200 @@
+"""CUDA ops along dims, built from the reduction and window kernels: amax/amin/max/min (all,
+or over dims, values only), softmax, log_softmax, logsumexp, slices (narrow, select, split,
+chunk, unbind, ``x[i]``, ``x[a:b]``) and cat/stack. Each records one record; its VJP is a
+few launches of the same kernels."""
+import numpy as np
+
+from ..grad_mode import is_grad_enabled
+from ..tensor import _wrap
+from . import kernels
+from .array import CudaArray, empty
+from .backward import CUDA_VJPS, current_tape
+
+
+def _recording(*ts):
+    return is_grad_enabled() and any(t._rg for t in ts)
+
+
+def _kept(shape, dims):
+    return tuple(1 if d in dims else s for d, s in enumerate(shape))
+
+
+def _grad_target(grads, slot, shape, dtype):
+    have = grads.get(slot)
+    return (have, True) if have is not None else (empty(shape, dtype), False)
+
+
+# -- max / min ------------------------------------------------------------------------------
+def extreme(spec, input, dims, keepdim, op):
+    """amax/amin/max()/min(): ``op`` "max" or "min" over ``dims``; ties share the gradient."""
+    d = input._data
+    kept = _kept(d.shape, dims)
+    out_shape = kept if keepdim else tuple(s for i, s in enumerate(d.shape) if i not in dims)
+    if d.dtype.kind != "f":  # (float64 holds these integers exactly below 2**53)
+        y = kernels.sum_axes(kernels.cast(d, np.float64), dims, op=op)
+        return _wrap(kernels.cast(y, d.dtype).reshape(out_shape))
+    out = _wrap(kernels.sum_axes(d, dims, op=op).reshape(out_shape))
+    if _recording(input):
+        current_tape().record(spec, out, (input,), (input,), attrs=(dims, kept), save_output=True)
+    return out
+
+
+def _vjp_extreme(rec, g, grads):
+    dims, kept = rec.attrs
+    x, y = rec.saved
+    y, g = y.reshape(kept), g.reshape(kept)
+    count = empty(kept, np.float64)  # how many elements tie for the extreme
+    kernels.sum_axes(kernels.elementwise("x == y", empty(x.shape, np.float64), [("x", x), ("y", y)]), dims,
+                     out=count)
+    target, acc = _grad_target(grads, rec.ins[0], x.shape, g.dtype)
+    kernels.elementwise("g / c if x == y else 0.0", target, [("g", g), ("c", count), ("x", x), ("y", y)],
+                        acc=acc, as_float=True)
+    grads[rec.ins[0]] = target
+
+
+for _name in ("amax", "amin", "max_all", "min_all"):
+    CUDA_VJPS[_name] = _vjp_extreme
+
+
+# -- softmax, log_softmax, logsumexp ---------------------------------------------------------
+def _max_kept(x, dims):
+    """The max over ``dims`` (kept as 1s), 0 where it is infinite (a row of -inf stays -inf)."""
+    m = kernels.sum_axes(x, dims, op="max").reshape(_kept(x.shape, dims))
+    return kernels.elementwise("x if abs(x) != math.inf else 0.0", empty(m.shape, m.dtype), [("x", m)],
+                               as_float=True)
+
+
+def _sum_exp_kept(x, m, dims):
+    e = kernels.elementwise("math.exp(x - m)", empty(x.shape, np.float64), [("x", x), ("m", m)], as_float=True)
+    return kernels.sum_axes(e, dims).reshape(m.shape)
+
+
+def softmax(spec, input, axis, log):
+    x = input._data
+    dims = (axis,) if x.ndim else ()
+    m = _max_kept(x, dims)
+    s = _sum_exp_kept(x, m, dims)
+    expr = "x - m - math.log(s)" if log else "math.exp(x - m) / s"
+    out = _wrap(kernels.elementwise(expr, empty(x.shape, x.dtype), [("x", x), ("m", m), ("s", s)], as_float=True))
+    if _recording(input):
+        current_tape().record(spec, out, (input,), attrs=(dims, log), save_output=True)
+    return out
+
+
+def _vjp_softmax(rec, g, grads):
+    dims, log = rec.attrs
+    (y,) = rec.saved
+    kept = _kept(y.shape, dims)
+    target, acc = _grad_target(grads, rec.ins[0], y.shape, g.dtype)
+    if log:  # g - exp(y) * sum(g)
+        sg = kernels.sum_axes(g.reshape(y.shape), dims).reshape(kept)
+        kernels.elementwise("g - math.exp(y) * s", target, [("g", g.reshape(y.shape)), ("y", y), ("s", sg)],
+                            acc=acc, as_float=True)
+    else:  # y * (g - sum(g * y))
+        gy = kernels.elementwise("g * y", empty(y.shape, np.float64), [("g", g.reshape(y.shape)), ("y", y)],
+                                 as_float=True)
+        s = kernels.sum_axes(gy, dims).reshape(kept)
+        kernels.elementwise("y * (g - s)", target, [("g", g.reshape(y.shape)), ("y", y), ("s", s)],
+                            acc=acc, as_float=True)
+    grads[rec.ins[0]] = target
+
+
+CUDA_VJPS["softmax"] = CUDA_VJPS["log_softmax"] = _vjp_softmax
+
+
+def logsumexp(spec, input, dims, keepdim):
+    x = input._data
+    kept = _kept(x.shape, dims)
+    out_shape = kept if keepdim else tuple(s for i, s in enumerate(x.shape) if i not in dims)
+    m = _max_kept(x, dims)
+    s = _sum_exp_kept(x, m, dims)
+    y = kernels.elementwise("m + math.log(s)", empty(kept, x.dtype), [("m", m), ("s", s)], as_float=True)
+    out = _wrap(y.reshape(out_shape))
+    if _recording(input):
+        current_tape().record(spec, out, (input,), (input,), attrs=(dims, kept), save_output=True)
+    return out
+
+
+def _vjp_logsumexp(rec, g, grads):
+    dims, kept = rec.attrs
+    x, y = rec.saved
+    target, acc = _grad_target(grads, rec.ins[0], x.shape, g.dtype)
+    kernels.elementwise("g * math.exp(x - y)", target, [("g", g.reshape(kept)), ("x", x), ("y", y.reshape(kept))],
+                        acc=acc, as_float=True)
+    grads[rec.ins[0]] = target
+
+
+CUDA_VJPS["logsumexp"] = _vjp_logsumexp
+
+
+# -- slices and joins ------------------------------------------------------------------------
+def narrow(spec, x, dim, start, length, squeeze_dim):
+    """``length`` elements of ``x`` from ``start`` along ``dim`` (a copy, not a view), the dim
+    dropped for ``select``."""
+    part = kernels.window(x._data, dim, start, length)
+    if squeeze_dim:
+        part = part.reshape(x._data.shape[:dim] + x._data.shape[dim + 1:])
+    out = _wrap(part)
+    if _recording(x):
+        current_tape().record(spec, out, (x,), attrs=(dim, start, length))
+    return out
+
+
+def _vjp_narrow(rec, g, grads):
+    dim, start, length = rec.attrs
+    shape = rec.in_shapes[0]
+    piece = list(shape)
+    piece[dim] = length
+    have = grads.get(rec.ins[0])
+    if have is None:
+        have = kernels.fill(empty(shape, g.dtype), 0.0)
+        grads[rec.ins[0]] = have
+    kernels.put_window(have, dim, start, g.reshape(piece), acc=True)
+
+
+for _name in ("slice", "select", "split", "unbind"):
+    CUDA_VJPS[_name] = _vjp_narrow
+
+
+def join(spec, tensors, dim, stack):
+    """cat (``stack`` False) or stack along ``dim``: each piece written into its window."""
+    for t in tensors:
+        if type(t._data) is not CudaArray:
+            from .ops import mismatch
+
+            raise mismatch("cuda:0", "cpu")
+    datas = [t._data.reshape(t._data.shape[:dim] + (1,) + t._data.shape[dim:]) if stack else t._data
+             for t in tensors]
+    shape = list(datas[0].shape)
+    shape[dim] = sum(d.shape[dim] for d in datas)
+    for d in datas:
+        if d.ndim != len(shape) or any(a != b for k, (a, b) in enumerate(zip(d.shape, shape)) if k != dim):
+            raise RuntimeError(f"Sizes of tensors must match except in dimension {dim}; got shapes "
+                               f"{[list(t._data.shape) for t in tensors]}")
+    out_arr = empty(shape, datas[0].dtype)
+    off, offsets = 0, []
+    for d in datas:
+        kernels.put_window(out_arr, dim, off, d)
+        offsets.append(off)
+        off += d.shape[dim]
+    out = _wrap(out_arr)
+    if _recording(*tensors):
+        current_tape().record(spec, out, tuple(tensors),
+                              attrs=(dim, tuple(offsets), tuple(d.shape[dim] for d in datas)))
+    return out
+
+
+def _vjp_join(rec, g, grads):
+    dim, offsets, lengths = rec.attrs
+    for slot, shape, off, n in zip(rec.ins, rec.in_shapes, offsets, lengths):
+        if slot < 0:
+            continue
+        part = kernels.window(g.reshape(rec.out_shape), dim, off, n)
+        have = grads.get(slot)
+        if have is None:
+            grads[slot] = part.reshape(shape)
+        else:
+            kernels.elementwise("x", have, [("x", part.reshape(have.shape))], acc=True)
+
+
+CUDA_VJPS["cat"] = CUDA_VJPS["stack"] = _vjp_join
