@@ -23,7 +23,7 @@ gpu = pytest.mark.skipif(SIMULATED, reason="needs a real GPU (runs on the simula
 _FACTORIES = {"tensor", "ones", "zeros", "full", "arange", "linspace", "rand", "randn", "eye", "empty"}
 # Ops of the table that have no CUDA kernels yet: on a CUDA tensor they raise NotImplementedError.
 # Adding one's CUDA forward and VJP means taking it out of here.
-KNOWN_MISSING = {"prod", "prod_dim", "max_dim", "min_dim", "norm", "var", "std", "cumsum", "index", "python"}
+KNOWN_MISSING = {"prod", "prod_dim", "max_dim", "min_dim", "norm", "var", "std", "cumsum", "index"}
 
 
 class _OnCuda:

@@ -88,8 +88,6 @@ class Function(metaclass=_FunctionMeta):
     def apply(cls, *args, **kwargs):
         from ..tensor import Tensor, _wrap
 
-        if any(isinstance(a, Tensor) and a.is_cuda for a in args):
-            raise NotImplementedError("autograd.Function (python) is not implemented on CUDA yet")
         ctx = cls._ctx_cls()
         needs = tuple(isinstance(a, Tensor) and a._rg for a in args)
         ctx.needs_input_grad = needs
@@ -99,7 +97,12 @@ class Function(metaclass=_FunctionMeta):
         outs = (outputs,) if single else outputs
         # fresh tensor objects, so that an input returned as is gets its own history
         outs = tuple(_wrap(o._data) if isinstance(o, Tensor) else o for o in outs)
-        if any(needs) and is_grad_enabled():
+        if any(needs) and is_grad_enabled() and any(isinstance(a, Tensor) and a.is_cuda for a in args):
+            from ..cuda.backward import record_function
+
+            record_function(ctx, args, [o for o in outs if isinstance(o, Tensor) and o._data.dtype.kind == "f"
+                                        and id(o) not in getattr(ctx, "_non_diff", ())])
+        elif any(needs) and is_grad_enabled():
             tape = current_tape()
             in_slots = [tape.slot_of(a, False) if n else -1 for a, n in zip(args, needs)]
             rec = tape.n_records

@@ -393,3 +393,48 @@ def grad(outputs, inputs, grad_outputs, retain_graph, allow_unused, materialize_
                 )
         out.append(None if g is None else _wrap(kernels.cast(g.reshape(t._data.shape), t._data.dtype)))
     return tuple(out)
+
+
+def record_function(ctx, args, outs):
+    """The CUDA record of a custom ``autograd.Function`` call: its backward runs in Python
+    during the replay, on CUDA tensors."""
+    from ..ops import PYTHON
+    from ..tensor import Tensor
+
+    if len(outs) > 1:
+        raise NotImplementedError("an autograd.Function with several differentiable outputs is not implemented on "
+                                  "CUDA yet")
+    if outs:
+        inputs = [a if isinstance(a, Tensor) else None for a in args]
+        current_tape().record(PYTHON, outs[0], inputs, attrs=(ctx,))
+
+
+def _vjp_python(rec, g, grads):
+    from ..grad_mode import no_grad
+    from ..tensor import _wrap
+
+    (ctx,) = rec.attrs
+    with no_grad():
+        result = type(ctx)._backward_cls.backward(ctx, _wrap(g.reshape(rec.out_shape)))
+    result = result if isinstance(result, tuple) else (result,)
+    name = type(ctx).__name__
+    if len(result) != len(rec.ins):
+        raise RuntimeError(f"function {name} returned an incorrect number of gradients (expected {len(rec.ins)}, "
+                           f"got {len(result)}): return one gradient (or None) per argument of forward")
+    for k, (slot, shape, r) in enumerate(zip(rec.ins, rec.in_shapes, result)):
+        if slot < 0 or r is None:
+            continue
+        d = getattr(r, "_data", None)
+        if type(d) is not CudaArray:
+            raise RuntimeError(f"function {name} returned gradient {k} on the CPU for a CUDA input: return it on "
+                               "the input's device")
+        if d.shape != shape:
+            d = kernels.sum_to_shape(d, shape)  # a gradient of a shape the input broadcasts to
+        have = grads.get(slot)
+        if have is None:
+            grads[slot] = kernels.cast(d, d.dtype)  # a copy: the user may keep the tensor they returned
+        else:
+            kernels.elementwise("x", have, [("x", d)], acc=True)
+
+
+CUDA_VJPS["python"] = _vjp_python
