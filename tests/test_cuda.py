@@ -23,7 +23,7 @@ gpu = pytest.mark.skipif(SIMULATED, reason="needs a real GPU (runs on the simula
 _FACTORIES = {"tensor", "ones", "zeros", "full", "arange", "linspace", "rand", "randn", "eye", "empty"}
 # Ops of the table that have no CUDA kernels yet: on a CUDA tensor they raise NotImplementedError.
 # Adding one's CUDA forward and VJP means taking it out of here.
-KNOWN_MISSING = {"prod", "prod_dim", "max_dim", "min_dim", "norm", "var", "std", "cumsum", "index"}
+KNOWN_MISSING = {"prod", "prod_dim", "max_dim", "min_dim", "cumsum", "index"}
 
 
 class _OnCuda:
@@ -253,7 +253,8 @@ def _nn_fit(device, make_opt, steps=3):
     lambda ps: autotape.optim.SGD(ps, lr=1e-2, momentum=0.9, nesterov=True, weight_decay=0.1),
     lambda ps: autotape.optim.Adam(ps, lr=1e-2),
     lambda ps: autotape.optim.AdamW(ps, lr=1e-2, amsgrad=True),
-], ids=["sgd", "sgd-nesterov", "adam", "adamw-amsgrad"])
+    lambda ps: autotape.optim.RMSprop(ps, lr=1e-2, momentum=0.5, centered=True, weight_decay=0.1),
+], ids=["sgd", "sgd-nesterov", "adam", "adamw-amsgrad", "rmsprop"])
 def test_nn_and_optim_match_cpu(make_opt):
     ref_losses, ref_params, _, _ = _nn_fit(None, make_opt)
     before = dict(COPIES)

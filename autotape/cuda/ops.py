@@ -384,4 +384,4 @@ def copy_(t, src):
     return t
 
 
-from .ops_dim import extreme, join, logsumexp, narrow, softmax  # noqa: E402,F401  (the CPU ops hand over here)
+from .ops_dim import extreme, join, logsumexp, narrow, norm, softmax, spread  # noqa: E402,F401  (CPU ops hand over)

@@ -198,3 +198,64 @@ def _vjp_join(rec, g, grads):
 
 
 CUDA_VJPS["cat"] = CUDA_VJPS["stack"] = _vjp_join
+
+
+# -- norm, var, std --------------------------------------------------------------------------
+def _out_shape(shape, dims, keepdim):
+    return _kept(shape, dims) if keepdim else tuple(s for i, s in enumerate(shape) if i not in dims)
+
+
+def norm(spec, input, dims, keepdim, p):
+    x = input._data
+    kept = _kept(x.shape, dims)
+    powered = kernels.elementwise("abs(x) ** a", empty(x.shape, np.float64), [("x", x)], a=p, as_float=True)
+    s = kernels.sum_axes(powered, dims).reshape(kept)
+    y = kernels.elementwise("x ** a", empty(kept, x.dtype), [("x", s)], a=1.0 / p, as_float=True)
+    out = _wrap(y.reshape(_out_shape(x.shape, dims, keepdim)))
+    if _recording(input):
+        current_tape().record(spec, out, (input,), (input,), attrs=(p, kept), save_output=True)
+    return out
+
+
+def _vjp_norm(rec, g, grads):
+    p, kept = rec.attrs
+    x, y = rec.saved
+    target, acc = _grad_target(grads, rec.ins[0], x.shape, g.dtype)
+    kernels.elementwise(
+        "0.0 if (y == 0.0 or x == 0.0) else g * (1.0 if x > 0.0 else -1.0) * (abs(x) / y) ** (a - 1.0)",
+        target, [("g", g.reshape(kept)), ("x", x), ("y", y.reshape(kept))], a=p, acc=acc, as_float=True)
+    grads[rec.ins[0]] = target
+
+
+CUDA_VJPS["norm"] = _vjp_norm
+
+
+def spread(spec, input, dims, keepdim, correction, std):
+    """var (or std): the sum of squared deviations from the mean over ``dims``, over n - correction."""
+    x = input._data
+    kept = _kept(x.shape, dims)
+    n = 1
+    for d in dims:
+        n *= x.shape[d]
+    mean = kernels.sum_axes(x, dims, 1.0 / max(n, 1), out=empty(kept, np.float64)).reshape(kept)
+    dof = n - correction
+    sq = kernels.elementwise("(x - m) * (x - m)", empty(x.shape, np.float64), [("x", x), ("m", mean)], as_float=True)
+    var = kernels.sum_axes(sq, dims, 1.0 / dof if dof > 0 else float("inf")).reshape(kept)
+    y = kernels.elementwise("math.sqrt(x)" if std else "x", empty(kept, x.dtype), [("x", var)], as_float=True)
+    out = _wrap(y.reshape(_out_shape(x.shape, dims, keepdim)))
+    if _recording(input):
+        current_tape().record(spec, out, (input,), (input,), attrs=(mean, dof, std, kept), save_output=True)
+    return out
+
+
+def _vjp_spread(rec, g, grads):
+    mean, dof, std, kept = rec.attrs
+    x, y = rec.saved
+    target, acc = _grad_target(grads, rec.ins[0], x.shape, g.dtype)
+    expr = "g * (x - m) / (a * y)" if std else "2.0 * g * (x - m) / a"
+    kernels.elementwise(expr, target, [("g", g.reshape(kept)), ("x", x), ("m", mean), ("y", y.reshape(kept))],
+                        a=float(dof), acc=acc, as_float=True)
+    grads[rec.ins[0]] = target
+
+
+CUDA_VJPS["var"] = CUDA_VJPS["std"] = _vjp_spread

@@ -1,4 +1,4 @@
-"""Optimizer steps for CUDA parameters: one kernel launch per parameter, the state (momentum
+"""Optimizer steps for CUDA parameters (SGD, Adam, AdamW, RMSprop): one kernel launch per parameter, the state (momentum
 buffers, Adam's moments) kept on the device beside it. The arithmetic is PyTorch's
 single-tensor update; its scalars are float64 kernel arguments (the CPU kernels round them
 to the parameter's dtype first, so the two differ in the last bits)."""
@@ -45,6 +45,29 @@ _ADAM = """def k(w, g, m, v, vmax, n, lr, beta1, beta2, eps, wd, decoupled, amsg
 """
 
 
+_RMSPROP = """def k(w, g, sq, buf, gavg, n, lr, alpha, eps, wd, momentum, centered, maximize):
+    i = cuda.grid(1)
+    if i < n:
+        d = -g[i] if maximize else g[i]
+        if wd != 0.0:
+            d = d + wd * w[i]
+        s = sq[i] * alpha + (1.0 - alpha) * d * d
+        sq[i] = s
+        if centered:
+            ga = gavg[i] + (1.0 - alpha) * (d - gavg[i])
+            gavg[i] = ga
+            avg = math.sqrt(s - ga * ga) + eps
+        else:
+            avg = math.sqrt(s) + eps
+        if momentum > 0.0:
+            b = buf[i] * momentum + d / avg
+            buf[i] = b
+            w[i] = w[i] - lr * b
+        else:
+            w[i] = w[i] - lr * d / avg
+"""
+
+
 def _zeros(p):
     return _wrap(kernels.fill(empty(p._data.shape, p._data.dtype), 0.0))
 
@@ -61,6 +84,7 @@ def _grad(p):
 def step(opt, group, ps):
     """One step of SGD or Adam (AdamW) over the CUDA parameters ``ps`` of ``group``."""
     from ..optim.adam import Adam
+    from ..optim.rmsprop import RMSprop
     from ..optim.sgd import SGD
 
     for p in ps:
@@ -71,8 +95,11 @@ def step(opt, group, ps):
         _sgd(opt, group, ps)
     elif isinstance(opt, Adam):
         _adam(opt, group, ps)
+    elif isinstance(opt, RMSprop):
+        _rmsprop(opt, group, ps)
     else:
-        raise NotImplementedError(f"{type(opt).__name__} is not implemented on CUDA yet (SGD, Adam and AdamW are)")
+        raise NotImplementedError(f"{type(opt).__name__} is not implemented on CUDA yet (SGD, Adam, AdamW and "
+                                  "RMSprop are)")
     for p in ps:
         p._vc[0] += 1
 
@@ -120,3 +147,23 @@ def _adam(opt, group, ps):
                 n, lr, float(beta1), float(beta2), eps, wd, bool(group["decoupled_weight_decay"]), amsgrad,
                 bool(group["maximize"]), lr / bc1, math.sqrt(bc2))
 
+
+
+def _rmsprop(opt, group, ps):
+    momentum, centered = float(group["momentum"]), bool(group["centered"])
+    for p in ps:
+        state = opt.state[p]
+        if not state:
+            state["step"] = _wrap(np.zeros((), np.float32))
+            state["square_avg"] = _zeros(p)
+        if momentum > 0 and "momentum_buffer" not in state:
+            state["momentum_buffer"] = _zeros(p)
+        if centered and "grad_avg" not in state:
+            state["grad_avg"] = _zeros(p)
+        state["step"]._data[()] += 1
+        buf = state["momentum_buffer"]._data.a if momentum > 0 else p._data.a
+        gavg = state["grad_avg"]._data.a if centered else p._data.a
+        n = p._data.size
+        _launch(_RMSPROP, "rmsprop", n, p._data.a, _grad(p), state["square_avg"]._data.a, buf, gavg, n,
+                float(group["lr"]), float(group["alpha"]), float(group["eps"]), float(group["weight_decay"]),
+                momentum, centered, bool(group["maximize"]))

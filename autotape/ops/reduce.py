@@ -204,6 +204,8 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         raise RuntimeError(f"norm: p={p} is not supported here; use p >= 1 (or inf)")
     data = _float_data(input)
     dims = _dims(dim, data.ndim)
+    if type(data) is CudaArray:
+        return cuda_ops().norm(NORM, input if input._data is data else _wrap(data), dims, keepdim, p)
     axis = _axis(dims, data.ndim)
     absx = np.abs(data)
     if p == 2.0:
@@ -228,6 +230,8 @@ def _spread(spec, np_fn, input, dim, unbiased, keepdim, correction):
     corr = _correction(unbiased, correction)
     data = _float_data(input)
     dims = _dims(dim, data.ndim)
+    if type(data) is CudaArray:
+        return cuda_ops().spread(spec, input if input._data is data else _wrap(data), dims, keepdim, corr, spec is STD)
     with np.errstate(invalid="ignore", divide="ignore"):
         y = np_fn(data, axis=_axis(dims, data.ndim), ddof=corr, keepdims=keepdim)
     return _reduce(spec, input, dims, y, mode=int(spec is STD), floats=(corr, 0.0))
