@@ -23,7 +23,7 @@ gpu = pytest.mark.skipif(SIMULATED, reason="needs a real GPU (runs on the simula
 _FACTORIES = {"tensor", "ones", "zeros", "full", "arange", "linspace", "rand", "randn", "eye", "empty"}
 # Ops of the table that have no CUDA kernels yet: on a CUDA tensor they raise NotImplementedError.
 # Adding one's CUDA forward and VJP means taking it out of here.
-KNOWN_MISSING = {"prod", "prod_dim", "max_dim", "min_dim", "cumsum", "index"}
+KNOWN_MISSING = {"index"}
 
 
 class _OnCuda:
@@ -328,3 +328,18 @@ def test_device_buffers_are_reused_and_training_memory_stays_flat():
     assert pooled() == n
     autotape.cuda.empty_cache()
     assert pooled() < n
+
+
+def test_prod_with_zeros_and_max_dim_indices_match_cpu():
+    a = np.array([[2.0, 0.0, 3.0], [0.0, 0.0, 5.0], [1.5, -2.0, 4.0]])
+    for dev in (None, "cuda"):
+        x = autotape.tensor(a, device=dev, requires_grad=True)
+        x.prod(1).sum().backward()
+        if dev is None:
+            ref = x.grad.numpy()
+        else:
+            np.testing.assert_allclose(x.grad.cpu().numpy(), ref)
+    m = autotape.tensor(a, device="cuda").max(dim=1)
+    r = autotape.tensor(a).max(dim=1)
+    assert m.indices.tolist() == r.indices.tolist() and m.values.tolist() == r.values.tolist()
+    assert m.indices.dtype == autotape.int64 and m.indices.is_cuda

@@ -109,11 +109,11 @@ def map_source(expr, names, modes, as_float=False):
 """
 
 
-_INIT = {"sum": "0.0", "max": "-math.inf", "min": "math.inf"}
+_INIT = {"sum": "0.0", "prod": "1.0", "max": "-math.inf", "min": "math.inf"}
 
 
 def _combine(op, a, b):
-    return f"{a} + {b}" if op == "sum" else f"{op}({a}, {b})"
+    return f"{a} + {b}" if op == "sum" else f"{a} * {b}" if op == "prod" else f"{op}({a}, {b})"
 
 
 def tree_source(expr, names, modes, as_float=False, op="sum"):
@@ -372,6 +372,80 @@ def put_window(out, dim, start, src, acc=False):
     grid, tpb = _blocks(src.size)
     launch(("scatter",), grid, tpb, out.a[start * st[dim]:], bool(acc), src.a, src.size,
            tuple(int(s) for s in src.shape), tuple(int(s) for s in st))
+    return out
+
+
+# Ops along one axis of an (outer, red, inner) view: one thread per row, looping over the row
+# (a first slice: rows of a training loop are short; a parallel scan would serve long ones).
+_CUMSUM = """def k(out_, x_, outer, red, inner, reverse):
+    o = cuda.grid(1)
+    if o < outer * inner:
+        oo = o // inner
+        base = oo * red * inner + (o - oo * inner)
+        s = 0.0
+        for t in range(red):
+            r = red - 1 - t if reverse else t
+            s += x_[base + r * inner]
+            out_[base + r * inner] = s
+"""
+
+_ARG_EXTREME = """def k(val_, idx_, x_, outer, red, inner, is_max):
+    o = cuda.grid(1)
+    if o < outer * inner:
+        oo = o // inner
+        base = oo * red * inner + (o - oo * inner)
+        best = x_[base]
+        at = 0
+        for r in range(1, red):
+            v = x_[base + r * inner]
+            if best == best and ((v > best if is_max else v < best) or v != v):  # the first NaN wins
+                best = v
+                at = r
+        val_[o] = best
+        idx_[o] = at
+"""
+
+_PICK_ADD = """def k(out_, g_, idx_, outer, red, inner):
+    o = cuda.grid(1)
+    if o < outer * inner:
+        oo = o // inner
+        out_[(oo * red + idx_[o]) * inner + (o - oo * inner)] += g_[o]
+"""
+
+
+def _rows(shape, dim):
+    return math.prod(shape[:dim]), shape[dim], math.prod(shape[dim + 1:])
+
+
+def cumsum(x, dim, reverse=False, out=None):
+    out = empty(x.shape, x.dtype) if out is None else out
+    outer, red, inner = _rows(x.shape, dim)
+    _compile(("cumsum",), _CUMSUM)
+    if outer * inner and red:
+        grid, tpb = _blocks(outer * inner)
+        launch(("cumsum",), grid, tpb, out.a, x.a, outer, red, inner, bool(reverse))
+    return out
+
+
+def arg_extreme(x, dim, is_max):
+    """(values, int64 indices) of the max (or min) along ``dim``, the dim dropped."""
+    outer, red, inner = _rows(x.shape, dim)
+    shape = x.shape[:dim] + x.shape[dim + 1:]
+    val, idx = empty(shape, x.dtype), empty(shape, np.int64)
+    _compile(("argext",), _ARG_EXTREME)
+    if val.size:
+        grid, tpb = _blocks(val.size)
+        launch(("argext",), grid, tpb, val.a, idx.a, x.a, outer, red, inner, bool(is_max))
+    return val, idx
+
+
+def pick_add(out, dim, g, idx):
+    """``out[..., idx, ...] += g`` along ``dim`` (one index per row of ``out``)."""
+    outer, red, inner = _rows(out.shape, dim)
+    _compile(("pick",), _PICK_ADD)
+    if g.size:
+        grid, tpb = _blocks(g.size)
+        launch(("pick",), grid, tpb, out.a, g.a, idx.a, outer, red, inner)
     return out
 
 

@@ -384,4 +384,6 @@ def copy_(t, src):
     return t
 
 
-from .ops_dim import extreme, join, logsumexp, narrow, norm, softmax, spread  # noqa: E402,F401  (CPU ops hand over)
+from .ops_dim import (  # noqa: E402,F401  (the CPU ops hand over to these)
+    cumsum, extreme, join, logsumexp, max_dim, narrow, norm, prod, softmax, spread,
+)

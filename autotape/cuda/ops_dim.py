@@ -259,3 +259,90 @@ def _vjp_spread(rec, g, grads):
 
 
 CUDA_VJPS["var"] = CUDA_VJPS["std"] = _vjp_spread
+
+
+# -- prod, cumsum, max(dim), min(dim) ------------------------------------------------------
+def prod(spec, input, dims, keepdim):
+    x = input._data
+    kept = _kept(x.shape, dims)
+    if x.dtype.kind != "f":
+        y = kernels.sum_axes(kernels.cast(x, np.float64), dims, op="prod")
+        return _wrap(kernels.cast(y, np.int64).reshape(_out_shape(x.shape, dims, keepdim)))
+    out = _wrap(kernels.sum_axes(x, dims, op="prod").reshape(_out_shape(x.shape, dims, keepdim)))
+    if _recording(input):
+        current_tape().record(spec, out, (input,), (input,), attrs=(dims, kept), save_output=True)
+    return out
+
+
+def _vjp_prod(rec, g, grads):
+    """The product of the other elements: y / x, or, at a zero, the product of the nonzero
+    others when it is the only zero (0 otherwise)."""
+    dims, kept = rec.attrs
+    x, y = rec.saved
+    zeros = kernels.sum_axes(kernels.elementwise("x == 0.0", empty(x.shape, np.float64), [("x", x)]), dims)
+    nonzero = kernels.elementwise("1.0 if x == 0.0 else x", empty(x.shape, np.float64), [("x", x)], as_float=True)
+    pnz = kernels.sum_axes(nonzero, dims, op="prod")
+    target, acc = _grad_target(grads, rec.ins[0], x.shape, g.dtype)
+    kernels.elementwise("g * (y / x if x != 0.0 else (p if z == 1.0 else 0.0))", target,
+                        [("g", g.reshape(kept)), ("x", x), ("y", y.reshape(kept)), ("p", pnz.reshape(kept)),
+                         ("z", zeros.reshape(kept))], acc=acc, as_float=True)
+    grads[rec.ins[0]] = target
+
+
+CUDA_VJPS["prod"] = CUDA_VJPS["prod_dim"] = _vjp_prod
+
+
+def cumsum(spec, input, axis):
+    x = input._data
+    if x.ndim == 0:
+        x = x.reshape(1)
+    if x.dtype.kind != "f":
+        return _wrap(kernels.cast(kernels.cumsum(kernels.cast(x, np.float64), axis), np.int64)
+                     .reshape(input._data.shape))
+    out = _wrap(kernels.cumsum(x, axis).reshape(input._data.shape))
+    if _recording(input):
+        current_tape().record(spec, out, (input,), attrs=(axis,))
+    return out
+
+
+def _vjp_cumsum(rec, g, grads):
+    (axis,) = rec.attrs
+    shape = rec.in_shapes[0] or (1,)
+    rev = kernels.cumsum(g.reshape(shape), axis, reverse=True)  # each input adds into every later output
+    have = grads.get(rec.ins[0])
+    if have is None:
+        grads[rec.ins[0]] = rev.reshape(rec.in_shapes[0])
+    else:
+        kernels.elementwise("x", have, [("x", rev.reshape(have.shape))], acc=True)
+
+
+CUDA_VJPS["cumsum"] = _vjp_cumsum
+
+
+def max_dim(spec, input, dim, keepdim, is_max):
+    """``max(dim)``/``min(dim)``: (values, indices); the gradient goes to the index taken."""
+    from ..ops.reduce import values_indices
+
+    x = input._data
+    if x.ndim == 0:
+        x = x.reshape(1)
+    val, idx = kernels.arg_extreme(x, dim, is_max)
+    shape = x.shape[:dim] + ((1,) if keepdim else ()) + x.shape[dim + 1:]
+    if input._data.ndim == 0:
+        shape = ()
+    values, indices = _wrap(val.reshape(shape)), _wrap(idx.reshape(shape))
+    if x.dtype.kind == "f" and _recording(input):
+        current_tape().record(spec, values, (input,), attrs=(dim, idx, x.shape))
+    return values_indices(values, indices)
+
+
+def _vjp_max_dim(rec, g, grads):
+    dim, idx, shape = rec.attrs
+    have = grads.get(rec.ins[0])
+    if have is None:
+        have = kernels.fill(empty(rec.in_shapes[0], g.dtype), 0.0)
+        grads[rec.ins[0]] = have
+    kernels.pick_add(have.reshape(shape), dim, g.reshape(idx.shape), idx)
+
+
+CUDA_VJPS["max_dim"] = CUDA_VJPS["min_dim"] = _vjp_max_dim

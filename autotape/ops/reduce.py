@@ -117,6 +117,9 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     data = input._data if dtype is None else input._data.astype(dtypes.to_numpy_dtype(dtype))
     dims = _dims(dim, data.ndim)
+    if type(data) is CudaArray:
+        return cuda_ops().prod(PROD if dim is None else PROD_DIM, input if dtype is None else _wrap(data), dims,
+                               keepdim)
     y = np.prod(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
     if data.dtype.kind != "f":
         return _wrap(_array(y))
@@ -160,6 +163,8 @@ def _max_or_min(input, dim, keepdim, other, is_max):
         return _extreme(MAX_ALL if is_max else MIN_ALL, np.max if is_max else np.min, input, None, False)
     data = input._data
     d = _dim(dim, data.ndim)
+    if type(data) is CudaArray:
+        return cuda_ops().max_dim(MAX_DIM if is_max else MIN_DIM, input, d, keepdim, is_max)
     axis = d if data.ndim else None
     idx = (np.argmax if is_max else np.argmin)(data, axis=axis, keepdims=keepdim)
     y = (np.max if is_max else np.min)(data, axis=axis, keepdims=keepdim)
@@ -318,6 +323,8 @@ def cumsum(input, dim, *, dtype=None):
         input = input.to(dtype)
     data = input._data
     axis = _dim(dim, data.ndim)
+    if type(data) is CudaArray:
+        return cuda_ops().cumsum(CUMSUM, input, axis)
     y = np.cumsum(data, axis=axis) if data.ndim else data.copy()
     if data.dtype.kind != "f":
         return _wrap(y.astype(np.int64))
