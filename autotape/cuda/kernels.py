@@ -413,6 +413,39 @@ _PICK_ADD = """def k(out_, g_, idx_, outer, red, inner):
 """
 
 
+_GATHER = """def k(out_, x_, idx_, n):
+    i = cuda.grid(1)
+    if i < n:
+        out_[i] = x_[idx_[i]]
+"""
+
+# an index may repeat (x[[0, 0]]): its gradients add up atomically
+_SCATTER_ADD = """def k(out_, g_, idx_, n):
+    i = cuda.grid(1)
+    if i < n:
+        cuda.atomic.add(out_, idx_[i], g_[i])
+"""
+
+
+def gather(x, idx):
+    """``x.flat[idx]``, in ``idx``'s shape."""
+    out = empty(idx.shape, x.dtype)
+    _compile(("gather",), _GATHER)
+    if out.size:
+        grid, tpb = _blocks(out.size)
+        launch(("gather",), grid, tpb, out.a, x.a, idx.a, out.size)
+    return out
+
+
+def scatter_add(out, idx, g):
+    """``out.flat[idx] += g``, repeated indices included."""
+    _compile(("scatter_add",), _SCATTER_ADD)
+    if g.size:
+        grid, tpb = _blocks(g.size)
+        launch(("scatter_add",), grid, tpb, out.a, g.a, idx.a, g.size)
+    return out
+
+
 def _rows(shape, dim):
     return math.prod(shape[:dim]), shape[dim], math.prod(shape[dim + 1:])
 

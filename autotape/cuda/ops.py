@@ -385,5 +385,5 @@ def copy_(t, src):
 
 
 from .ops_dim import (  # noqa: E402,F401  (the CPU ops hand over to these)
-    cumsum, extreme, join, logsumexp, max_dim, narrow, norm, prod, softmax, spread,
+    all_any, argmax, cumsum, extreme, index, join, logsumexp, max_dim, narrow, norm, prod, softmax, spread,
 )

@@ -346,3 +346,63 @@ def _vjp_max_dim(rec, g, grads):
 
 
 CUDA_VJPS["max_dim"] = CUDA_VJPS["min_dim"] = _vjp_max_dim
+
+
+# -- indexing with masks, integer arrays, steps, None -------------------------------------------
+def index(spec, input, key):
+    """``x[key]`` for the keys that are not one int or one plain slice: the flat positions
+    are worked out on the host (a CUDA mask or index tensor is copied there, as PyTorch also
+    waits for a mask), then one gather kernel. Always a copy, never a view."""
+    from ..tensor import Tensor
+    from .array import to_device
+
+    def host_key(k):
+        if isinstance(k, tuple):
+            return tuple(host_key(v) for v in k)
+        if isinstance(k, Tensor):
+            return k._data.host() if type(k._data) is CudaArray else k._data
+        if isinstance(k, list):
+            arr = np.asarray([host_key(v) for v in k])
+            return arr if arr.size else arr.astype(np.int64)
+        return k
+
+    x = input._data
+    try:
+        flat = np.arange(x.size, dtype=np.int64).reshape(x.shape)[host_key(key)]
+    except IndexError as e:
+        raise IndexError(f"{e} (tensor of shape {list(x.shape)})") from None
+    idx = to_device(np.ascontiguousarray(flat))
+    out = _wrap(kernels.gather(x, idx))
+    if _recording(input):
+        current_tape().record(spec, out, (input,), attrs=(idx,))
+    return out
+
+
+def _vjp_index(rec, g, grads):
+    (idx,) = rec.attrs
+    have = grads.get(rec.ins[0])
+    if have is None:
+        have = kernels.fill(empty(rec.in_shapes[0], g.dtype), 0.0)
+        grads[rec.ins[0]] = have
+    kernels.scatter_add(have, idx, g)
+
+
+CUDA_VJPS["index"] = _vjp_index
+
+
+def all_any(input, dim, keepdim, is_all):
+    """``all``/``any``: the min (max) of ``x != 0``, over ``dim`` or everything; not recorded."""
+    x = input._data
+    dims = tuple(range(x.ndim)) if dim is None else ((dim % max(x.ndim, 1),) if x.ndim else ())
+    nz = kernels.elementwise("x != 0", empty(x.shape, np.float64), [("x", x)])
+    y = kernels.sum_axes(nz, dims, op="min" if is_all else "max")
+    shape = _out_shape(x.shape, dims, keepdim) if dim is not None else ()
+    return _wrap(kernels.cast(y, np.bool_).reshape(shape))
+
+
+def argmax(input, dim, keepdim, is_max):
+    x = input._data if dim is not None else input._data.reshape(-1)
+    d = 0 if dim is None else dim % max(x.ndim, 1)
+    _, idx = kernels.arg_extreme(x if x.ndim else x.reshape(1), d, is_max)
+    shape = () if dim is None or x.ndim == 0 else x.shape[:d] + ((1,) if keepdim else ()) + x.shape[d + 1:]
+    return _wrap(idx.reshape(shape))

@@ -185,6 +185,8 @@ def min(input, dim=None, keepdim=False, *, other=None):
 
 def argmax(input, dim=None, keepdim=False):
     data = input._data
+    if type(data) is CudaArray:
+        return cuda_ops().argmax(input, dim, keepdim, True)
     if dim is None:
         return _wrap(np.asarray(np.argmax(data), dtype=np.int64))
     return _wrap(_array(np.argmax(data, axis=_dim(dim, data.ndim), keepdims=keepdim)).astype(np.int64))
@@ -192,6 +194,8 @@ def argmax(input, dim=None, keepdim=False):
 
 def argmin(input, dim=None, keepdim=False):
     data = input._data
+    if type(data) is CudaArray:
+        return cuda_ops().argmax(input, dim, keepdim, False)
     if dim is None:
         return _wrap(np.asarray(np.argmin(data), dtype=np.int64))
     return _wrap(_array(np.argmin(data, axis=_dim(dim, data.ndim), keepdims=keepdim)).astype(np.int64))
@@ -333,6 +337,8 @@ def cumsum(input, dim, *, dtype=None):
 
 def all(input, dim=None, keepdim=False):
     data = input._data
+    if type(data) is CudaArray:
+        return cuda_ops().all_any(input, dim, keepdim, True)
     out = _wrap(_array(np.all(data, axis=None if dim is None else _dim(dim, data.ndim), keepdims=keepdim)))
     if _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
         _trace.recorder.derived(out, input)
@@ -341,6 +347,8 @@ def all(input, dim=None, keepdim=False):
 
 def any(input, dim=None, keepdim=False):
     data = input._data
+    if type(data) is CudaArray:
+        return cuda_ops().all_any(input, dim, keepdim, False)
     out = _wrap(_array(np.any(data, axis=None if dim is None else _dim(dim, data.ndim), keepdims=keepdim)))
     if _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
         _trace.recorder.derived(out, input)

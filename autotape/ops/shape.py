@@ -343,6 +343,8 @@ def getitem(input, key):
     if isinstance(key, slice) and key.step in (None, 1) and data.ndim:
         start, stop, _ = key.indices(data.shape[0])
         return _narrow(SLICE, input, 0, start, max(stop - start, 0))
+    if type(data) is CudaArray:
+        return cuda_ops().index(INDEX, input, key)
     npkey = _index_key(key)
     try:
         y = data[npkey]
