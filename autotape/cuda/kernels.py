@@ -19,7 +19,9 @@ import numpy as np
 
 from .array import CudaArray, empty, nbcuda, simulated
 
-TPB = 256  # threads per block (most); also the size of the reduction's shared array
+# threads per block (most), and the size of the reduction's shared array; smaller on the
+# simulator, which runs a Python thread per CUDA thread, so that tests reach multi-block paths
+TPB = 32 if simulated() else 256
 _MAX_GRID_Y = 65535
 _kernels = {}  # key -> compiled kernel
 SOURCES = {}  # key -> generated source (for show_source and the PTX check)
