@@ -347,3 +347,25 @@ def test_prod_with_zeros_and_max_dim_indices_match_cpu():
     for f in (lambda t: t.argmax(), lambda t: t.argmin(1), lambda t: t.argmax(0, keepdim=True), lambda t: t.all(),
               lambda t: t.any(1), lambda t: t.eq(t).all(), lambda t: (t > 1).any(0, keepdim=True)):
         assert f(c).tolist() == f(h).tolist() and f(c).dtype == f(h).dtype and f(c).is_cuda
+
+
+def test_compile_runs_cuda_eagerly_and_models_copy():
+    import copy
+
+    x = autotape.linspace(-1, 1, 6, device="cuda")
+    w = autotape.ones((), device="cuda", requires_grad=True)
+    step = autotape.compile(lambda: ((w * x - x.sin()) ** 2).sum())
+    with pytest.warns(RuntimeWarning, match="CUDA"):
+        first = step()
+    first.backward()
+    second = step()
+    second.backward()
+    assert second.is_cuda and abs(second.item() - first.item()) < 1e-6
+    assert "CUDA" in step.explain() and w.grad.is_cuda
+    model = autotape.nn.Linear(2, 1).cuda()
+    twin = copy.deepcopy(model)
+    assert twin.weight.is_cuda and twin.weight.tolist() == model.weight.tolist()
+    sd = twin.state_dict()
+    model.load_state_dict(sd)
+    assert model.weight.is_cuda
+    model.zero_grad(set_to_none=False)

@@ -9,8 +9,7 @@ import numpy as np
 from .. import dtypes
 from ..tensor import Tensor, _trace, _wrap
 from ..cuda.array import CudaArray
-from .apply import cuda_ops
-from .apply import as_tensor_arg, binary, broadcast_shape, expand_for, unary, _recording
+from .apply import as_tensor_arg, binary, broadcast_shape, cuda_ops, expand_for, unary, _recording
 from ..tape import current_tape
 from . import elementwise as ew
 
