@@ -53,7 +53,13 @@ def autotape_loop(n, steps, dtype, compiled=False):
             warnings.simplefilter("ignore")  # (the "runs eagerly on CUDA" notice)
             loss_fn = torch.compile(loss_fn)
             loss_fn()
-    return _time(lambda: _tutorial_step(torch, loss_fn, (a, b, c, d), lr), steps)
+    from autotape.cuda import kernels
+
+    n0 = kernels.LAUNCHES[0]
+    result = _time(lambda: _tutorial_step(torch, loss_fn, (a, b, c, d), lr), steps)
+    print(f"note: autotape{'-compiled' if compiled else ''} launches {(kernels.LAUNCHES[0] - n0) / (steps + 1):.0f} "
+          "kernels per step")
+    return result
 
 
 def _tutorial_step(torch, loss_fn, params, lr):

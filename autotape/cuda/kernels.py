@@ -25,6 +25,7 @@ TPB = 32 if simulated() else 256
 _MAX_GRID_Y = 65535
 _kernels = {}  # key -> compiled kernel
 SOURCES = {}  # key -> generated source (for show_source and the PTX check)
+LAUNCHES = [0]  # kernels launched so far (the benchmark reports kernels per training step)
 # (key, argument types) of every launch, when recording for the PTX check (``ptxcheck.py``)
 SIGNATURES = set() if os.environ.get("AUTOTAPE_CUDA_SIGNATURES") else None
 _ns = None
@@ -50,6 +51,7 @@ def _compile(key, source):
 
 
 def launch(key, grid, block, *args):
+    LAUNCHES[0] += 1
     if SIGNATURES is not None:
         SIGNATURES.add((key, tuple(_type_name(a) for a in args)))
     _kernels[key][grid, block](*args)

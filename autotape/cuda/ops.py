@@ -333,10 +333,34 @@ def inplace(fn, self, args, kwargs):
         result = fn(self.clone(), *args, **kwargs)  # the record reads the clone, not the overwritten buffer
         _write(self, result)
         self._tape, self._slot, self._rg = result._tape, result._slot, True
-    else:
+    elif not _direct(fn.__name__, self, args, kwargs):
         result = fn(self, *args, **kwargs)
         _write(self, result)
     return self
+
+
+_DIRECT = {"add": (ew.ADD, ew.ADD_SCALAR), "sub": (ew.SUB, ew.SUB_SCALAR), "mul": (ew.MUL, ew.MUL_SCALAR),
+           "div": (ew.DIV, ew.DIV_SCALAR)}
+
+
+def _direct(name, t, args, kwargs):
+    """``t += other`` (- * /) with nothing to record, written straight into t's buffer (the
+    optimizer's update by hand: one launch, not an op and a copy). False when it does not apply."""
+    specs = _DIRECT.get(name)
+    d = t._data
+    if specs is None or kwargs or len(args) != 1 or d.dtype.kind != "f":
+        return False
+    other = args[0]
+    if isinstance(other, (int, float)) and not isinstance(other, bool):
+        kernels.elementwise(specs[1].fwd, d, [("x", d)], a=float(other), as_float=True)
+    elif isinstance(other, Tensor) and type(other._data) is CudaArray \
+            and broadcast_shape(d.shape, other._data.shape) == tuple(d.shape):
+        kernels.elementwise(specs[0].fwd, d, [("x1", d), ("x2", other._data)], as_float=True)
+    else:
+        return False
+    t._vc[0] += 1
+    bump_inplace_epoch()
+    return True
 
 
 def _write(t, result):
