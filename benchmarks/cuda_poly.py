@@ -3,8 +3,8 @@ N)``, ``y = sin(x)``, loss ``(y_pred - y).pow(2).sum()``, plain SGD, N = 10,000,
 Times one training step (forward, backward, update, grad reset) of:
 
   autotape           the tutorial's loop with ``device="cuda"`` (eager: one kernel per op)
-  autotape-compiled  the loss wrapped in ``autotape.compile``; on CUDA this runs eagerly for
-                     now (compiled replay is CPU-only), so it measures the same as eager
+  autotape-compiled  the loss wrapped in ``autotape.compile``: one generated kernel computes the
+                     loss and the four gradients (cuda/fuse.py); the update stays the tutorial's
   torch              PyTorch eager on CUDA (skipped when torch has no CUDA)
   numba-fused        a hand-written numba-cuda kernel: one pass over x and y computing the
                      loss and the four gradient sums (block tree reductions), one tiny launch

@@ -234,7 +234,7 @@ def test_polynomial_fit_matches_cpu_and_stays_on_the_device():
     np.testing.assert_allclose(losses32, _poly_steps(None, 2)[0], rtol=1e-5)
 
 
-def _nn_fit(device, make_opt, steps=3):
+def _nn_fit(device, make_opt, steps=2):
     autotape.manual_seed(0)
     x = autotape.linspace(-1, 1, 8).unsqueeze(-1).pow(autotape.tensor([1, 2, 3]))
     y = autotape.sin(autotape.linspace(-1, 1, 8)).unsqueeze(-1)
@@ -355,19 +355,59 @@ def test_prod_with_zeros_and_max_dim_indices_match_cpu():
         assert f(c).tolist() == f(h).tolist() and f(c).dtype == f(h).dtype and f(c).is_cuda
 
 
-def test_compile_runs_cuda_eagerly_and_models_copy():
+def test_compile_fuses_the_poly_step_into_one_kernel():
+    x = autotape.linspace(-math.pi, math.pi, 16, device="cuda", dtype=autotape.float64)
+    y = autotape.sin(x)
+    autotape.manual_seed(0)
+    params = [autotape.randn((), device="cuda", dtype=autotape.float64, requires_grad=True) for _ in range(4)]
+    w = autotape.full((16,), 0.5, device="cuda", dtype=autotape.float64, requires_grad=True)  # a full-size leaf
+    a, b, c, d = params
+
+    def loss_fn():
+        return ((a + b * x + c * x ** 2 + d * x ** 3 - y) ** 2 * w.exp()).mean()
+
+    step = autotape.compile(loss_fn)
+    from autotape.cuda import kernels
+
+    for k in range(3):
+        for p in params + [w]:
+            p.grad = None
+        expect = loss_fn()
+        expect.backward()
+        want = [p.grad.cpu().numpy() for p in params + [w]]
+        for p in params + [w]:
+            p.grad = None
+        n0 = kernels.LAUNCHES[0]
+        loss = step()
+        loss.backward()
+        if k:  # the fused pass, and one that adds up the blocks' sums of the loss and gradients
+            assert kernels.LAUNCHES[0] - n0 == 2
+        assert abs(loss.item() - expect.item()) < 1e-12 and loss.grad_fn.name() == "MeanBackward0"
+        for p, g in zip(params + [w], want):
+            np.testing.assert_allclose(p.grad.cpu().numpy(), g, rtol=1e-10)
+        with autotape.no_grad():
+            for p in params + [w]:
+                p -= 0.01 * p.grad  # the replay reads the updated values
+    assert "fused CUDA kernel" in step.explain()
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()
+
+
+def test_compile_runs_what_it_cannot_fuse_eagerly_and_models_copy():
     import copy
 
     x = autotape.linspace(-1, 1, 6, device="cuda")
     w = autotape.ones((), device="cuda", requires_grad=True)
-    step = autotape.compile(lambda: ((w * x - x.sin()) ** 2).sum())
-    with pytest.warns(RuntimeWarning, match="CUDA"):
-        first = step()
+    masked = autotape.compile(lambda: (w * x * (w * x > 0).float()).sum())  # a mask made from w
+    with pytest.warns(RuntimeWarning, match="mask"):
+        first = masked()
     first.backward()
-    second = step()
-    second.backward()
-    assert second.is_cuda and abs(second.item() - first.item()) < 1e-6
-    assert "CUDA" in step.explain() and w.grad.is_cuda
+    assert masked().item() == first.item() and w.grad.is_cuda
+    m = autotape.ones(6, 1, device="cuda")
+    step = autotape.compile(lambda: (x.unsqueeze(0) @ (m * w)).sum())
+    with pytest.warns(RuntimeWarning, match="CUDA tensors and "):
+        step()
+    assert "eagerly" in step.explain()
     model = autotape.nn.Linear(2, 1).cuda()
     twin = copy.deepcopy(model)
     assert twin.weight.is_cuda and twin.weight.tolist() == model.weight.tolist()

@@ -13,6 +13,7 @@ import weakref
 
 import numpy as np
 
+from ..tensor import _trace
 from . import kernels
 from .array import CudaArray, empty
 
@@ -43,11 +44,12 @@ def vjp_exprs(spec):
 
 
 class Record:
-    __slots__ = ("spec", "out", "ins", "saved", "attrs", "in_shapes", "out_shape", "freed")
+    __slots__ = ("spec", "out", "ins", "saved", "attrs", "in_shapes", "out_shape", "freed", "inputs")
 
-    def __init__(self, spec, out, ins, saved, attrs, in_shapes, out_shape):
+    def __init__(self, spec, out, ins, saved, attrs, in_shapes, out_shape, inputs):
         self.spec, self.out, self.ins, self.saved, self.attrs = spec, out, ins, saved, attrs
         self.in_shapes, self.out_shape, self.freed = in_shapes, out_shape, False
+        self.inputs = inputs  # the input tensors, kept only while autotape.compile records (cuda/fuse.py)
 
 
 class CudaTape:
@@ -98,7 +100,8 @@ class CudaTape:
             saved_data += (out._data,)
         slot = self._new_slot(rec)
         self.records.append(Record(spec, slot, ins, saved_data, attrs,
-                                   tuple(None if t is None else t._data.shape for t in inputs), out._data.shape))
+                                   tuple(None if t is None else t._data.shape for t in inputs), out._data.shape,
+                                   tuple(inputs) if _trace.recorder is not None else None))
         out._tape, out._slot, out._rg = self, slot, True
         return rec
 

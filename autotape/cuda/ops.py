@@ -16,7 +16,7 @@ from ..ops import elementwise as ew
 from ..ops.apply import broadcast_shape, check_inplace, share_storage
 from ..ops.shape import EXPAND
 from ..tape import bump_inplace_epoch
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, _trace, _wrap
 from . import kernels
 from .array import CudaArray, empty, to_device
 from .backward import CUDA_VJPS, current_tape
@@ -24,6 +24,25 @@ from .backward import CUDA_VJPS, current_tape
 
 def _recording(*ts):
     return is_grad_enabled() and any(t is not None and t._rg for t in ts)
+
+
+def taint(out, *inputs, made_by=None):
+    """While ``autotape.compile`` records: ``out``, computed without a record, depends on a value
+    that requires grad (a mask from a comparison), so a replay must not reuse it; or, made from
+    constants by elementwise op ``made_by`` = (spec, attrs), the fused kernel can recompute it
+    rather than read it (``x ** 2`` of a captured ``x``). See cuda/fuse.py."""
+    rec = _trace.recorder
+    if rec is None:
+        return out
+    if any(isinstance(t, Tensor) and (t._rg or id(t) in rec.tainted) for t in inputs):
+        rec.tainted.add(id(out))
+        rec.keep.append(out)
+    elif made_by is not None:
+        if not hasattr(rec, "cuda_made"):
+            rec.cuda_made = {}
+        rec.cuda_made[id(out)] = made_by + (inputs,)
+        rec.keep.append(out)  # (so that its id is not reused while recording)
+    return out
 
 
 def mismatch(*devices):
@@ -74,6 +93,8 @@ def unary(spec, x, a=0.0, b=0.0):
     out = _wrap(kernels.elementwise(spec.fwd, empty(d.shape, d.dtype), [("x", d)], a, b, as_float=True))
     if x._rg and is_grad_enabled():
         current_tape().record(spec, out, (x,), (x,) if spec.value_inputs[0] else (), (a, b), spec.uses_output)
+    elif _trace.recorder is not None:
+        taint(out, x, made_by=(spec, (a, b)))
     return out
 
 
@@ -101,6 +122,8 @@ def binary(spec, x1, x2):
     if _recording(x1, x2):
         saved = tuple(t for t, v in zip((x1, x2), spec.value_inputs) if v)
         current_tape().record(spec, out, (x1, x2), saved, (0.0, 0.0), spec.uses_output)
+    elif _trace.recorder is not None:
+        taint(out, x1, x2, made_by=(spec, (0.0, 0.0)))
     return out
 
 
@@ -115,12 +138,12 @@ def where(cond, x1, x2):
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {c.dtype}")
     d1, d2 = x1._data, x2._data
     shape = broadcast_shape(broadcast_shape(c.shape, d1.shape), d2.shape)
-    cf = _wrap(kernels.cast(c, d1.dtype))  # the condition read as a value of the result's dtype
+    cf = taint(_wrap(kernels.cast(c, d1.dtype)), cond)  # the condition read as a value of the result's dtype
     out = _wrap(kernels.elementwise(ew.WHERE.fwd, empty(shape, d1.dtype), [("c", cf._data), ("x1", d1), ("x2", d2)],
                                     as_float=True))
     if _recording(x1, x2):
         current_tape().record(ew.WHERE, out, (cf, x1, x2), (cf,), (0.0, 0.0))
-    return out
+    return taint(out, cf, x1, x2) if _trace.recorder is not None and not out._rg else out
 
 
 _COMPARE = {"equal": "x1 == x2", "not_equal": "x1 != x2", "less": "x1 < x2", "less_equal": "x1 <= x2",
@@ -132,13 +155,15 @@ def compare(name, x1, x2):
     x1, x2 = _promoted(x1, x2)
     d1, d2 = x1._data, x2._data
     shape = broadcast_shape(d1.shape, d2.shape)
-    return _wrap(kernels.elementwise(_COMPARE[name], empty(shape, np.bool_), [("x1", d1), ("x2", d2)]))
+    return taint(_wrap(kernels.elementwise(_COMPARE[name], empty(shape, np.bool_), [("x1", d1), ("x2", d2)])), x1, x2)
 
 
 def cast(x, np_dtype):
     out = _wrap(kernels.cast(x._data, np.dtype(np_dtype)))
     if x._rg and np.dtype(np_dtype).kind == "f" and is_grad_enabled():
         current_tape().record(ew.TO_COPY, out, (x,), attrs=(x._data.dtype,))
+    elif _trace.recorder is not None:
+        taint(out, x)
     return out
 
 

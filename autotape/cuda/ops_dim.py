@@ -397,7 +397,9 @@ def all_any(input, dim, keepdim, is_all):
     nz = kernels.elementwise("x != 0", empty(x.shape, np.float64), [("x", x)])
     y = kernels.sum_axes(nz, dims, op="min" if is_all else "max")
     shape = _out_shape(x.shape, dims, keepdim) if dim is not None else ()
-    return _wrap(kernels.cast(y, np.bool_).reshape(shape))
+    from .ops import taint
+
+    return taint(_wrap(kernels.cast(y, np.bool_).reshape(shape)), input)
 
 
 def argmax(input, dim, keepdim, is_max):
@@ -405,4 +407,6 @@ def argmax(input, dim, keepdim, is_max):
     d = 0 if dim is None else dim % max(x.ndim, 1)
     _, idx = kernels.arg_extreme(x if x.ndim else x.reshape(1), d, is_max)
     shape = () if dim is None or x.ndim == 0 else x.shape[:d] + ((1,) if keepdim else ()) + x.shape[d + 1:]
-    return _wrap(idx.reshape(shape))
+    from .ops import taint
+
+    return taint(_wrap(idx.reshape(shape)), input)
