@@ -4,6 +4,7 @@
 """
 from . import dtypes as _dtypes
 from .dtypes import dtype, get_default_dtype, set_default_dtype  # noqa: F401
+from .devices import device  # noqa: F401
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .tensor import Size, Tensor  # noqa: F401
 from .ops.pointwise import *  # noqa: F401,F403
@@ -26,6 +27,7 @@ from . import autograd, profiler  # noqa: F401
 from .autograd import is_anomaly_enabled  # noqa: F401
 from . import nn, optim  # noqa: F401
 from .compile import compile  # noqa: F401
+from . import cuda  # noqa: F401  (is_available, synchronize; numba.cuda itself is imported on first use)
 
 float32 = float = _dtypes.float32
 float64 = double = _dtypes.float64

@@ -302,7 +302,17 @@ class CompiledFunction:
         tensors = []
         structure = _structure(result, tape, tensors)
         reason = None
-        if recorder.violation is not None:
+        if any(isinstance(t, Tensor) and t.is_cuda for t in _flatten(result, [])):
+            from .cuda.fuse import fuse_cuda  # one fused kernel, or eager with the reason why not
+
+            plan, why = fuse_cuda(result, flat, recorder) if recorder.violation is None else \
+                (None, f"it reads a traced value into Python ({recorder.violation[0]}) at {recorder.violation[1]}")
+            if plan is not None:
+                self._store(key, plan)
+                self.record_s, self.compile_s = time.perf_counter() - t0 - plan.compile_s, plan.compile_s
+                return result
+            reason = f"it computes on CUDA tensors and {why}, so it runs eagerly"
+        elif recorder.violation is not None:
             reason = f"it reads a traced value into Python ({recorder.violation[0]}) at {recorder.violation[1]}"
         elif tape.links or any(isinstance(a, Tensor) and a._tape is not None for a in flat):
             reason = "it uses a tensor that requires grad computed before the call (not a leaf)"

@@ -1,6 +1,8 @@
 """dtype objects named as PyTorch names them, mapped onto NumPy dtypes, and promotion."""
 import numpy as np
 
+from .cuda.array import CudaArray
+
 
 class dtype:
     """A PyTorch-style dtype: prints as ``torch.float32`` does, wraps a NumPy dtype."""
@@ -81,8 +83,8 @@ def result_type(a, b):
     Tensors win over Python scalars of the same category: float32 tensor * 2.5 stays float32,
     int tensor * 2.5 becomes the default float dtype.
     """
-    a_arr = isinstance(a, np.ndarray)
-    b_arr = isinstance(b, np.ndarray)
+    a_arr = isinstance(a, (np.ndarray, CudaArray))
+    b_arr = isinstance(b, (np.ndarray, CudaArray))
     if a_arr and b_arr:
         da, db = a.dtype, b.dtype
         if a.ndim == 0 and b.ndim > 0 and _RANK[da.kind] <= _RANK[db.kind]:

@@ -4,7 +4,8 @@ import math
 import numpy as np
 
 from . import dtypes
-from .tensor import Tensor, _check_device, _to_array, _trace, _wrap, contiguous
+from .devices import parse as _parse_device
+from .tensor import Tensor, _placed, _to_array, _trace, _wrap, contiguous
 
 _rng = [np.random.default_rng()]
 
@@ -29,8 +30,7 @@ def _random():
 
 
 def _make(data, dtype, device, requires_grad):
-    _check_device(device)
-    t = _wrap(data)
+    t = _wrap(data if device is None else _placed(data, _parse_device(device)))
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -59,7 +59,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False):
 
 def as_tensor(data, dtype=None, device=None):
     if isinstance(data, Tensor) and (dtype is None or data.dtype == dtype):
-        return data
+        return data if device is None else data.to(device)
     if isinstance(data, np.ndarray) and data.dtype in dtypes._BY_NP and (
             dtype is None or dtypes.to_numpy_dtype(dtype) == data.dtype):
         return _make(contiguous(data), dtype, device, False)
@@ -105,7 +105,8 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
 
 def _like(fill, input, dtype, device, requires_grad):
     np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else input._data.dtype
-    return _make(fill(input._data.shape, np_dtype), dtype, device, requires_grad)
+    # on input's device unless told otherwise, as in PyTorch
+    return _make(fill(input._data.shape, np_dtype), dtype, input.device if device is None else device, requires_grad)
 
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False):
@@ -132,12 +133,14 @@ def randn(*size, dtype=None, device=None, requires_grad=False):
     return _make(_random().standard_normal(_size(size)).astype(_np_dtype(dtype)), dtype, device, requires_grad)
 
 
-def rand_like(input, *, dtype=None, requires_grad=False):
-    return rand(*input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+def rand_like(input, *, dtype=None, device=None, requires_grad=False):
+    return rand(*input._data.shape, dtype=dtype or input.dtype, device=device or input.device,
+                requires_grad=requires_grad)
 
 
-def randn_like(input, *, dtype=None, requires_grad=False):
-    return randn(*input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+def randn_like(input, *, dtype=None, device=None, requires_grad=False):
+    return randn(*input._data.shape, dtype=dtype or input.dtype, device=device or input.device,
+                 requires_grad=requires_grad)
 
 
 def randint(low, high=None, size=(), *, dtype=None, device=None):

@@ -4,7 +4,8 @@ import numpy as np
 from .ops import linalg, pointwise as pw, reduce as red, shape as sh
 from .tape import bump_inplace_epoch
 from .grad_mode import is_grad_enabled
-from .ops.apply import assign_inplace, broadcast_shape, check_inplace
+from .cuda.array import CudaArray
+from .ops.apply import assign_inplace, broadcast_shape, check_inplace, cuda_ops
 from .tensor import Tensor, _wrap
 
 
@@ -64,6 +65,8 @@ def _inplace(fn, ufunc=None):
     writes in place directly."""
 
     def method(self, *args, **kwargs):
+        if type(self._data) is CudaArray:
+            return cuda_ops().inplace(fn, self, args, kwargs)
         if ufunc is not None and not kwargs and len(args) == 1 and not (self._rg and is_grad_enabled()):
             other = args[0]
             if isinstance(other, Tensor):
@@ -118,6 +121,8 @@ Tensor.__itruediv__ = Tensor.div_
 
 
 def _fill(self, value):
+    if type(self._data) is CudaArray:
+        return cuda_ops().fill_(self, value)
     check_inplace(self)
     if self._tape is not None:
         return assign_inplace(self, _wrap(np.full_like(self._data, getattr(value, "_data", value))))
@@ -132,6 +137,8 @@ def _zero(self):
 
 
 def _copy(self, src, non_blocking=False):
+    if type(self._data) is CudaArray or type(getattr(src, "_data", None)) is CudaArray:
+        return cuda_ops().copy_(self, src)
     if not isinstance(src, Tensor):
         src = Tensor(src)
     try:

@@ -3,6 +3,8 @@ import html
 
 import numpy as np
 
+from .cuda.array import CudaArray
+
 
 def _float_formatter(data):
     """PyTorch's choice: whole numbers print as ``3.``, others with 4 decimals, and both in
@@ -54,11 +56,21 @@ def _body(data):
     return body.replace(", ...,", ",  ...,") if data.size > _THRESHOLD else body  # PyTorch's elision
 
 
-def tensor_repr(t, name="tensor"):
+def _host(t):
+    """The values to print (a CUDA tensor's copied to the host) and the device to name."""
     data = t._data
+    if type(data) is CudaArray:
+        return data.host(), "cuda:0"
+    return data, None
+
+
+def tensor_repr(t, name="tensor"):
+    data, device = _host(t)
     parts = [_body(data)]
     if data.size == 0 and data.shape != (0,):
         parts.append(f"size={tuple(data.shape)}")
+    if device is not None:
+        parts.append(f"device='{device}'")
     if data.dtype not in (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_)):
         parts.append(f"dtype={t.dtype!r}")
     fn = t.grad_fn
@@ -70,8 +82,8 @@ def tensor_repr(t, name="tensor"):
 
 
 def tensor_html(t):
-    data = t._data
-    head = f"<b>tensor</b> shape={tuple(data.shape)} dtype={t.dtype.name}"
+    data, device = _host(t)
+    head = f"<b>tensor</b> shape={tuple(data.shape)} dtype={t.dtype.name}" + (f" device={device}" if device else "")
     fn = t.grad_fn
     if fn is not None:
         head += f" grad_fn=&lt;{fn.name()}&gt;"

@@ -5,6 +5,8 @@ import threading
 import numpy as np
 
 from . import dtypes
+from .cuda.array import CudaArray
+from .devices import CPU, CUDA0, parse as _parse_device
 from .ops import elementwise as ew
 
 
@@ -72,6 +74,8 @@ class Tensor:
     def grad_fn(self):
         if self._tape is None:
             return None
+        if type(self._data) is CudaArray:
+            return self._tape.node(self._slot)
         from .autograd.node import node_for
 
         return node_for(self._tape, self._slot)
@@ -164,11 +168,11 @@ class Tensor:
 
     @property
     def device(self):
-        return "cpu"
+        return CUDA0 if type(self._data) is CudaArray else CPU
 
     @property
     def is_cuda(self):
-        return False
+        return type(self._data) is CudaArray
 
     def is_floating_point(self):
         return self._data.dtype.kind == "f"
@@ -203,10 +207,14 @@ class Tensor:
             _trace.recorder.on_read(self, "numpy()")
         if self._rg and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        if type(self._data) is CudaArray:
+            raise TypeError("can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the tensor "
+                            "to host memory first.")
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        return self._data if dtype is None else self._data.astype(dtype)
+        data = self._data if type(self._data) is not CudaArray else self.numpy(force=True)  # (raises)
+        return data if dtype is None else data.astype(dtype)
 
     def __float__(self):
         if _trace.recorder is not None:
@@ -245,14 +253,20 @@ class Tensor:
                 dtype = arg.dtype
             else:
                 device = arg
-        _check_device(device)
-        target = dtypes.to_numpy_dtype(dtype) if dtype is not None else self._data.dtype
-        if target == self._data.dtype:
-            return self.clone() if copy else self
-        return cast(self, target)
+        t = self
+        if device is not None:
+            t = _to_device(self, _parse_device(device))
+            copy = copy and t is self
+        target = dtypes.to_numpy_dtype(dtype) if dtype is not None else t._data.dtype
+        if target == t._data.dtype:
+            return t.clone() if copy else t
+        return cast(t, target)
 
-    def cpu(self):
-        return self
+    def cpu(self, memory_format=None):
+        return self.to(CPU) if type(self._data) is CudaArray else self
+
+    def cuda(self, device=None, non_blocking=False, memory_format=None):
+        return self.to(CUDA0 if device is None else _parse_device(device))
 
     def float(self):
         return self.to(dtypes.float32)
@@ -357,13 +371,37 @@ def _wrap(data, rg=False):
 
 
 def _check_device(device):
+    """Raise unless ``device`` (None, a name or a device) can be used."""
+    if device is not None:
+        _placed(np.empty(0), _parse_device(device))
+
+
+def _placed(data, device):
+    """``data`` (a NumPy or CUDA array) on ``device`` (a device): copied across if it is not there."""
     if device is None:
-        return
-    name = str(device)
-    if name.split(":")[0] != "cpu":
-        raise RuntimeError(
-            f"device {name!r} is not available: this build of autotape runs on the CPU only (device='cpu')"
-        )
+        return data
+    if device.type == "cuda":
+        if device.index not in (None, 0):
+            raise RuntimeError(f"CUDA error: invalid device ordinal (device {device}: autotape uses cuda:0 only)")
+        if type(data) is CudaArray:
+            return data
+        from . import cuda
+
+        cuda.require()
+        from .cuda.array import to_device
+
+        return to_device(data)
+    return data.host() if type(data) is CudaArray else data
+
+
+def _to_device(t, device):
+    """``t`` on ``device``: itself, or a copy there. The copy is not recorded yet: gradients do
+    not flow back across devices (``loss.cpu().item()``, ``y.cpu().detach()`` work as in PyTorch;
+    create leaves on their device: ``randn(3, device='cuda', requires_grad=True)``)."""
+    if (type(t._data) is CudaArray) == (device.type == "cuda"):
+        _placed(t._data, device)  # (checks the index)
+        return t
+    return _wrap(_placed(t._data, device))
 
 
 def _to_array(data, dtype):
@@ -394,6 +432,8 @@ def contiguous(a):
     """``a`` as a C-contiguous array, copied only if it must be (``np.ascontiguousarray`` alone
     makes a 0-d array 1-d)."""
     if type(a) is not np.ndarray:
+        if type(a) is CudaArray:
+            return a  # always contiguous
         a = np.asarray(a)  # a NumPy scalar, as indexing returns
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 

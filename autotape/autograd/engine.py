@@ -421,6 +421,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     inputs = [inputs] if single else list(inputs)
     if not inputs:
         raise RuntimeError("`inputs` argument to `grad()` cannot be empty: name the tensors to differentiate by")
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    if outs and outs[0].is_cuda:  # the CUDA tape replays itself (autotape/cuda/backward.py)
+        from ..cuda.backward import grad as cuda_grad
+
+        gouts = None if grad_outputs is None else [grad_outputs] if isinstance(grad_outputs, Tensor) \
+            else list(grad_outputs)
+        return cuda_grad(outs, inputs, gouts, retain_graph, allow_unused, materialize_grads)
     for k, t in enumerate(inputs):
         if not t._rg:
             raise RuntimeError(f"One of the differentiated Tensors (input {k}) does not require grad")

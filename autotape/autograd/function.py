@@ -114,7 +114,12 @@ class Function(metaclass=_FunctionMeta):
         # fresh tensor objects, so that an input returned as is gets its own history; they share
         # the version counter of what forward returned (a saved output changed in place is caught)
         outs = tuple(_fresh(o) if isinstance(o, Tensor) else o for o in outs)
-        if any(needs) and is_grad_enabled():
+        if any(needs) and is_grad_enabled() and any(isinstance(a, Tensor) and a.is_cuda for a in args):
+            from ..cuda.backward import record_function
+
+            record_function(ctx, args, [o for o in outs if isinstance(o, Tensor) and o._data.dtype.kind == "f"
+                                        and id(o) not in getattr(ctx, "_non_diff", ())])
+        elif any(needs) and is_grad_enabled():
             tape = current_tape()
             in_slots = [tape.slot_of(a, False) if n else -1 for a, n in zip(args, needs)]
             rec = tape.n_records

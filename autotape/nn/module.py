@@ -311,7 +311,10 @@ class Module:
         return self.to(dtypes.float64)
 
     def cpu(self):
-        return self
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else device)
 
     # -- printing -----------------------------------------------------------------------
     def extra_repr(self):

@@ -1,7 +1,7 @@
 """``nn.Parameter``: a leaf tensor that a ``Module`` registers when assigned as an attribute."""
 import numpy as np
 
-from ..tensor import Tensor, _init, _to_array, contiguous
+from ..tensor import Tensor, _init, _to_array, _wrap, contiguous
 
 
 class Parameter(Tensor):
@@ -28,9 +28,9 @@ class Parameter(Tensor):
     def __deepcopy__(self, memo):
         if id(self) in memo:
             return memo[id(self)]
-        out = Parameter(Tensor(self._data.copy()), self._rg)
+        out = Parameter(_wrap(self._data.copy()), self._rg)  # (_wrap: a CUDA array too)
         if self.grad is not None:
-            out.grad = Tensor(self.grad._data.copy())
+            out.grad = _wrap(self.grad._data.copy())
         memo[id(self)] = out
         return out
 

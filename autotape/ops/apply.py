@@ -7,13 +7,26 @@ from .. import dtypes
 from ..grad_mode import _state as _grad_state, is_grad_enabled
 from ..tape import bump_inplace_epoch, current_tape
 from ..tensor import Tensor, _trace, _wrap
+from ..cuda.array import CudaArray
 from . import elementwise as ew
+
+_cuda_ops = None
+
+
+def cuda_ops():
+    """``autotape.cuda.ops``, imported when the first CUDA tensor meets an op."""
+    global _cuda_ops
+    if _cuda_ops is None:
+        from ..cuda import ops as _cuda_ops
+    return _cuda_ops
 
 
 def as_tensor_arg(x, like=None):
     """A Tensor for ``x`` (a Tensor, number, list or array) for use beside tensor ``like``."""
     if isinstance(x, Tensor):
         return x
+    if like is not None and type(like._data) is CudaArray:
+        return cuda_ops().on_device(x, like)
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"unsupported operand: expected a Tensor or a number, got {type(x).__name__}")
@@ -44,6 +57,8 @@ def _float_data(x):
 
 def unary(spec, x, a=0.0, b=0.0):
     """Apply an elementwise one-input op (float result), recording it if ``x`` requires grad."""
+    if type(x._data) is CudaArray:
+        return cuda_ops().unary(spec, x, a, b)
     out = _wrap(_array(spec.forward(_float_data(x), a, b)))
     if x._rg and _grad_state.enabled:
         current_tape().record_ew1(spec, out, x, a, b)
@@ -53,6 +68,8 @@ def unary(spec, x, a=0.0, b=0.0):
 
 
 def cast(x, np_dtype):
+    if type(x._data) is CudaArray:
+        return cuda_ops().cast(x, np_dtype)
     out = _wrap(x._data.astype(np_dtype))
     if x._rg and np_dtype.kind == "f" and is_grad_enabled():
         current_tape().record_ew1(ew.TO_COPY, out, x)
@@ -102,6 +119,8 @@ def binary(spec, x1, x2):
     if not isinstance(x2, Tensor):
         x2 = as_tensor_arg(x2, x1)
     d1, d2 = x1._data, x2._data
+    if type(d1) is CudaArray or type(d2) is CudaArray:
+        return cuda_ops().binary(spec, x1, x2)
     if d1.dtype != d2.dtype:
         rt = dtypes.result_type(d1, d2)
         x1, x2 = promote(x1, rt), promote(x2, rt)

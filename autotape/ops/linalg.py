@@ -4,7 +4,8 @@ import math
 import numpy as np
 
 from ..tensor import Tensor, _wrap, note_unrecorded
-from .apply import _array, _recording, broadcast_shape
+from ..cuda.array import CudaArray
+from .apply import _array, _recording, broadcast_shape, cuda_ops
 from ..tape import current_tape
 from .table import defop
 
@@ -17,6 +18,8 @@ BMM = defop("bmm", "BmmBackward0", "kernel", "k_matmul", uses={"x"})
 def matmul(input, other):
     if isinstance(input, Tensor) and isinstance(other, Tensor):  # 2-D @ 2-D first: a Linear layer's product
         a, b = input._data, other._data
+        if type(a) is CudaArray or type(b) is CudaArray:
+            return cuda_ops().matmul(input, other)
         if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.shape[1] == b.shape[0]:
             out = _wrap(_array(np.matmul(a, b)))
             if _recording(input, other):

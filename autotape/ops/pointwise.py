@@ -8,7 +8,8 @@ import numpy as np
 
 from .. import dtypes
 from ..tensor import Tensor, _trace, _wrap, note_unrecorded
-from .apply import as_tensor_arg, binary, broadcast_shape, expand_for, unary, _recording
+from ..cuda.array import CudaArray
+from .apply import as_tensor_arg, binary, broadcast_shape, cuda_ops, expand_for, unary, _recording
 from ..tape import current_tape
 from . import elementwise as ew
 
@@ -50,7 +51,7 @@ def _scalar_op(x, s, spec):
         if rt.kind != "f":
             return None  # integer arithmetic: let NumPy do it with no record
         x = _wrap(d.astype(rt))
-    elif d.size == 1 and spec in _ONE_ELEMENT_SCALAR_OPS and not _recording(x):
+    elif d.size == 1 and spec in _ONE_ELEMENT_SCALAR_OPS and not _recording(x) and type(d) is not CudaArray:
         a = float(s) if d.itemsize == 8 else _rounded_to_float32(s)  # the number in x's dtype, as NumPy would
         out = np.array(_ONE_ELEMENT_SCALAR_OPS[spec](d.item(), a), d.dtype)
         out = _wrap(out.reshape(d.shape) if d.ndim else out)
@@ -222,6 +223,10 @@ def where(condition, input=None, other=None):
     if _trace.recorder is not None and isinstance(condition, Tensor):
         _trace.recorder.on_read(condition, "a where() condition")
     cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
+    if type(cond) is CudaArray or type(getattr(input, "_data", None)) is CudaArray:
+        if input is None and other is None:
+            raise NotImplementedError("where(condition) (nonzero) is not implemented on CUDA yet")
+        return cuda_ops().where(condition, input, other)
     if input is None and other is None:
         return tuple(_wrap(i) for i in np.nonzero(cond))
     if cond.dtype != np.bool_:
@@ -251,6 +256,8 @@ def _compare(np_fn):
     def fn(input, other):
         a = input._data if isinstance(input, Tensor) else input
         b = other._data if isinstance(other, Tensor) else other
+        if type(a) is CudaArray or type(b) is CudaArray:
+            return cuda_ops().compare(np_fn.__name__, input, other)
         if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
             broadcast_shape(a.shape, b.shape)
         out = _wrap(np.asarray(np_fn(a, b)))

@@ -9,7 +9,8 @@ import numpy as np
 
 from .. import dtypes
 from ..tensor import Tensor, _dim, _trace, _wrap, note_unrecorded
-from .apply import _array, _float_data, _recording
+from ..cuda.array import CudaArray
+from .apply import _array, _float_data, _recording, cuda_ops
 from ..tape import current_tape
 from .table import defop
 
@@ -79,6 +80,9 @@ def _axis(dims, ndim):
 
 def sum(input, dim=None, keepdim=False, *, dtype=None):
     data = input._data
+    if type(data) is CudaArray:
+        input = input if dtype is None else input.to(dtype)
+        return cuda_ops().sum(SUM if dim is None else SUM_DIM, input, _dims(dim, data.ndim), keepdim, 1.0)
     if dim is None and dtype is None and not keepdim and data.dtype.kind == "f":  # the loss, every step
         out = _wrap(_array(np.add.reduce(data, axis=None)))
         if _recording(input):
@@ -107,6 +111,8 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
         )
     dims = _dims(dim, data.ndim)
     red = math.prod([data.shape[d] for d in dims]) if data.ndim else 1
+    if type(data) is CudaArray:
+        return cuda_ops().sum(MEAN if dim is None else MEAN_DIM, input, dims, keepdim, 1.0 / builtins.max(red, 1))
     with np.errstate(invalid="ignore", divide="ignore"):
         y = np.mean(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
     return _reduce(MEAN if dim is None else MEAN_DIM, input, dims, y, f=1.0 / builtins.max(red, 1))
@@ -115,6 +121,9 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     data = input._data if dtype is None else input._data.astype(dtypes.to_numpy_dtype(dtype))
     dims = _dims(dim, data.ndim)
+    if type(data) is CudaArray:
+        return cuda_ops().prod(PROD if dim is None else PROD_DIM, input if dtype is None else _wrap(data), dims,
+                               keepdim)
     y = np.prod(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
     if data.dtype.kind != "f":
         return _wrap(_array(y))
@@ -131,6 +140,8 @@ def _extreme(spec, np_fn, input, dim, keepdim):
                            "Specify the reduction dim with the 'dim' argument.")
     if empty:
         raise RuntimeError(f"{name}(): Expected reduction dim {empty[0]} to have non-zero size.")
+    if type(data) is CudaArray:
+        return cuda_ops().extreme(spec, input, dims, keepdim, "max" if np_fn is np.max else "min")
     y = np_fn(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
     if data.dtype.kind != "f":
         return _wrap(_array(y))
@@ -156,6 +167,8 @@ def _max_or_min(input, dim, keepdim, other, is_max):
         return _extreme(MAX_ALL if is_max else MIN_ALL, np.max if is_max else np.min, input, None, False)
     data = input._data
     d = _dim(dim, data.ndim)
+    if type(data) is CudaArray:
+        return cuda_ops().max_dim(MAX_DIM if is_max else MIN_DIM, input, d, keepdim, is_max)
     axis = d if data.ndim else None
     idx = (np.argmax if is_max else np.argmin)(data, axis=axis, keepdims=keepdim)
     y = (np.max if is_max else np.min)(data, axis=axis, keepdims=keepdim)
@@ -176,6 +189,8 @@ def min(input, dim=None, keepdim=False, *, other=None):
 
 def argmax(input, dim=None, keepdim=False):
     data = input._data
+    if type(data) is CudaArray:
+        return cuda_ops().argmax(input, dim, keepdim, True)
     if dim is None:
         return _wrap(np.asarray(np.argmax(data), dtype=np.int64))
     return _wrap(_array(np.argmax(data, axis=_dim(dim, data.ndim), keepdims=keepdim)).astype(np.int64))
@@ -183,6 +198,8 @@ def argmax(input, dim=None, keepdim=False):
 
 def argmin(input, dim=None, keepdim=False):
     data = input._data
+    if type(data) is CudaArray:
+        return cuda_ops().argmax(input, dim, keepdim, False)
     if dim is None:
         return _wrap(np.asarray(np.argmin(data), dtype=np.int64))
     return _wrap(_array(np.argmin(data, axis=_dim(dim, data.ndim), keepdims=keepdim)).astype(np.int64))
@@ -200,6 +217,8 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         raise RuntimeError(f"norm: p={p} is not supported here; use p >= 1 (or inf)")
     data = _float_data(input)
     dims = _dims(dim, data.ndim)
+    if type(data) is CudaArray:
+        return cuda_ops().norm(NORM, input if input._data is data else _wrap(data), dims, keepdim, p)
     axis = _axis(dims, data.ndim)
     absx = np.abs(data)
     if p == 2.0:
@@ -224,6 +243,8 @@ def _spread(spec, np_fn, input, dim, unbiased, keepdim, correction):
     corr = _correction(unbiased, correction)
     data = _float_data(input)
     dims = _dims(dim, data.ndim)
+    if type(data) is CudaArray:
+        return cuda_ops().spread(spec, input if input._data is data else _wrap(data), dims, keepdim, corr, spec is STD)
     with np.errstate(invalid="ignore", divide="ignore"):
         y = np_fn(data, axis=_axis(dims, data.ndim), ddof=corr, keepdims=keepdim)
     return _reduce(spec, input, dims, y, mode=int(spec is STD), f=corr)
@@ -252,6 +273,8 @@ def _shifted(data, axis):
 def logsumexp(input, dim, keepdim=False):
     data = _float_data(input)
     dims = _dims(dim, data.ndim)
+    if type(data) is CudaArray and data.size:
+        return cuda_ops().logsumexp(LOGSUMEXP, input if input._data is data else _wrap(data), dims, keepdim)
     if data.size == 0:
         shape = [1 if d in dims else s for d, s in enumerate(data.shape)] if keepdim else \
             [s for d, s in enumerate(data.shape) if d not in dims]
@@ -290,12 +313,16 @@ def _softmax_input(input, dim, dtype):
 
 def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     input, data, dim, axis = _softmax_input(input, dim, dtype)
+    if type(data) is CudaArray:
+        return cuda_ops().softmax(SOFTMAX, input if input._data is data else _wrap(data), axis or 0, False)
     e = np.exp(_shifted(data, axis)[0])
     return _along(SOFTMAX, input, dim, e / np.add.reduce(e, axis=axis, keepdims=True), 0)
 
 
 def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     input, data, dim, axis = _softmax_input(input, dim, dtype)
+    if type(data) is CudaArray:
+        return cuda_ops().softmax(LOG_SOFTMAX, input if input._data is data else _wrap(data), axis or 0, True)
     shifted = _shifted(data, axis)[0]
     y = shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True)) if data.size else shifted
     return _along(LOG_SOFTMAX, input, dim, y, 1)
@@ -306,6 +333,8 @@ def cumsum(input, dim, *, dtype=None):
         input = input.to(dtype)
     data = input._data
     axis = _dim(dim, data.ndim)
+    if type(data) is CudaArray:
+        return cuda_ops().cumsum(CUMSUM, input, axis)
     y = np.cumsum(data, axis=axis) if data.ndim else data.copy()
     if data.dtype.kind != "f":
         return _wrap(y.astype(np.int64))
@@ -314,6 +343,8 @@ def cumsum(input, dim, *, dtype=None):
 
 def all(input, dim=None, keepdim=False):
     data = input._data
+    if type(data) is CudaArray:
+        return cuda_ops().all_any(input, dim, keepdim, True)
     out = _wrap(_array(np.all(data, axis=None if dim is None else _dim(dim, data.ndim), keepdims=keepdim)))
     if _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
         _trace.recorder.derived(out, input)
@@ -322,6 +353,8 @@ def all(input, dim=None, keepdim=False):
 
 def any(input, dim=None, keepdim=False):
     data = input._data
+    if type(data) is CudaArray:
+        return cuda_ops().all_any(input, dim, keepdim, False)
     out = _wrap(_array(np.any(data, axis=None if dim is None else _dim(dim, data.ndim), keepdims=keepdim)))
     if _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
         _trace.recorder.derived(out, input)

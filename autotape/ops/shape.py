@@ -6,7 +6,8 @@ import numpy as np
 
 from .. import dtypes
 from ..tensor import Tensor, _dim, _trace, _wrap, contiguous, note_unrecorded
-from .apply import _array, _recording, check_inplace, share_storage
+from ..cuda.array import CudaArray
+from .apply import _array, _recording, check_inplace, cuda_ops, share_storage
 from ..tape import bump_inplace_epoch, current_tape
 from . import elementwise as ew
 from .table import defop
@@ -25,6 +26,8 @@ INDEX = defop("index", "IndexBackward0", "kernel", "k_gather", uses=())
 
 def _view(spec, x, data, ints=(0, 0, 0, 0)):
     """A result sharing ``x``'s memory when NumPy could make it a view."""
+    if type(data) is CudaArray:
+        return cuda_ops().view(spec, x, data)
     out = _wrap(data)
     # (may_share_memory, a bounds check, is exact here: a view overlaps its base, a copy doesn't)
     if np.may_share_memory(data, x._data) if data.size and x._data.size else False:
@@ -96,6 +99,8 @@ def squeeze(input, dim=None):
 
 
 def _permuted(spec, input, perm):
+    if type(input._data) is CudaArray:
+        return cuda_ops().permute(spec, input, perm)
     data = input._data.transpose(perm)
     out = _wrap(data)
     share_storage(out, input)
@@ -149,6 +154,8 @@ def expand(input, *sizes, materialize=False):
         )
     pad = (1,) * (len(sizes) - len(shape)) + shape
     target = tuple(p if s == -1 else s for s, p in zip(sizes, pad))
+    if type(input._data) is CudaArray:
+        return cuda_ops().expand(EXPAND, input, target, pad)
     try:
         data = np.broadcast_to(input._data, target)
     except ValueError:
@@ -175,6 +182,8 @@ def broadcast_to(input, size):
 
 
 def _narrow(spec, x, dim, start, length, squeeze_dim=False):
+    if type(x._data) is CudaArray:
+        return cuda_ops().narrow(spec, x, dim, start, length, squeeze_dim)
     shape = x._data.shape
     index = (slice(None),) * dim + ((start if squeeze_dim else slice(start, start + length)), Ellipsis)
     out = _wrap(x._data[index])
@@ -217,6 +226,8 @@ def unbind(input, dim=0):
     if data.ndim == 0:
         raise IndexError("Dimension specified as 0 but tensor has no dimensions")
     d = _dim(dim, data.ndim)
+    if type(data) is CudaArray:
+        return tuple(cuda_ops().narrow(UNBIND, input, d, i, 1, True) for i in range(data.shape[d]))
     lead = (slice(None),) * d
     outs = [_wrap(data[lead + (i, Ellipsis)]) for i in range(data.shape[d])]
     for out in outs:
@@ -299,6 +310,8 @@ def stack(tensors, dim=0):
                 f"{list(t._data.shape)} at entry {k}"
             )
     d = _dim(dim, len(shape) + 1)
+    if type(tensors[0]._data) is CudaArray:
+        return cuda_ops().join(STACK, tensors, d, True)
     if not shape:  # scalars: np.array builds the vector several times faster than np.stack
         data = np.array([t._data for t in tensors])
     else:
@@ -312,6 +325,8 @@ def cat(tensors, dim=0):
     if nd == 0:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
     d = _dim(dim, nd)
+    if type(tensors[0]._data) is CudaArray:
+        return cuda_ops().join(CAT, tensors, d, False)
     try:
         data = np.concatenate([t._data for t in tensors], axis=d)
     except ValueError:
@@ -343,6 +358,8 @@ def getitem(input, key):
     if isinstance(key, slice) and key.step in (None, 1) and data.ndim:
         start, stop, _ = key.indices(data.shape[0])
         return _narrow(SLICE, input, 0, start, max(stop - start, 0))
+    if type(data) is CudaArray:
+        return cuda_ops().index(INDEX, input, key)
     npkey = _index_key(key)
     try:
         y = data[npkey]

@@ -17,6 +17,7 @@ from ..grad_mode import enable_grad
 from ..tape import bump_inplace_epoch
 from ..replay.cpu_kernels import entry_point
 from ..tensor import Tensor, _wrap, contiguous
+from ..cuda.array import CudaArray
 from ._kernels import ADDR, FLAG, SIZE, STEP, WIDTH
 
 _GRAD_MISMATCH = "a parameter's .grad does not match its shape or dtype"
@@ -99,7 +100,11 @@ class Optimizer:
         for gi, group in enumerate(self.param_groups):
             # frozen parameters (requires_grad=False) and those without a gradient stay as they are
             ps = [p for p in group["params"] if p.grad is not None and p._rg]
-            if ps:
+            if ps and type(ps[0]._data) is CudaArray:
+                from ..cuda import optim as cuda_optim
+
+                cuda_optim.step(self, group, ps)
+            elif ps:
                 self._step_group(gi, group, ps)
         bump_inplace_epoch()
         if prof is not None:
