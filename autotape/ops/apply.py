@@ -151,6 +151,20 @@ def share_storage(view, base):
 def assign_inplace(t, result):
     """Make ``t`` hold ``result`` (a Tensor): same buffer, new version, and the result's history."""
     check_inplace(t)
+    if result._tape is None and t._tape is not None and is_grad_enabled():
+        # a value that needs no grad replaces one with a history (zero_, fill_, copy_ of a constant):
+        # the history is cut, as in PyTorch. Record where(False, t, value): the value's numbers,
+        # still requiring grad, with a zero gradient to t's old history.
+        from .pointwise import where
+
+        if result._data.shape != t._data.shape:
+            raise RuntimeError(
+                f"output with shape {list(t._data.shape)} doesn't match the broadcast shape "
+                f"{list(result._data.shape)}"
+            )
+        if result._data.dtype != t._data.dtype:
+            result = _wrap(result._data.astype(t._data.dtype))
+        result = where(_wrap(np.zeros(t._data.shape, dtype=bool)), t, result)
     if result._tape is not None and len(t._vc) > 1:
         # the other tensors on this memory would keep their old history: wrong gradients
         raise RuntimeError(
