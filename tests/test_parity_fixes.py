@@ -67,3 +67,41 @@ def test_inplace_constant_over_saved_output_still_caught(torch):
         y.copy_(T.tensor([1., 2.]))
         with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             (y * x).sum().backward()
+
+
+# -- 2. type promotion follows PyTorch, not NumPy ------------------------------------------
+
+PROMOTION = [
+    "R=(T.tensor([1.5]) + T.tensor([1])).dtype",
+    "R=(T.tensor([1.5]) + T.tensor([1], dtype=T.int32)).dtype",
+    "R=(T.tensor(1.5) * T.tensor([1,2])).dtype",
+    "R=(T.tensor(1.5, dtype=T.float64) * T.tensor([1,2])).dtype",
+    "R=(T.tensor(1.5, dtype=T.float64) * T.tensor([1.,2])).dtype",
+    "R=(T.tensor([True]) + T.tensor(1, dtype=T.int32)).dtype",
+    "R=(T.tensor([1], dtype=T.int32) + T.tensor(1)).dtype",
+    "R=(T.tensor([1], dtype=T.int32) + T.tensor([1])).dtype",
+    "R=(T.tensor(1, dtype=T.int32) + T.tensor(1)).dtype",
+    "R=(T.tensor([1.]) + T.tensor([1.], dtype=T.float64)).dtype",
+    "R=(T.tensor([1]) * 2.5).dtype",
+    "R=(T.tensor(1) * 2.5).dtype",
+    "R=(T.tensor([True]) * 2).dtype",
+    "R=T.cat([T.ones(1), T.ones(1, dtype=T.int64)]).dtype",
+    "R=T.where(T.tensor([True]), T.ones(1), T.ones(1, dtype=T.int64)).dtype",
+    "R=T.maximum(T.ones(1), T.ones(1, dtype=T.int64)).dtype",
+    "R=T.minimum(T.ones(1, dtype=T.int32), T.ones(1, dtype=T.float64)).dtype",
+    "R=T.nn.MSELoss()(T.ones(2), T.tensor([1, 2])).dtype",
+    "R=T.tensor([1,2,3]).clamp(0.5, 2.5)",
+    "R=T.tensor([1,2,3]).clamp(1, 2)",
+]
+
+
+@pytest.mark.parametrize("src", PROMOTION)
+def test_promotion_as_torch(torch, src):
+    _same(_run(at, src), _run(torch, src))
+
+
+def test_promotion_fixed_values():
+    assert (at.tensor([1.5]) + at.tensor([1])).dtype is at.float32
+    assert (at.tensor(1.5) * at.tensor([1, 2])).dtype is at.float32
+    assert at.cat([at.ones(1), at.ones(1, dtype=at.int64)]).dtype is at.float32
+    assert at.tensor([1, 2, 3]).clamp(0.5, 2.5).dtype is at.float32

@@ -194,7 +194,9 @@ def clamp(input, min=None, max=None):
     lo = -np.inf if min is None else float(min)
     hi = np.inf if max is None else float(max)
     if input._data.dtype.kind != "f":
-        return _wrap(np.clip(input._data, min, max))
+        if not (isinstance(min, float) or isinstance(max, float)):
+            return _wrap(np.clip(input._data, min, max))
+        input = input.to(dtypes.get_default_dtype())  # an int tensor clamped by floats: PyTorch's default float
     return unary(ew.CLAMP, input, lo, hi)
 
 
