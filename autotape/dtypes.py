@@ -90,7 +90,7 @@ def result_type(a, b):
         da, db = a.dtype, b.dtype
         if da == db:
             return da
-        ca, cb = _RANK[da.kind], _RANK[db.kind]
+        ca, cb = _RANK.get(da.kind, 3), _RANK.get(db.kind, 3)  # (other kinds are refused later)
         if (a.ndim > 0) != (b.ndim > 0) or ca != cb:
             # one operand decides: the higher category, or the same one at a higher rank
             if ca == cb:

@@ -39,10 +39,13 @@ Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__ge__ = pw.lt, pw.le, pw.gt
 Tensor.__getitem__ = sh.getitem
 Tensor.__setitem__ = sh.setitem
 Tensor.__invert__ = lambda self: _wrap(np.invert(self._data))
-Tensor.__and__ = lambda self, other: _wrap(np.logical_and(self._data, getattr(other, "_data", other)))
-Tensor.__or__ = lambda self, other: _wrap(np.logical_or(self._data, getattr(other, "_data", other)))
-Tensor.__floordiv__ = lambda self, other: pw.div(self, other, rounding_mode="floor")
-Tensor.__mod__ = lambda self, other: _wrap(np.asarray(np.mod(self._data, getattr(other, "_data", other))))
+Tensor.__and__ = Tensor.__rand__ = Tensor.bitwise_and = pw.bitwise_and
+Tensor.__or__ = Tensor.__ror__ = Tensor.bitwise_or = pw.bitwise_or
+Tensor.__xor__ = Tensor.__rxor__ = Tensor.bitwise_xor = pw.bitwise_xor
+Tensor.__floordiv__, Tensor.__rfloordiv__ = pw.floor_divide, _swap(pw.floor_divide)
+Tensor.floor_divide = pw.floor_divide
+Tensor.__mod__, Tensor.__rmod__ = pw.remainder, _swap(pw.remainder)
+Tensor.remainder = pw.remainder
 Tensor.T = property(lambda self: sh.permute(self, tuple(reversed(range(self._data.ndim)))))
 Tensor.mT = property(lambda self: sh.transpose(self, -2, -1))
 Tensor.H = Tensor.T

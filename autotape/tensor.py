@@ -204,6 +204,8 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
+        if _trace.recorder is not None:
+            _trace.recorder.on_read(self, "np.asarray() of a tensor")
         return self._data if dtype is None else self._data.astype(dtype)
 
     def __float__(self):

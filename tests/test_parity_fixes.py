@@ -105,3 +105,99 @@ def test_promotion_fixed_values():
     assert (at.tensor(1.5) * at.tensor([1, 2])).dtype is at.float32
     assert at.cat([at.ones(1), at.ones(1, dtype=at.int64)]).dtype is at.float32
     assert at.tensor([1, 2, 3]).clamp(0.5, 2.5).dtype is at.float32
+
+
+# -- 3, 6. integer operators: bitwise & | ^, floor division, remainder, powers -----------------
+
+INTEGER_OPS = [
+    "R=T.tensor([6, 5]) & T.tensor([3, 1])",
+    "R=T.tensor([6, 5]) | 1",
+    "R=T.tensor([6, 5]) ^ T.tensor([3, 1])",
+    "R=3 & T.tensor([6, 5])",
+    "R=T.tensor([True, False]) & T.tensor([True, True])",
+    "R=T.tensor([True, False]) | T.tensor([False, False])",
+    "R=T.tensor([True]) ^ T.tensor([True])",
+    "R=T.tensor([7, -7]) // 2",
+    "R=T.tensor([7, -7]) // T.tensor([2, -2])",
+    "R=7 // T.tensor([2, -2])",
+    "R=T.tensor([7.5, -7.5]) // 2",
+    "R=T.div(T.tensor([7, -7]), 2, rounding_mode='trunc')",
+    "R=T.div(T.tensor([7, -7]), 2, rounding_mode='floor')",
+    "R=T.div(T.tensor([7., -7.]), 2, rounding_mode='trunc')",
+    "R=T.div(T.tensor([7, -7], dtype=T.int32), T.tensor(2), rounding_mode='trunc')",
+    "R=2 ** T.tensor([1, -1, 3])",
+    "R=(-1) ** T.tensor([1, -1, -2, 0])",
+    "R=2.5 ** T.tensor([1, -1])",
+    "R=T.tensor([2, 3]) ** 2",
+    "R=T.square(T.tensor([3]))",
+    "R=T.square(T.tensor([3], dtype=T.int32))",
+    "R=T.tensor([5], dtype=T.int32) % T.tensor(3)",
+    "R=5 % T.tensor([3])",
+    "R=T.tensor([5, -5]) % 3",
+    "R=T.tensor([5.5, -5.5]) % 3",
+    "x=T.tensor([1.5], requires_grad=True); y=T.div(x, 2, rounding_mode='floor'); y.sum().backward(); "
+    "R=(y.requires_grad, x.grad)",
+    "x=T.tensor([1.5, -2.5], requires_grad=True); y=T.tensor([2., 0.7], requires_grad=True); z=x % y; "
+    "z.sum().backward(); R=(z, x.grad, y.grad)",
+]
+
+
+@pytest.mark.parametrize("src", INTEGER_OPS)
+def test_integer_ops_as_torch(torch, src):
+    a, b = _run(at, src), _run(torch, src)
+    if isinstance(a, tuple):
+        for x, y in zip(a, b):
+            if isinstance(x, at.Tensor):
+                assert x.dtype.name == str(y.dtype).split(".")[-1]
+                np.testing.assert_allclose(x.detach().numpy(), y.detach().numpy(), rtol=1e-6)
+            else:
+                assert x == y
+    else:
+        _same(a, b)
+
+
+def test_integer_ops_fixed_values():
+    assert (at.tensor([6, 5]) & at.tensor([3, 1])).tolist() == [2, 1]
+    r = at.tensor([7, -7]) // 2
+    assert r.dtype is at.int64 and r.tolist() == [3, -4]
+    assert (2 ** at.tensor([1, -1])).tolist() == [2, 0]
+
+
+@pytest.mark.parametrize("src, exc", [
+    ("T.div(T.tensor([1.5]), 2, rounding_mode='bogus')", RuntimeError),
+    ("T.tensor([2]) ** -1", RuntimeError),
+    ("T.tensor([1.]) & T.tensor([1.])", RuntimeError),
+    ("T.zeros(0, 3).max(0)", IndexError),
+    ("T.zeros(0, 3).argmax(0)", IndexError),
+    ("T.zeros(2, 0).amax(1)", IndexError),
+])
+def test_errors_as_torch(torch, src, exc):
+    for T in (at, torch):
+        with pytest.raises(exc):
+            eval(src, {"T": T})
+
+
+def test_all_any_over_a_tuple_of_dims(torch):
+    for T in (at, torch):
+        assert bool((T.ones(2, 3) > 0).all(dim=(0, 1)))
+        assert (T.ones(2, 3) > 0).any(dim=[0, 1], keepdim=True).shape == (1, 1)
+
+
+# -- 8. autotape.compile hears of values read through ops the tape does not record ------------
+
+@pytest.mark.parametrize("read", [
+    lambda w, x: x[w.argmax()],
+    lambda w, x: x[w.argmin()],
+    lambda w, x: x * (w // 2).sum(),
+    lambda w, x: x * (w % 2).sum(),
+    lambda w, x: x * at.div(w, 2, rounding_mode="trunc").sum(),
+    lambda w, x: x * float(np.asarray(w).sum()),
+])
+def test_compile_refuses_unrecorded_reads(read):
+    import sys
+
+    CompileError = sys.modules["autotape.compile"].CompileError
+    w = at.tensor([1.0, 3.0, 2.0], requires_grad=True)
+    x = at.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.raises(CompileError):
+        at.compile(lambda: read(w, x).sum())()

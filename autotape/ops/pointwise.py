@@ -99,11 +99,108 @@ def mul(input, other):
     return binary(ew.MUL, input, other)
 
 
+def _report_reads(what, *tensors):
+    """An op the tape does not record read these values: ``autotape.compile`` must know."""
+    recorder = _trace.recorder
+    if recorder is not None:
+        for t in tensors:
+            if isinstance(t, Tensor):
+                recorder.on_read(t, what)
+
+
+def _promoted(input, other, name):
+    """The two operands as NumPy values of PyTorch's result dtype, and that dtype."""
+    a = input._data if isinstance(input, Tensor) else input
+    b = other._data if isinstance(other, Tensor) else other
+    for v in (a, b):
+        if not isinstance(v, np.ndarray) and not _is_scalar(v):
+            raise TypeError(f"{name}(): expected a Tensor or a number, got {type(v).__name__}")
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        broadcast_shape(a.shape, b.shape)
+    rt = dtypes.result_type(a, b) if isinstance(a, np.ndarray) or isinstance(b, np.ndarray) \
+        else np.result_type(a, b)
+    return np.asarray(a, dtype=rt), np.asarray(b, dtype=rt), rt
+
+
+def _zero_grad_through(out, *inputs):
+    """``out`` (computed without a record) requires grad with a zero gradient to the float inputs
+    that do, as PyTorch's rounded division and remainder of a float tensor do."""
+    for t in inputs:
+        if isinstance(t, Tensor) and t._rg and out._data.dtype.kind == "f" and _recording(t):
+            out = where(_wrap(np.zeros(out._data.shape, dtype=bool)), t, out)
+    return out
+
+
+def _int_div(a, b, rounding_mode):
+    if np.any(b == 0):
+        raise RuntimeError("ZeroDivisionError: integer division by zero")
+    if rounding_mode == "floor":
+        return np.floor_divide(a, b)
+    return np.sign(a) * np.sign(b) * np.floor_divide(np.abs(a), np.abs(b))
+
+
+def _div_rounded(input, other, rounding_mode):
+    if rounding_mode not in ("floor", "trunc"):
+        raise RuntimeError(
+            f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}"
+        )
+    _report_reads(f"div(..., rounding_mode={rounding_mode!r})", input, other)
+    a, b, rt = _promoted(input, other, "div")
+    if rt.kind == "b":
+        a, b, rt = a.astype(np.int64), b.astype(np.int64), np.dtype(np.int64)
+    if rt.kind == "f":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.true_divide(a, b)
+            q = (np.floor if rounding_mode == "floor" else np.trunc)(q)
+    else:
+        q = _int_div(a, b, rounding_mode)
+    return _zero_grad_through(_wrap(np.asarray(q, dtype=rt)), input, other)
+
+
+def floor_divide(input, other):
+    return _div_rounded(input, other, "floor")
+
+
+def remainder(input, other):
+    """Python's ``%``: the sign of the divisor (NumPy's mod, PyTorch's remainder)."""
+    _report_reads("% (remainder)", input, other)
+    a, b, rt = _promoted(input, other, "remainder")
+    if rt.kind == "b":
+        a, b, rt = a.astype(np.int64), b.astype(np.int64), np.dtype(np.int64)
+    if rt.kind != "f" and np.any(b == 0):
+        raise RuntimeError("ZeroDivisionError: integer division by zero")
+    if rt.kind == "f" and _recording(*(t for t in (input, other) if isinstance(t, Tensor))):
+        # PyTorch's gradient: 1 to input, -floor(input / other) to other; record x - other * q
+        # with q = floor(x / other) a constant
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = _wrap(np.asarray(np.floor(np.true_divide(a, b)), dtype=rt))
+        return sub(input, mul(other, q))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _wrap(np.asarray(np.mod(a, b), dtype=rt))
+
+
+def _bitwise(np_fn, name):
+    def fn(input, other):
+        a, b, rt = _promoted(input, other, name)
+        if rt.kind == "f":
+            raise NotImplementedError(f"\"{name}\" not implemented for floating-point tensors: it works on integer and "
+                               "bool tensors (compare first, e.g. (x > 0) & (y > 0))")
+        out = _wrap(np.asarray(np_fn(a, b), dtype=rt))  # bool tensors: logical, integers: bitwise
+        note_unrecorded(out, input, other)
+        return out
+
+    fn.__name__ = name
+    return fn
+
+
+bitwise_and = _bitwise(np.bitwise_and, "bitwise_and")
+bitwise_or = _bitwise(np.bitwise_or, "bitwise_or")
+bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor")
+
+
 def div(input, other, *, rounding_mode=None):
     if rounding_mode is not None:
-        q = div(input, other)
-        fn = np.floor if rounding_mode == "floor" else np.trunc
-        return _wrap(fn(q._data))
+        return _div_rounded(input, other, rounding_mode)
     if isinstance(input, Tensor) and input._data.dtype.kind != "f" and not _recording(input):
         input = input.to(dtypes.get_default_dtype())
     if _is_scalar(other) and isinstance(input, Tensor):
@@ -121,14 +218,33 @@ true_divide = divide = div
 def pow(input, exponent):
     if _is_scalar(exponent) and isinstance(input, Tensor):
         if input._data.dtype.kind != "f" and not isinstance(exponent, float):
-            return _wrap(np.power(input._data, exponent))
+            if exponent < 0:
+                raise RuntimeError("Integers to negative integer powers are not allowed.")
+            return _wrap(np.power(input._data.astype(np.int64) if input._data.dtype.kind == "b" else input._data,
+                                  exponent))
         return unary(ew.POW_SCALAR, input, float(exponent))
     if _is_scalar(input) and isinstance(exponent, Tensor):
+        if exponent._data.dtype.kind in "iu" and isinstance(input, int) and not isinstance(input, bool):
+            return _int_rpow(input, exponent)
         return unary(ew.RPOW, exponent, float(input))
     if isinstance(input, Tensor) and isinstance(exponent, Tensor) and exponent._data.dtype.kind != "f" \
             and input._data.dtype.kind == "f":
         exponent = exponent.to(input.dtype)
     return binary(ew.POW, input, exponent)
+
+
+def _int_rpow(base, exponent):
+    """int ** int tensor stays an integer tensor, as in PyTorch: a negative exponent gives 0
+    (1 and -1 keep their powers)."""
+    e = exponent._data
+    out = np.power(np.asarray(base, dtype=e.dtype), np.maximum(e, 0))
+    if base not in (1, -1):
+        out = np.where(e < 0, 0, out)
+    elif base == -1:
+        out = np.where(e < 0, np.where(e % 2 == 0, 1, -1), out)
+    out = _wrap(np.asarray(out, dtype=e.dtype))
+    note_unrecorded(out, exponent)
+    return out
 
 
 def neg(input):
@@ -139,6 +255,8 @@ negative = neg
 
 
 def square(input):
+    if input._data.dtype.kind != "f":
+        return _wrap(np.square(input._data.astype(np.int64) if input._data.dtype.kind == "b" else input._data))
     return unary(ew.SQUARE, input)
 
 

@@ -130,7 +130,7 @@ def _extreme(spec, np_fn, input, dim, keepdim):
         raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
                            "Specify the reduction dim with the 'dim' argument.")
     if empty:
-        raise RuntimeError(f"{name}(): Expected reduction dim {empty[0]} to have non-zero size.")
+        raise IndexError(f"{name}(): Expected reduction dim {empty[0]} to have non-zero size.")
     y = np_fn(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
     if data.dtype.kind != "f":
         return _wrap(_array(y))
@@ -157,13 +157,16 @@ def _max_or_min(input, dim, keepdim, other, is_max):
     data = input._data
     d = _dim(dim, data.ndim)
     axis = d if data.ndim else None
+    _check_arg_dim(data, axis, "max" if is_max else "min")
     idx = (np.argmax if is_max else np.argmin)(data, axis=axis, keepdims=keepdim)
     y = (np.max if is_max else np.min)(data, axis=axis, keepdims=keepdim)
     if data.dtype.kind == "f":
         values = _reduce(MAX_DIM if is_max else MIN_DIM, input, _dims(d, data.ndim), y, mode=1)
     else:
         values = _wrap(_array(y))
-    return values_indices(values, _wrap(_array(idx).astype(np.int64)))
+    indices = _wrap(_array(idx).astype(np.int64))
+    note_unrecorded(indices, input)  # (autotape.compile: the indices are data, not recorded)
+    return values_indices(values, indices)
 
 
 def max(input, dim=None, keepdim=False, *, other=None):
@@ -174,18 +177,35 @@ def min(input, dim=None, keepdim=False, *, other=None):
     return _max_or_min(input, dim, keepdim, other, False)
 
 
-def argmax(input, dim=None, keepdim=False):
+def _check_arg_dim(data, axis, name):
+    """PyTorch's errors where NumPy's argmax would raise its own."""
+    if data.size == 0:
+        if axis is None:
+            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+        if data.shape[axis] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
+
+
+def _arg_extreme(np_fn, name, input, dim, keepdim):
+    if _trace.recorder is not None:
+        _trace.recorder.on_read(input, f"{name}()")  # the index is data the tape does not record
     data = input._data
-    if dim is None:
-        return _wrap(np.asarray(np.argmax(data), dtype=np.int64))
-    return _wrap(_array(np.argmax(data, axis=_dim(dim, data.ndim), keepdims=keepdim)).astype(np.int64))
+    axis = None if dim is None else _dim(dim, data.ndim)
+    if axis is not None and data.ndim == 0:
+        axis = None
+    _check_arg_dim(data, axis, name)
+    if axis is None:
+        out = np.asarray(np_fn(data), dtype=np.int64)
+        return _wrap(out.reshape((1,) * data.ndim) if keepdim else out)
+    return _wrap(_array(np_fn(data, axis=axis, keepdims=keepdim)).astype(np.int64))
+
+
+def argmax(input, dim=None, keepdim=False):
+    return _arg_extreme(np.argmax, "argmax", input, dim, keepdim)
 
 
 def argmin(input, dim=None, keepdim=False):
-    data = input._data
-    if dim is None:
-        return _wrap(np.asarray(np.argmin(data), dtype=np.int64))
-    return _wrap(_array(np.argmin(data, axis=_dim(dim, data.ndim), keepdims=keepdim)).astype(np.int64))
+    return _arg_extreme(np.argmin, "argmin", input, dim, keepdim)
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
@@ -312,9 +332,20 @@ def cumsum(input, dim, *, dtype=None):
     return _along(CUMSUM, input, dim, y, 0)
 
 
+def _bool_axis(dim, ndim):
+    if dim is None:
+        return None
+    if isinstance(dim, (tuple, list)):
+        axes = tuple(_dim(d, ndim) for d in dim)
+        if len(set(axes)) != len(axes):
+            raise RuntimeError(f"dim {list(dim)} appears multiple times in the list of dims")
+        return axes if ndim else None
+    return _dim(dim, ndim)
+
+
 def all(input, dim=None, keepdim=False):
     data = input._data
-    out = _wrap(_array(np.all(data, axis=None if dim is None else _dim(dim, data.ndim), keepdims=keepdim)))
+    out = _wrap(_array(np.all(data, axis=_bool_axis(dim, data.ndim), keepdims=keepdim)))
     if _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
         _trace.recorder.derived(out, input)
     return out
@@ -322,7 +353,7 @@ def all(input, dim=None, keepdim=False):
 
 def any(input, dim=None, keepdim=False):
     data = input._data
-    out = _wrap(_array(np.any(data, axis=None if dim is None else _dim(dim, data.ndim), keepdims=keepdim)))
+    out = _wrap(_array(np.any(data, axis=_bool_axis(dim, data.ndim), keepdims=keepdim)))
     if _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
         _trace.recorder.derived(out, input)
     return out
