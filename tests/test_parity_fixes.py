@@ -201,3 +201,37 @@ def test_compile_refuses_unrecorded_reads(read):
     x = at.tensor([1.0, 2.0, 3.0], requires_grad=True)
     with pytest.raises(CompileError):
         at.compile(lambda: read(w, x).sum())()
+
+
+# -- 4. in-place ops refuse a result their tensor's dtype can't hold --------------------------
+
+@pytest.mark.parametrize("src", [
+    "y=T.tensor([3]); y.mul_(1.5)",
+    "y=T.tensor([3]); y.add_(0.7)",
+    "y=T.tensor([3]); y.div_(2)",
+    "y=T.tensor([3]); y.div_(T.tensor([2]))",
+    "y=T.tensor([False]); y.add_(1)",
+    "y=T.tensor([3]); y.add_(T.tensor([2.]))",
+    "y=T.tensor([3]); y += 1.5",
+    "y=T.tensor([3]); y.sqrt_()",
+])
+def test_inplace_refuses_a_wider_category(torch, src):
+    for T in (at, torch):
+        with pytest.raises(RuntimeError, match="can't be cast to the desired output type"):
+            exec(src, {"T": T})
+    y = at.tensor([3])
+    with pytest.raises(RuntimeError):
+        y.mul_(1.5)
+    assert y.tolist() == [3]  # unchanged
+
+
+@pytest.mark.parametrize("src", [
+    "y=T.tensor([3]); y.add_(2); R=y",
+    "y=T.tensor([3], dtype=T.int32); y.add_(T.tensor([2])); R=y",
+    "y=T.tensor([3.]); y.add_(T.tensor([2.], dtype=T.float64)); R=y",
+    "y=T.tensor([3.]); y.mul_(T.tensor([2])); R=y",
+    "y=T.tensor([3]); y.copy_(T.tensor([2.7])); R=y",
+    "y=T.tensor([3]); y.fill_(2.7); R=y",
+])
+def test_inplace_allowed_casts(torch, src):
+    _same(_run(at, src), _run(torch, src))
