@@ -141,6 +141,9 @@ Tensor.__itruediv__ = Tensor.div_
 
 
 def _fill(self, value):
+    if isinstance(value, Tensor) and value._data.ndim:
+        raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value._data.ndim} "
+                           "dimensions.")
     check_inplace(self)
     if self._tape is not None:
         return assign_inplace(self, _wrap(np.full_like(self._data, getattr(value, "_data", value))))

@@ -235,3 +235,40 @@ def test_inplace_refuses_a_wider_category(torch, src):
 ])
 def test_inplace_allowed_casts(torch, src):
     _same(_run(at, src), _run(torch, src))
+
+
+# -- 7. clear errors (PyTorch's types) instead of raw Python/NumPy ones; alpha= on numbers ---------
+
+@pytest.mark.parametrize("src", [
+    "R=T.tensor([1.]).add(1, alpha=2)",
+    "R=T.sub(T.tensor([1.]), 1, alpha=2)",
+    "R=T.add(T.tensor([1]), 1, alpha=2)",
+    "R=T.tensor([1]).add(1.5, alpha=0.5)",
+    "x=T.tensor([1.], requires_grad=True); y=T.tensor([2.], requires_grad=True); x.add(y, alpha=3).sum().backward(); "
+    "R=(x.grad, y.grad)",
+])
+def test_alpha_as_torch(torch, src):
+    _same(_run(at, src), _run(torch, src))
+
+
+@pytest.mark.parametrize("src, exc, fragment", [
+    ("T.exp(2.0)", TypeError, "must be Tensor"),
+    ("T.sum([1., 2.])", TypeError, "must be Tensor"),
+    ("T.mean([1., 2.])", TypeError, "must be Tensor"),
+    ("T.amax([1., 2.])", TypeError, "must be Tensor"),
+    ("T.neg(1.)", TypeError, "must be Tensor"),
+    ("T.square(2.)", TypeError, "must be Tensor"),
+    ("T.tensor([1]).add(1, alpha=0.5)", RuntimeError, "alpha"),
+    ("-T.tensor([True])", RuntimeError, "logical_not"),
+    ("T.tensor([True]) - T.tensor([True])", RuntimeError, "logical_xor"),
+    ("T.zeros(3).__setitem__(slice(0, 2), T.ones(3))", RuntimeError, ""),
+    ("T.zeros(3).__setitem__(T.zeros(3) == 0, T.ones(2))", RuntimeError, "shape mismatch"),
+    ("(T.zeros(3, requires_grad=True) * 1).__setitem__(slice(0, 2), T.ones(3))", RuntimeError, ""),
+    ("T.zeros(3).fill_(T.ones(2))", RuntimeError, "0-dimension"),
+])
+def test_clear_errors_as_torch(torch, src, exc, fragment):
+    for T in (at, torch):
+        with pytest.raises(exc) as info:
+            eval(src, {"T": T})
+        if T is at:
+            assert fragment in str(info.value)

@@ -42,9 +42,18 @@ def _float_data(x):
     return d if d.dtype.kind == "f" else d.astype(dtypes.get_default_dtype().np)
 
 
+def not_tensor(name, x):
+    """PyTorch's TypeError for a function given a Python value where it takes a tensor."""
+    return TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(x).__name__}")
+
+
 def unary(spec, x, a=0.0, b=0.0):
     """Apply an elementwise one-input op (float result), recording it if ``x`` requires grad."""
-    out = _wrap(_array(spec.forward(_float_data(x), a, b)))
+    try:
+        d = _float_data(x)
+    except AttributeError:  # (a try costs nothing until it raises)
+        raise not_tensor(spec.name, x) from None
+    out = _wrap(_array(spec.forward(d, a, b)))
     if x._rg and _grad_state.enabled:
         current_tape().record_ew1(spec, out, x, a, b)
     elif _trace.recorder is not None:
@@ -110,6 +119,11 @@ def binary(spec, x1, x2):
         y = spec.forward(d1, d2)
     except ValueError:
         broadcast_shape(d1.shape, d2.shape)
+        raise
+    except TypeError:
+        if spec is ew.SUB and d1.dtype.kind == "b":
+            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
+                               "or `logical_xor()` operator instead.") from None
         raise
     out = _wrap(y if type(y) is np.ndarray else np.asarray(y))
     if (x1._rg or x2._rg) and _grad_state.enabled:

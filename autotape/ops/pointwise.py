@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dtypes
 from ..tensor import Tensor, _trace, _wrap, note_unrecorded
-from .apply import as_tensor_arg, binary, broadcast_shape, expand_for, unary, _recording
+from .apply import as_tensor_arg, binary, broadcast_shape, expand_for, not_tensor, unary, _recording
 from ..tape import current_tape
 from . import elementwise as ew
 
@@ -59,11 +59,18 @@ def _scalar_op(x, s, spec):
     return unary(spec, x, float(s))
 
 
+def _times_alpha(input, other, alpha):
+    if isinstance(alpha, float) and not any(
+            isinstance(v, float) or (isinstance(v, Tensor) and v._data.dtype.kind == "f") for v in (input, other)):
+        raise RuntimeError("For integral input tensors, argument alpha must not be a floating point number.")
+    return other * alpha if _is_scalar(other) else mul(other, alpha)
+
+
 def add(input, other, *, alpha=1):
     if type(input) is Tensor and type(other) is Tensor and alpha == 1:  # the common case, first
         return binary(ew.ADD, input, other)
     if alpha != 1:
-        other = mul(other, alpha)
+        other = _times_alpha(input, other, alpha)
     if _is_scalar(other) and isinstance(input, Tensor):
         out = _scalar_op(input, other, ew.ADD_SCALAR)
         if out is not None:
@@ -75,7 +82,7 @@ def sub(input, other, *, alpha=1):
     if type(input) is Tensor and type(other) is Tensor and alpha == 1:
         return binary(ew.SUB, input, other)
     if alpha != 1:
-        other = mul(other, alpha)
+        other = _times_alpha(input, other, alpha)
     if _is_scalar(other) and isinstance(input, Tensor):
         out = _scalar_op(input, other, ew.SUB_SCALAR)
         if out is not None:
@@ -248,24 +255,45 @@ def _int_rpow(base, exponent):
 
 
 def neg(input):
-    return unary(ew.NEG, input) if input._data.dtype.kind == "f" else _wrap(np.negative(input._data))
+    try:
+        kind = input._data.dtype.kind
+    except AttributeError:
+        raise not_tensor("neg", input) from None
+    if kind == "f":
+        return unary(ew.NEG, input)
+    if kind == "b":
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+                           "invert a mask, use the `~` or `logical_not()` operator instead.")
+    return _wrap(np.negative(input._data))
 
 
 negative = neg
 
 
 def square(input):
-    if input._data.dtype.kind != "f":
+    try:
+        kind = input._data.dtype.kind
+    except AttributeError:
+        raise not_tensor("square", input) from None
+    if kind != "f":
         return _wrap(np.square(input._data.astype(np.int64) if input._data.dtype.kind == "b" else input._data))
     return unary(ew.SQUARE, input)
 
 
 def abs(input):
-    return unary(ew.ABS, input) if input._data.dtype.kind == "f" else _wrap(np.abs(input._data))
+    try:
+        kind = input._data.dtype.kind
+    except AttributeError:
+        raise not_tensor("abs", input) from None
+    return unary(ew.ABS, input) if kind == "f" else _wrap(np.abs(input._data))
 
 
 def sign(input):
-    return unary(ew.SIGN, input) if input._data.dtype.kind == "f" else _wrap(np.sign(input._data))
+    try:
+        kind = input._data.dtype.kind
+    except AttributeError:
+        raise not_tensor("sign", input) from None
+    return unary(ew.SIGN, input) if kind == "f" else _wrap(np.sign(input._data))
 
 
 def _float_unary(spec):
@@ -290,7 +318,11 @@ sigmoid = _float_unary(ew.SIGMOID)
 
 
 def relu(input):
-    if input._data.dtype.kind != "f":
+    try:
+        kind = input._data.dtype.kind
+    except AttributeError:
+        raise not_tensor("relu", input) from None
+    if kind != "f":
         return _wrap(np.maximum(input._data, 0))
     return unary(ew.RELU, input)
 

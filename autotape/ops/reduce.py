@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import dtypes
 from ..tensor import Tensor, _dim, _trace, _wrap, note_unrecorded
-from .apply import _array, _float_data, _recording
+from .apply import _array, _float_data, _recording, not_tensor
 from ..tape import current_tape
 from .table import defop
 
@@ -63,6 +63,13 @@ def _layout(x, dims):
     return x, math.prod(shape[: dims[0]]), math.prod(shape[dims[0]: dims[-1] + 1])
 
 
+def _data_of(x, name):
+    try:
+        return x._data
+    except AttributeError:
+        raise not_tensor(name, x) from None
+
+
 def _reduce(spec, x, dims, y, mode=0, f=0.0):
     out = _wrap(_array(y))
     if _recording(x):
@@ -78,7 +85,10 @@ def _axis(dims, ndim):
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None):
-    data = input._data
+    try:
+        data = input._data
+    except AttributeError:
+        raise not_tensor("sum", input) from None
     if dim is None and dtype is None and not keepdim and data.dtype.kind == "f":  # the loss, every step
         out = _wrap(_array(np.add.reduce(data, axis=None)))
         if _recording(input):
@@ -97,6 +107,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None):
+    _data_of(input, "mean")
     if dtype is not None:
         input = input.to(dtype)
     data = input._data
@@ -113,6 +124,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
+    _data_of(input, "prod")
     data = input._data if dtype is None else input._data.astype(dtypes.to_numpy_dtype(dtype))
     dims = _dims(dim, data.ndim)
     y = np.prod(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
@@ -122,7 +134,7 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def _extreme(spec, np_fn, input, dim, keepdim):
-    data = input._data
+    data = _data_of(input, spec.name.split("_")[0])
     dims = _dims(dim, data.ndim)
     empty = [d for d in dims if data.shape[d] == 0]
     name = spec.name.split("_")[0]  # max_all -> max
@@ -146,6 +158,7 @@ def amin(input, dim=(), keepdim=False):
 
 
 def _max_or_min(input, dim, keepdim, other, is_max):
+    _data_of(input, "max" if is_max else "min")
     from .pointwise import maximum, minimum
 
     if isinstance(dim, Tensor):
@@ -187,6 +200,7 @@ def _check_arg_dim(data, axis, name):
 
 
 def _arg_extreme(np_fn, name, input, dim, keepdim):
+    _data_of(input, name)
     if _trace.recorder is not None:
         _trace.recorder.on_read(input, f"{name}()")  # the index is data the tape does not record
     data = input._data
@@ -238,6 +252,7 @@ def _correction(unbiased, correction):
 
 
 def _spread(spec, np_fn, input, dim, unbiased, keepdim, correction):
+    _data_of(input, spec.name)
     """var or std: the record's mode tells the kernel which (0 var, 1 std)."""
     if isinstance(dim, bool):
         unbiased, dim = dim, None
@@ -270,6 +285,7 @@ def _shifted(data, axis):
 
 
 def logsumexp(input, dim, keepdim=False):
+    _data_of(input, "logsumexp")
     data = _float_data(input)
     dims = _dims(dim, data.ndim)
     if data.size == 0:
@@ -300,6 +316,7 @@ def _along(spec, input, dim, y, mode):
 
 
 def _softmax_input(input, dim, dtype):
+    _data_of(input, "softmax")
     if dtype is not None:
         input = input.to(dtype)
     data = _float_data(input)
@@ -322,6 +339,7 @@ def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
 
 
 def cumsum(input, dim, *, dtype=None):
+    _data_of(input, "cumsum")
     if dtype is not None:
         input = input.to(dtype)
     data = input._data
@@ -344,7 +362,10 @@ def _bool_axis(dim, ndim):
 
 
 def all(input, dim=None, keepdim=False):
-    data = input._data
+    try:
+        data = input._data
+    except AttributeError:
+        raise not_tensor("all", input) from None
     out = _wrap(_array(np.all(data, axis=_bool_axis(dim, data.ndim), keepdims=keepdim)))
     if _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
         _trace.recorder.derived(out, input)
@@ -352,7 +373,10 @@ def all(input, dim=None, keepdim=False):
 
 
 def any(input, dim=None, keepdim=False):
-    data = input._data
+    try:
+        data = input._data
+    except AttributeError:
+        raise not_tensor("any", input) from None
     out = _wrap(_array(np.any(data, axis=_bool_axis(dim, data.ndim), keepdims=keepdim)))
     if _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
         _trace.recorder.derived(out, input)
