@@ -272,3 +272,47 @@ def test_clear_errors_as_torch(torch, src, exc, fragment):
             eval(src, {"T": T})
         if T is at:
             assert fragment in str(info.value)
+
+
+# -- 5. clamp with tensor bounds: PyTorch's gradient at ties -------------------------------------
+
+CLAMP_TIES = [
+    "x=T.tensor([0.,1.],requires_grad=True); x.clamp(T.tensor([0.,0.]), T.tensor([2.,1.])).sum().backward(); R=x.grad",
+    "x=T.tensor([-1.,0.,0.5,1.,2.],requires_grad=True); lo=T.zeros(5,requires_grad=True); "
+    "hi=T.ones(5,requires_grad=True); y=x.clamp(lo, hi); (y*T.arange(1.,6.)).sum().backward(); "
+    "R=(y, x.grad, lo.grad, hi.grad)",
+    "x=T.tensor([[-1.,0.5],[3.,1.]],requires_grad=True); lo=T.tensor([0.,0.5],requires_grad=True); "
+    "y=x.clamp(min=lo); y.sum().backward(); R=(y, x.grad, lo.grad)",
+    "x=T.tensor([[-1.,0.5],[3.,1.]],requires_grad=True); hi=T.tensor(1.,requires_grad=True); "
+    "y=x.clamp(max=hi); y.sum().backward(); R=(y, x.grad, hi.grad)",
+    "x=T.tensor([1., 2.]); lo=T.tensor([1., 3.],requires_grad=True); y=x.clamp(lo); y.sum().backward(); R=(y, lo.grad)",
+    "x=T.tensor([0.5],requires_grad=True); y=x.clamp(T.tensor([2.]), T.tensor([1.])); y.sum().backward(); R=(y, x.grad)",
+    "x=T.tensor([float('nan'), float('inf'), -3.],requires_grad=True); "
+    "R=x.clamp(T.tensor([0., 0., 0.]), T.tensor([1., float('inf'), 1.]))",
+]
+
+
+@pytest.mark.parametrize("src", CLAMP_TIES)
+def test_clamp_tensor_bounds_as_torch(torch, src):
+    _same(_run(at, src), _run(torch, src))
+
+
+def test_clamp_tensor_bounds_fixed_values_and_compiled():
+    x = at.tensor([0., 1.], requires_grad=True)
+    x.clamp(at.tensor([0., 0.]), at.tensor([2., 1.])).sum().backward()
+    assert x.grad.tolist() == [1., 1.]
+    # the mask is recorded: a compiled replay on new values gets the new mask
+    x = at.tensor([0., 1., 2.], requires_grad=True)
+    lo, hi, w = at.tensor([0.5, 1., 1.]), at.tensor([1.5, 1.5, 1.5]), at.tensor([1., 2., 3.])
+    f = at.compile(lambda: (x.clamp(lo, hi) * w).sum())
+    for vals in ([0., 1., 2.], [1., 0.5, 1.5], [0.5, 1.5, 3.]):
+        with at.no_grad():
+            x.copy_(at.tensor(vals))
+        x.grad = None
+        loss = f()
+        loss.backward()
+        got = (loss.item(), x.grad.tolist())
+        x.grad = None
+        loss = (x.clamp(lo, hi) * w).sum()
+        loss.backward()
+        assert got == (loss.item(), x.grad.tolist())

@@ -331,16 +331,48 @@ def softplus(input, beta=1.0, threshold=20.0):
     return unary(ew.SOFTPLUS, input, float(beta), float(threshold))
 
 
+def _clamp_by_tensors(input, min, max):
+    """clamp with tensor bounds and PyTorch's gradient: 1 to ``input`` where min <= x <= max (ties
+    included), the rest to the bound that was hit (maximum/minimum alone would split ties 0.5/0.5).
+    The mask is computed by recorded ops (1 + sign(x - min) is 0 exactly where x < min), so a
+    compiled replay recomputes it from new values."""
+    if not isinstance(input, Tensor):
+        raise not_tensor("clamp", input)
+    out = input
+    if min is not None:
+        out = maximum(out, min)
+    if max is not None:
+        out = minimum(out, max)
+    if not _recording(*(t for t in (input, min, max) if isinstance(t, Tensor))):
+        return out
+    inside = None
+    for lo, hi in ((min, input), (input, max)):
+        if lo is None or hi is None:
+            continue
+        with np.errstate(invalid="ignore"):  # (inf - inf: NaN, which keeps x, as it should)
+            ok = add(sign(sub(hi, lo)), 1)  # 0 where hi < lo, else 1 or 2 (or NaN: keeps x's NaN)
+        inside = ok if inside is None else mul(inside, ok)
+    return where_by_value(inside, input, out)
+
+
+def where_by_value(c, input, other):
+    """``where(c != 0, input, other)`` for a float tensor ``c`` of the result's shape and dtype that
+    may itself be recorded (so a replay recomputes it); gradients flow to input and other."""
+    shape = other._data.shape
+    if input._data.dtype != other._data.dtype:
+        input = input.to(other.dtype)
+    out = _wrap(np.where(c._data != 0, input._data, other._data))
+    size = out._data.size
+    current_tape().record_ew3(ew.WHERE, out, expand_for(c, shape, size), expand_for(input, shape, size),
+                              expand_for(other, shape, size))
+    return out
+
+
 def clamp(input, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = input
-        if min is not None:
-            out = maximum(out, min)
-        if max is not None:
-            out = minimum(out, max)
-        return out
+        return _clamp_by_tensors(input, min, max)
     lo = -np.inf if min is None else float(min)
     hi = np.inf if max is None else float(max)
     if input._data.dtype.kind != "f":
