@@ -107,10 +107,12 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None):
-    _data_of(input, "mean")
-    if dtype is not None:
-        input = input.to(dtype)
-    data = input._data
+    try:
+        if dtype is not None:
+            input = input.to(dtype)
+        data = input._data
+    except AttributeError:
+        raise not_tensor("mean", input) from None
     if data.dtype.kind != "f":
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be either a floating point or complex "
