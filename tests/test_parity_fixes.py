@@ -316,3 +316,9 @@ def test_clamp_tensor_bounds_fixed_values_and_compiled():
         loss = (x.clamp(lo, hi) * w).sum()
         loss.backward()
         assert got == (loss.item(), x.grad.tolist())
+
+
+def test_bool_pow_bool_refused(torch):
+    for T in (at, torch):
+        with pytest.raises(NotImplementedError):
+            T.tensor([True]) ** T.tensor([True])

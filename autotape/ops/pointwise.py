@@ -234,9 +234,11 @@ def pow(input, exponent):
         if exponent._data.dtype.kind in "iu" and isinstance(input, int) and not isinstance(input, bool):
             return _int_rpow(input, exponent)
         return unary(ew.RPOW, exponent, float(input))
-    if isinstance(input, Tensor) and isinstance(exponent, Tensor) and exponent._data.dtype.kind != "f" \
-            and input._data.dtype.kind == "f":
-        exponent = exponent.to(input.dtype)
+    if isinstance(input, Tensor) and isinstance(exponent, Tensor) and exponent._data.dtype.kind != "f":
+        if input._data.dtype.kind == "f":
+            exponent = exponent.to(input.dtype)
+        elif input._data.dtype.kind == "b" and exponent._data.dtype.kind == "b":
+            raise NotImplementedError("\"pow\" not implemented for 'Bool': convert first, e.g. x.long() ** y.long()")
     return binary(ew.POW, input, exponent)
 
 
