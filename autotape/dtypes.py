@@ -80,17 +80,24 @@ _RANK = {"b": 0, "i": 1, "u": 1, "f": 2}
 def result_type(a, b):
     """PyTorch promotion for two operands, each an ndarray (a tensor) or a Python scalar.
 
-    Tensors win over Python scalars of the same category: float32 tensor * 2.5 stays float32,
-    int tensor * 2.5 becomes the default float dtype.
+    PyTorch's rule, not NumPy's: categories rank bool < integer < float; a dimensioned tensor
+    outranks a 0-d one, which outranks a Python number. The operand of the higher category
+    decides when it also has the higher rank (or the same), else the lower-ranked one's
+    category wins: float32 tensor + int64 tensor is float32, int tensor * 2.5 is the default
+    float dtype, int32 tensor % 0-d int64 tensor stays int32.
     """
     a_arr = isinstance(a, (np.ndarray, CudaArray))
     b_arr = isinstance(b, (np.ndarray, CudaArray))
     if a_arr and b_arr:
         da, db = a.dtype, b.dtype
-        if a.ndim == 0 and b.ndim > 0 and _RANK[da.kind] <= _RANK[db.kind]:
-            return db
-        if b.ndim == 0 and a.ndim > 0 and _RANK[db.kind] <= _RANK[da.kind]:
+        if da == db:
             return da
+        ca, cb = _RANK.get(da.kind, 3), _RANK.get(db.kind, 3)  # (other kinds are refused later)
+        if (a.ndim > 0) != (b.ndim > 0) or ca != cb:
+            # one operand decides: the higher category, or the same one at a higher rank
+            if ca == cb:
+                return da if a.ndim > 0 else db
+            return da if ca > cb else db
         return np.promote_types(da, db)
     arr, scalar = (a, b) if a_arr else (b, a)
     d = arr.dtype

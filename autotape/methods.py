@@ -40,10 +40,13 @@ Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__ge__ = pw.lt, pw.le, pw.gt
 Tensor.__getitem__ = sh.getitem
 Tensor.__setitem__ = sh.setitem
 Tensor.__invert__ = lambda self: _wrap(np.invert(self._data))
-Tensor.__and__ = lambda self, other: _wrap(np.logical_and(self._data, getattr(other, "_data", other)))
-Tensor.__or__ = lambda self, other: _wrap(np.logical_or(self._data, getattr(other, "_data", other)))
-Tensor.__floordiv__ = lambda self, other: pw.div(self, other, rounding_mode="floor")
-Tensor.__mod__ = lambda self, other: _wrap(np.asarray(np.mod(self._data, getattr(other, "_data", other))))
+Tensor.__and__ = Tensor.__rand__ = Tensor.bitwise_and = pw.bitwise_and
+Tensor.__or__ = Tensor.__ror__ = Tensor.bitwise_or = pw.bitwise_or
+Tensor.__xor__ = Tensor.__rxor__ = Tensor.bitwise_xor = pw.bitwise_xor
+Tensor.__floordiv__, Tensor.__rfloordiv__ = pw.floor_divide, _swap(pw.floor_divide)
+Tensor.floor_divide = pw.floor_divide
+Tensor.__mod__, Tensor.__rmod__ = pw.remainder, _swap(pw.remainder)
+Tensor.remainder = pw.remainder
 Tensor.T = property(lambda self: sh.permute(self, tuple(reversed(range(self._data.ndim)))))
 Tensor.mT = property(lambda self: sh.transpose(self, -2, -1))
 Tensor.H = Tensor.T
@@ -81,6 +84,9 @@ def _inplace(fn, ufunc=None):
                 else:
                     try:
                         ufunc(d, other, out=d)
+                    except TypeError:  # NumPy refused the cast (int.div_(2)): PyTorch's error
+                        _check_inplace_cast(fn(self, args[0])._data.dtype, d.dtype)
+                        raise
                     except ValueError:
                         check_inplace(self)  # a read-only buffer raises with advice
                         shape = broadcast_shape(d.shape, np.shape(other))  # shapes that don't broadcast, too
@@ -99,10 +105,27 @@ def _inplace(fn, ufunc=None):
             # the op saves self's value for backward (mul_, log_): give it a copy, since the
             # result is written into self's own buffer (PyTorch saves the original self too)
             src = self.clone()
-        return assign_inplace(self, fn(src, *args, **kwargs))
+        result = fn(src, *args, **kwargs)
+        if result._data.dtype != self._data.dtype:
+            _check_inplace_cast(result._data.dtype, self._data.dtype)
+        return assign_inplace(self, result)
 
     method.__name__ = fn.__name__ + "_"
     return method
+
+
+_TORCH_NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int", "bool": "Bool"}
+_CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2}
+
+
+def _check_inplace_cast(result, out):
+    """PyTorch's rule for in-place ops: the result may narrow within its category (float64 into
+    float32) but not cross to a lower one (a float result into an int tensor is refused, not
+    truncated)."""
+    if _CATEGORY.get(result.kind, 3) > _CATEGORY.get(out.kind, 3):
+        r, o = (_TORCH_NAMES.get(str(d), str(d)) for d in (result, out))
+        raise RuntimeError(f"result type {r} can't be cast to the desired output type {o}: use the out-of-place "
+                           f"op (x = x * 1.5) or convert the tensor first (x = x.float())")
 
 
 _UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
@@ -121,6 +144,9 @@ Tensor.__itruediv__ = Tensor.div_
 
 
 def _fill(self, value):
+    if isinstance(value, Tensor) and value._data.ndim:
+        raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value._data.ndim} "
+                           "dimensions.")
     if type(self._data) is CudaArray:
         return cuda_ops().fill_(self, value)
     check_inplace(self)

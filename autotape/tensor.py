@@ -213,6 +213,8 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
+        if _trace.recorder is not None:
+            _trace.recorder.on_read(self, "np.asarray() of a tensor")
         data = self._data if type(self._data) is not CudaArray else self.numpy(force=True)  # (raises)
         return data if dtype is None else data.astype(dtype)
 

@@ -102,7 +102,7 @@ class Function(metaclass=_FunctionMeta):
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from ..tensor import Tensor, _wrap
+        from ..tensor import Tensor
 
         ctx = cls._ctx_cls()
         needs = tuple(isinstance(a, Tensor) and a._rg for a in args)

@@ -55,11 +55,20 @@ def _float_data(x):
     return d if d.dtype.kind == "f" else d.astype(dtypes.get_default_dtype().np)
 
 
+def not_tensor(name, x):
+    """PyTorch's TypeError for a function given a Python value where it takes a tensor."""
+    return TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(x).__name__}")
+
+
 def unary(spec, x, a=0.0, b=0.0):
     """Apply an elementwise one-input op (float result), recording it if ``x`` requires grad."""
-    if type(x._data) is CudaArray:
+    try:
+        d = _float_data(x)
+    except AttributeError:  # (a try costs nothing until it raises)
+        raise not_tensor(spec.name, x) from None
+    if type(d) is CudaArray:
         return cuda_ops().unary(spec, x, a, b)
-    out = _wrap(_array(spec.forward(_float_data(x), a, b)))
+    out = _wrap(_array(spec.forward(d, a, b)))
     if x._rg and _grad_state.enabled:
         current_tape().record_ew1(spec, out, x, a, b)
     elif _trace.recorder is not None:
@@ -130,6 +139,11 @@ def binary(spec, x1, x2):
     except ValueError:
         broadcast_shape(d1.shape, d2.shape)
         raise
+    except TypeError:
+        if spec is ew.SUB and d1.dtype.kind == "b":
+            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
+                               "or `logical_xor()` operator instead.") from None
+        raise
     out = _wrap(y if type(y) is np.ndarray else np.asarray(y))
     if (x1._rg or x2._rg) and _grad_state.enabled:
         n = out._data.size
@@ -170,6 +184,20 @@ def share_storage(view, base):
 def assign_inplace(t, result):
     """Make ``t`` hold ``result`` (a Tensor): same buffer, new version, and the result's history."""
     check_inplace(t)
+    if result._tape is None and t._tape is not None and is_grad_enabled():
+        # a value that needs no grad replaces one with a history (zero_, fill_, copy_ of a constant):
+        # the history is cut, as in PyTorch. Record where(False, t, value): the value's numbers,
+        # still requiring grad, with a zero gradient to t's old history.
+        from .pointwise import where
+
+        if result._data.shape != t._data.shape:
+            raise RuntimeError(
+                f"output with shape {list(t._data.shape)} doesn't match the broadcast shape "
+                f"{list(result._data.shape)}"
+            )
+        if result._data.dtype != t._data.dtype:
+            result = _wrap(result._data.astype(t._data.dtype))
+        result = where(_wrap(np.zeros(t._data.shape, dtype=bool)), t, result)
     if result._tape is not None and len(t._vc) > 1:
         # the other tensors on this memory would keep their old history: wrong gradients
         raise RuntimeError(

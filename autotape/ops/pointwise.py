@@ -9,7 +9,7 @@ import numpy as np
 from .. import dtypes
 from ..tensor import Tensor, _trace, _wrap, note_unrecorded
 from ..cuda.array import CudaArray
-from .apply import as_tensor_arg, binary, broadcast_shape, cuda_ops, expand_for, unary, _recording
+from .apply import as_tensor_arg, binary, broadcast_shape, cuda_ops, expand_for, not_tensor, unary, _recording
 from ..tape import current_tape
 from . import elementwise as ew
 
@@ -60,11 +60,18 @@ def _scalar_op(x, s, spec):
     return unary(spec, x, float(s))
 
 
+def _times_alpha(input, other, alpha):
+    if isinstance(alpha, float) and not any(
+            isinstance(v, float) or (isinstance(v, Tensor) and v._data.dtype.kind == "f") for v in (input, other)):
+        raise RuntimeError("For integral input tensors, argument alpha must not be a floating point number.")
+    return other * alpha if _is_scalar(other) else mul(other, alpha)
+
+
 def add(input, other, *, alpha=1):
     if type(input) is Tensor and type(other) is Tensor and alpha == 1:  # the common case, first
         return binary(ew.ADD, input, other)
     if alpha != 1:
-        other = mul(other, alpha)
+        other = _times_alpha(input, other, alpha)
     if _is_scalar(other) and isinstance(input, Tensor):
         out = _scalar_op(input, other, ew.ADD_SCALAR)
         if out is not None:
@@ -76,7 +83,7 @@ def sub(input, other, *, alpha=1):
     if type(input) is Tensor and type(other) is Tensor and alpha == 1:
         return binary(ew.SUB, input, other)
     if alpha != 1:
-        other = mul(other, alpha)
+        other = _times_alpha(input, other, alpha)
     if _is_scalar(other) and isinstance(input, Tensor):
         out = _scalar_op(input, other, ew.SUB_SCALAR)
         if out is not None:
@@ -100,11 +107,108 @@ def mul(input, other):
     return binary(ew.MUL, input, other)
 
 
+def _report_reads(what, *tensors):
+    """An op the tape does not record read these values: ``autotape.compile`` must know."""
+    recorder = _trace.recorder
+    if recorder is not None:
+        for t in tensors:
+            if isinstance(t, Tensor):
+                recorder.on_read(t, what)
+
+
+def _promoted(input, other, name):
+    """The two operands as NumPy values of PyTorch's result dtype, and that dtype."""
+    a = input._data if isinstance(input, Tensor) else input
+    b = other._data if isinstance(other, Tensor) else other
+    for v in (a, b):
+        if not isinstance(v, np.ndarray) and not _is_scalar(v):
+            raise TypeError(f"{name}(): expected a Tensor or a number, got {type(v).__name__}")
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        broadcast_shape(a.shape, b.shape)
+    rt = dtypes.result_type(a, b) if isinstance(a, np.ndarray) or isinstance(b, np.ndarray) \
+        else np.result_type(a, b)
+    return np.asarray(a, dtype=rt), np.asarray(b, dtype=rt), rt
+
+
+def _zero_grad_through(out, *inputs):
+    """``out`` (computed without a record) requires grad with a zero gradient to the float inputs
+    that do, as PyTorch's rounded division and remainder of a float tensor do."""
+    for t in inputs:
+        if isinstance(t, Tensor) and t._rg and out._data.dtype.kind == "f" and _recording(t):
+            out = where(_wrap(np.zeros(out._data.shape, dtype=bool)), t, out)
+    return out
+
+
+def _int_div(a, b, rounding_mode):
+    if np.any(b == 0):
+        raise RuntimeError("ZeroDivisionError: integer division by zero")
+    if rounding_mode == "floor":
+        return np.floor_divide(a, b)
+    return np.sign(a) * np.sign(b) * np.floor_divide(np.abs(a), np.abs(b))
+
+
+def _div_rounded(input, other, rounding_mode):
+    if rounding_mode not in ("floor", "trunc"):
+        raise RuntimeError(
+            f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}"
+        )
+    _report_reads(f"div(..., rounding_mode={rounding_mode!r})", input, other)
+    a, b, rt = _promoted(input, other, "div")
+    if rt.kind == "b":
+        a, b, rt = a.astype(np.int64), b.astype(np.int64), np.dtype(np.int64)
+    if rt.kind == "f":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.true_divide(a, b)
+            q = (np.floor if rounding_mode == "floor" else np.trunc)(q)
+    else:
+        q = _int_div(a, b, rounding_mode)
+    return _zero_grad_through(_wrap(np.asarray(q, dtype=rt)), input, other)
+
+
+def floor_divide(input, other):
+    return _div_rounded(input, other, "floor")
+
+
+def remainder(input, other):
+    """Python's ``%``: the sign of the divisor (NumPy's mod, PyTorch's remainder)."""
+    _report_reads("% (remainder)", input, other)
+    a, b, rt = _promoted(input, other, "remainder")
+    if rt.kind == "b":
+        a, b, rt = a.astype(np.int64), b.astype(np.int64), np.dtype(np.int64)
+    if rt.kind != "f" and np.any(b == 0):
+        raise RuntimeError("ZeroDivisionError: integer division by zero")
+    if rt.kind == "f" and _recording(*(t for t in (input, other) if isinstance(t, Tensor))):
+        # PyTorch's gradient: 1 to input, -floor(input / other) to other; record x - other * q
+        # with q = floor(x / other) a constant
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = _wrap(np.asarray(np.floor(np.true_divide(a, b)), dtype=rt))
+        return sub(input, mul(other, q))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _wrap(np.asarray(np.mod(a, b), dtype=rt))
+
+
+def _bitwise(np_fn, name):
+    def fn(input, other):
+        a, b, rt = _promoted(input, other, name)
+        if rt.kind == "f":
+            raise NotImplementedError(f"\"{name}\" not implemented for floating-point tensors: it works on integer and "
+                               "bool tensors (compare first, e.g. (x > 0) & (y > 0))")
+        out = _wrap(np.asarray(np_fn(a, b), dtype=rt))  # bool tensors: logical, integers: bitwise
+        note_unrecorded(out, input, other)
+        return out
+
+    fn.__name__ = name
+    return fn
+
+
+bitwise_and = _bitwise(np.bitwise_and, "bitwise_and")
+bitwise_or = _bitwise(np.bitwise_or, "bitwise_or")
+bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor")
+
+
 def div(input, other, *, rounding_mode=None):
     if rounding_mode is not None:
-        q = div(input, other)
-        fn = np.floor if rounding_mode == "floor" else np.trunc
-        return _wrap(fn(q._data))
+        return _div_rounded(input, other, rounding_mode)
     if isinstance(input, Tensor) and input._data.dtype.kind != "f" and not _recording(input):
         input = input.to(dtypes.get_default_dtype())
     if _is_scalar(other) and isinstance(input, Tensor):
@@ -122,33 +226,77 @@ true_divide = divide = div
 def pow(input, exponent):
     if _is_scalar(exponent) and isinstance(input, Tensor):
         if input._data.dtype.kind != "f" and not isinstance(exponent, float):
-            return _wrap(np.power(input._data, exponent))
+            if exponent < 0:
+                raise RuntimeError("Integers to negative integer powers are not allowed.")
+            return _wrap(np.power(input._data.astype(np.int64) if input._data.dtype.kind == "b" else input._data,
+                                  exponent))
         return unary(ew.POW_SCALAR, input, float(exponent))
     if _is_scalar(input) and isinstance(exponent, Tensor):
+        if exponent._data.dtype.kind in "iu" and isinstance(input, int) and not isinstance(input, bool):
+            return _int_rpow(input, exponent)
         return unary(ew.RPOW, exponent, float(input))
-    if isinstance(input, Tensor) and isinstance(exponent, Tensor) and exponent._data.dtype.kind != "f" \
-            and input._data.dtype.kind == "f":
-        exponent = exponent.to(input.dtype)
+    if isinstance(input, Tensor) and isinstance(exponent, Tensor) and exponent._data.dtype.kind != "f":
+        if input._data.dtype.kind == "f":
+            exponent = exponent.to(input.dtype)
+        elif input._data.dtype.kind == "b" and exponent._data.dtype.kind == "b":
+            raise NotImplementedError("\"pow\" not implemented for 'Bool': convert first, e.g. x.long() ** y.long()")
     return binary(ew.POW, input, exponent)
 
 
+def _int_rpow(base, exponent):
+    """int ** int tensor stays an integer tensor, as in PyTorch: a negative exponent gives 0
+    (1 and -1 keep their powers)."""
+    e = exponent._data
+    out = np.power(np.asarray(base, dtype=e.dtype), np.maximum(e, 0))
+    if base not in (1, -1):
+        out = np.where(e < 0, 0, out)
+    elif base == -1:
+        out = np.where(e < 0, np.where(e % 2 == 0, 1, -1), out)
+    out = _wrap(np.asarray(out, dtype=e.dtype))
+    note_unrecorded(out, exponent)
+    return out
+
+
 def neg(input):
-    return unary(ew.NEG, input) if input._data.dtype.kind == "f" else _wrap(np.negative(input._data))
+    try:
+        kind = input._data.dtype.kind
+    except AttributeError:
+        raise not_tensor("neg", input) from None
+    if kind == "f":
+        return unary(ew.NEG, input)
+    if kind == "b":
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+                           "invert a mask, use the `~` or `logical_not()` operator instead.")
+    return _wrap(np.negative(input._data))
 
 
 negative = neg
 
 
 def square(input):
+    try:
+        kind = input._data.dtype.kind
+    except AttributeError:
+        raise not_tensor("square", input) from None
+    if kind != "f":
+        return _wrap(np.square(input._data.astype(np.int64) if input._data.dtype.kind == "b" else input._data))
     return unary(ew.SQUARE, input)
 
 
 def abs(input):
-    return unary(ew.ABS, input) if input._data.dtype.kind == "f" else _wrap(np.abs(input._data))
+    try:
+        kind = input._data.dtype.kind
+    except AttributeError:
+        raise not_tensor("abs", input) from None
+    return unary(ew.ABS, input) if kind == "f" else _wrap(np.abs(input._data))
 
 
 def sign(input):
-    return unary(ew.SIGN, input) if input._data.dtype.kind == "f" else _wrap(np.sign(input._data))
+    try:
+        kind = input._data.dtype.kind
+    except AttributeError:
+        raise not_tensor("sign", input) from None
+    return unary(ew.SIGN, input) if kind == "f" else _wrap(np.sign(input._data))
 
 
 def _float_unary(spec):
@@ -173,7 +321,11 @@ sigmoid = _float_unary(ew.SIGMOID)
 
 
 def relu(input):
-    if input._data.dtype.kind != "f":
+    try:
+        kind = input._data.dtype.kind
+    except AttributeError:
+        raise not_tensor("relu", input) from None
+    if kind != "f":
         return _wrap(np.maximum(input._data, 0))
     return unary(ew.RELU, input)
 
@@ -182,20 +334,54 @@ def softplus(input, beta=1.0, threshold=20.0):
     return unary(ew.SOFTPLUS, input, float(beta), float(threshold))
 
 
+def _clamp_by_tensors(input, min, max):
+    """clamp with tensor bounds and PyTorch's gradient: 1 to ``input`` where min <= x <= max (ties
+    included), the rest to the bound that was hit (maximum/minimum alone would split ties 0.5/0.5).
+    The mask is computed by recorded ops (1 + sign(x - min) is 0 exactly where x < min), so a
+    compiled replay recomputes it from new values."""
+    if not isinstance(input, Tensor):
+        raise not_tensor("clamp", input)
+    out = input
+    if min is not None:
+        out = maximum(out, min)
+    if max is not None:
+        out = minimum(out, max)
+    if not _recording(*(t for t in (input, min, max) if isinstance(t, Tensor))):
+        return out
+    inside = None
+    for lo, hi in ((min, input), (input, max)):
+        if lo is None or hi is None:
+            continue
+        with np.errstate(invalid="ignore"):  # (inf - inf: NaN, which keeps x, as it should)
+            ok = add(sign(sub(hi, lo)), 1)  # 0 where hi < lo, else 1 or 2 (or NaN: keeps x's NaN)
+        inside = ok if inside is None else mul(inside, ok)
+    return where_by_value(inside, input, out)
+
+
+def where_by_value(c, input, other):
+    """``where(c != 0, input, other)`` for a float tensor ``c`` of the result's shape and dtype that
+    may itself be recorded (so a replay recomputes it); gradients flow to input and other."""
+    shape = other._data.shape
+    if input._data.dtype != other._data.dtype:
+        input = input.to(other.dtype)
+    out = _wrap(np.where(c._data != 0, input._data, other._data))
+    size = out._data.size
+    current_tape().record_ew3(ew.WHERE, out, expand_for(c, shape, size), expand_for(input, shape, size),
+                              expand_for(other, shape, size))
+    return out
+
+
 def clamp(input, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = input
-        if min is not None:
-            out = maximum(out, min)
-        if max is not None:
-            out = minimum(out, max)
-        return out
+        return _clamp_by_tensors(input, min, max)
     lo = -np.inf if min is None else float(min)
     hi = np.inf if max is None else float(max)
     if input._data.dtype.kind != "f":
-        return _wrap(np.clip(input._data, min, max))
+        if not (isinstance(min, float) or isinstance(max, float)):
+            return _wrap(np.clip(input._data, min, max))
+        input = input.to(dtypes.get_default_dtype())  # an int tensor clamped by floats: PyTorch's default float
     return unary(ew.CLAMP, input, lo, hi)
 
 

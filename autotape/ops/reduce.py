@@ -10,7 +10,7 @@ import numpy as np
 from .. import dtypes
 from ..tensor import Tensor, _dim, _trace, _wrap, note_unrecorded
 from ..cuda.array import CudaArray
-from .apply import _array, _float_data, _recording, cuda_ops
+from .apply import _array, _float_data, _recording, cuda_ops, not_tensor
 from ..tape import current_tape
 from .table import defop
 
@@ -64,6 +64,13 @@ def _layout(x, dims):
     return x, math.prod(shape[: dims[0]]), math.prod(shape[dims[0]: dims[-1] + 1])
 
 
+def _data_of(x, name):
+    try:
+        return x._data
+    except AttributeError:
+        raise not_tensor(name, x) from None
+
+
 def _reduce(spec, x, dims, y, mode=0, f=0.0):
     out = _wrap(_array(y))
     if _recording(x):
@@ -79,7 +86,10 @@ def _axis(dims, ndim):
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None):
-    data = input._data
+    try:
+        data = input._data
+    except AttributeError:
+        raise not_tensor("sum", input) from None
     if type(data) is CudaArray:
         input = input if dtype is None else input.to(dtype)
         return cuda_ops().sum(SUM if dim is None else SUM_DIM, input, _dims(dim, data.ndim), keepdim, 1.0)
@@ -101,9 +111,12 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None):
-    if dtype is not None:
-        input = input.to(dtype)
-    data = input._data
+    try:
+        if dtype is not None:
+            input = input.to(dtype)
+        data = input._data
+    except AttributeError:
+        raise not_tensor("mean", input) from None
     if data.dtype.kind != "f":
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be either a floating point or complex "
@@ -119,6 +132,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
+    _data_of(input, "prod")
     data = input._data if dtype is None else input._data.astype(dtypes.to_numpy_dtype(dtype))
     dims = _dims(dim, data.ndim)
     if type(data) is CudaArray:
@@ -131,7 +145,7 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def _extreme(spec, np_fn, input, dim, keepdim):
-    data = input._data
+    data = _data_of(input, spec.name.split("_")[0])
     dims = _dims(dim, data.ndim)
     empty = [d for d in dims if data.shape[d] == 0]
     name = spec.name.split("_")[0]  # max_all -> max
@@ -139,7 +153,7 @@ def _extreme(spec, np_fn, input, dim, keepdim):
         raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
                            "Specify the reduction dim with the 'dim' argument.")
     if empty:
-        raise RuntimeError(f"{name}(): Expected reduction dim {empty[0]} to have non-zero size.")
+        raise IndexError(f"{name}(): Expected reduction dim {empty[0]} to have non-zero size.")
     if type(data) is CudaArray:
         return cuda_ops().extreme(spec, input, dims, keepdim, "max" if np_fn is np.max else "min")
     y = np_fn(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
@@ -157,6 +171,7 @@ def amin(input, dim=(), keepdim=False):
 
 
 def _max_or_min(input, dim, keepdim, other, is_max):
+    _data_of(input, "max" if is_max else "min")
     from .pointwise import maximum, minimum
 
     if isinstance(dim, Tensor):
@@ -170,13 +185,16 @@ def _max_or_min(input, dim, keepdim, other, is_max):
     if type(data) is CudaArray:
         return cuda_ops().max_dim(MAX_DIM if is_max else MIN_DIM, input, d, keepdim, is_max)
     axis = d if data.ndim else None
+    _check_arg_dim(data, axis, "max" if is_max else "min")
     idx = (np.argmax if is_max else np.argmin)(data, axis=axis, keepdims=keepdim)
     y = (np.max if is_max else np.min)(data, axis=axis, keepdims=keepdim)
     if data.dtype.kind == "f":
         values = _reduce(MAX_DIM if is_max else MIN_DIM, input, _dims(d, data.ndim), y, mode=1)
     else:
         values = _wrap(_array(y))
-    return values_indices(values, _wrap(_array(idx).astype(np.int64)))
+    indices = _wrap(_array(idx).astype(np.int64))
+    note_unrecorded(indices, input)  # (autotape.compile: the indices are data, not recorded)
+    return values_indices(values, indices)
 
 
 def max(input, dim=None, keepdim=False, *, other=None):
@@ -187,22 +205,38 @@ def min(input, dim=None, keepdim=False, *, other=None):
     return _max_or_min(input, dim, keepdim, other, False)
 
 
-def argmax(input, dim=None, keepdim=False):
+def _check_arg_dim(data, axis, name):
+    """PyTorch's errors where NumPy's argmax would raise its own."""
+    if data.size == 0:
+        if axis is None:
+            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+        if data.shape[axis] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
+
+
+def _arg_extreme(np_fn, name, input, dim, keepdim):
+    _data_of(input, name)
+    if _trace.recorder is not None:
+        _trace.recorder.on_read(input, f"{name}()")  # the index is data the tape does not record
     data = input._data
     if type(data) is CudaArray:
-        return cuda_ops().argmax(input, dim, keepdim, True)
-    if dim is None:
-        return _wrap(np.asarray(np.argmax(data), dtype=np.int64))
-    return _wrap(_array(np.argmax(data, axis=_dim(dim, data.ndim), keepdims=keepdim)).astype(np.int64))
+        return cuda_ops().argmax(input, dim, keepdim, np_fn is np.argmax)
+    axis = None if dim is None else _dim(dim, data.ndim)
+    if axis is not None and data.ndim == 0:
+        axis = None
+    _check_arg_dim(data, axis, name)
+    if axis is None:
+        out = np.asarray(np_fn(data), dtype=np.int64)
+        return _wrap(out.reshape((1,) * data.ndim) if keepdim else out)
+    return _wrap(_array(np_fn(data, axis=axis, keepdims=keepdim)).astype(np.int64))
+
+
+def argmax(input, dim=None, keepdim=False):
+    return _arg_extreme(np.argmax, "argmax", input, dim, keepdim)
 
 
 def argmin(input, dim=None, keepdim=False):
-    data = input._data
-    if type(data) is CudaArray:
-        return cuda_ops().argmax(input, dim, keepdim, False)
-    if dim is None:
-        return _wrap(np.asarray(np.argmin(data), dtype=np.int64))
-    return _wrap(_array(np.argmin(data, axis=_dim(dim, data.ndim), keepdims=keepdim)).astype(np.int64))
+    return _arg_extreme(np.argmin, "argmin", input, dim, keepdim)
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
@@ -237,6 +271,7 @@ def _correction(unbiased, correction):
 
 
 def _spread(spec, np_fn, input, dim, unbiased, keepdim, correction):
+    _data_of(input, spec.name)
     """var or std: the record's mode tells the kernel which (0 var, 1 std)."""
     if isinstance(dim, bool):
         unbiased, dim = dim, None
@@ -271,6 +306,7 @@ def _shifted(data, axis):
 
 
 def logsumexp(input, dim, keepdim=False):
+    _data_of(input, "logsumexp")
     data = _float_data(input)
     dims = _dims(dim, data.ndim)
     if type(data) is CudaArray and data.size:
@@ -303,6 +339,7 @@ def _along(spec, input, dim, y, mode):
 
 
 def _softmax_input(input, dim, dtype):
+    _data_of(input, "softmax")
     if dtype is not None:
         input = input.to(dtype)
     data = _float_data(input)
@@ -329,6 +366,7 @@ def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
 
 
 def cumsum(input, dim, *, dtype=None):
+    _data_of(input, "cumsum")
     if dtype is not None:
         input = input.to(dtype)
     data = input._data
@@ -341,21 +379,38 @@ def cumsum(input, dim, *, dtype=None):
     return _along(CUMSUM, input, dim, y, 0)
 
 
+def _bool_axis(dim, ndim):
+    if dim is None:
+        return None
+    if isinstance(dim, (tuple, list)):
+        axes = tuple(_dim(d, ndim) for d in dim)
+        if len(set(axes)) != len(axes):
+            raise RuntimeError(f"dim {list(dim)} appears multiple times in the list of dims")
+        return axes if ndim else None
+    return _dim(dim, ndim)
+
+
 def all(input, dim=None, keepdim=False):
-    data = input._data
+    try:
+        data = input._data
+    except AttributeError:
+        raise not_tensor("all", input) from None
     if type(data) is CudaArray:
         return cuda_ops().all_any(input, dim, keepdim, True)
-    out = _wrap(_array(np.all(data, axis=None if dim is None else _dim(dim, data.ndim), keepdims=keepdim)))
+    out = _wrap(_array(np.all(data, axis=_bool_axis(dim, data.ndim), keepdims=keepdim)))
     if _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
         _trace.recorder.derived(out, input)
     return out
 
 
 def any(input, dim=None, keepdim=False):
-    data = input._data
+    try:
+        data = input._data
+    except AttributeError:
+        raise not_tensor("any", input) from None
     if type(data) is CudaArray:
         return cuda_ops().all_any(input, dim, keepdim, False)
-    out = _wrap(_array(np.any(data, axis=None if dim is None else _dim(dim, data.ndim), keepdims=keepdim)))
+    out = _wrap(_array(np.any(data, axis=_bool_axis(dim, data.ndim), keepdims=keepdim)))
     if _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
         _trace.recorder.derived(out, input)
     return out

@@ -381,6 +381,19 @@ def getitem(input, key):
     return out
 
 
+def _set(data, key, v):
+    """``data[key] = v``, with PyTorch's error where the value's shape doesn't fit."""
+    try:
+        data[key] = v
+    except ValueError:
+        try:
+            target = list(data[key].shape)
+        except (IndexError, ValueError):
+            raise
+        raise RuntimeError(f"shape mismatch: value tensor of shape {list(np.shape(v))} cannot be broadcast to "
+                           f"indexing result of shape {target}") from None
+
+
 def setitem(input, key, value):
     """``x[key] = value`` in place. Gradients flow to the kept part of ``x``, not into ``value``."""
     check_inplace(input)
@@ -396,12 +409,12 @@ def setitem(input, key, value):
         mask = np.zeros(input._data.shape, dtype=bool)
         mask[_index_key(key)] = True
         filled = input._data.copy()
-        filled[_index_key(key)] = v
+        _set(filled, _index_key(key), v)
         result = where(_wrap(mask), _wrap(filled), input)
         from .apply import assign_inplace
 
         return assign_inplace(input, result)
-    input._data[_index_key(key)] = v
+    _set(input._data, _index_key(key), v)
     input._vc[0] += 1
     bump_inplace_epoch()
     return input
