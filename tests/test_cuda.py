@@ -186,6 +186,29 @@ def test_autograd_semantics_on_cuda():
         (s * w).sum().backward()
 
 
+def test_hooks_on_cuda_tensors():
+    x = autotape.tensor([1.0, 2.0], device="cuda", requires_grad=True)
+    seen = []
+    h = x * 3
+    h.register_hook(lambda g: seen.append(g.tolist()) or g * 10)
+    x.register_hook(lambda g: g + 1)
+    (h * h).sum().backward()
+    assert seen == [[6.0, 12.0]] and x.grad.tolist() == [181.0, 361.0]
+
+
+def test_cuda_without_a_gpu_is_unavailable_cleanly():
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    code = ("import sys, autotape\nassert 'numba.cuda' not in sys.modules\nprint(autotape.cuda.is_available())\n"
+            "try:\n    autotape.ones(2, device='cuda')\nexcept RuntimeError as e:\n    print(e)\n")
+    if __import__("glob").glob("/dev/nvidia[0-9]*"):
+        pytest.skip("this machine has a GPU")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120).stdout
+    assert out.startswith("False") and "is_available() is False" in out, out
+
+
 def test_inplace_update_and_version_counter():
     w = autotape.ones(3, device="cuda", requires_grad=True)
     (w * 3).sum().backward()
