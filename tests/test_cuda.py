@@ -174,6 +174,12 @@ def test_autograd_semantics_on_cuda():
     assert not z.requires_grad and z.grad_fn is None
     (g,) = autotape.autograd.grad((x ** 3).sum(), x)
     assert g.is_cuda and g.tolist() == [3.0, 12.0, 27.0]
+    u, v = x * 2, x * x
+    autotape.autograd.backward([u.sum(), v.sum()])
+    assert x.grad.tolist() == [4.0 + 4, 8.0 + 6, 12.0 + 8]
+    x.grad = None
+    (x * (x * 2)).sum().backward(inputs=[x])
+    assert x.grad.tolist() == [4.0, 8.0, 12.0]  # (x * 2x)' = 4x
     h = x * 2
     h.retain_grad()
     (h * h).sum().backward()

@@ -362,6 +362,20 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         run_compiled = getattr(getattr(tensors[0], "_tape", None), "compiled_backward", None)
         if run_compiled is not None and run_compiled(tensors[0], grad_tensors, retain_graph):
             return
+    outs = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if outs and outs[0].is_cuda:  # several outputs, or inputs=: the CUDA tape's replay (cuda/backward.py)
+        from ..cuda.backward import backward as cuda_backward, grad as cuda_grad
+
+        gouts = [None] * len(outs) if grad_tensors is None else \
+            [grad_tensors] if isinstance(grad_tensors, Tensor) else list(grad_tensors)
+        if inputs is None:
+            cuda_backward(outs, gouts, retain_graph)
+            return
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        for t, g in zip(inputs, cuda_grad(outs, inputs, gouts, retain_graph, True, False)):
+            if g is not None:
+                t.grad = g if t.grad is None else t.grad + g
+        return
     seeds = _seeds(tensors, grad_tensors)
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
