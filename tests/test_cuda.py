@@ -105,6 +105,11 @@ def test_device_plumbing():
     y = autotape.ones(2, 3).to(autotape.device("cuda"))
     assert y.is_cuda and y.shape == (2, 3) and y.to(autotape.float64).is_cuda
     assert y.to("cpu", autotape.float64).dtype == autotape.float64
+    assert autotape.ones(2).to(x).is_cuda and x.to(autotape.ones(1, dtype=autotape.float64)).device == "cpu"
+    autotape.cuda.manual_seed(3)
+    r = autotape.randn(3, device="cuda")
+    autotape.manual_seed(3)
+    assert r.tolist() == autotape.randn(3).tolist()  # the same numbers on both devices
     assert x.tolist() == [1.0, 2.0] and x.sum().item() == 3.0 and float(x.unsqueeze(0).sum()) == 3.0
     with pytest.raises(TypeError, match="can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu()"):
         x.numpy()
