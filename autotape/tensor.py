@@ -252,7 +252,7 @@ class Tensor:
             if isinstance(arg, (dtypes.dtype, type)) or hasattr(arg, "kind"):
                 dtype = arg
             elif isinstance(arg, Tensor):
-                dtype = arg.dtype
+                dtype, device = arg.dtype, arg.device
             else:
                 device = arg
         t = self

@@ -98,8 +98,11 @@ def _time(step, steps, sync=_sync):
     return (time.perf_counter() - t0) / steps, float(loss.item())
 
 
-def numba_fused(n, steps, dtype):
-    @cuda.jit
+def fused_kernels(jit=cuda.jit):
+    """The hand-written kernels: one pass over x and y for the loss and the four gradient sums
+    (block tree reductions into per-block partials), and a one-block launch adding the blocks
+    and updating the parameters on the device."""
+
     def partials(x, y, p, part, n):
         # each block: sums of r^2 and of 2r, 2rx, 2rx^2, 2rx^3 over its grid-stride elements
         sm = cuda.shared.array((5, TPB), float64)
@@ -129,7 +132,6 @@ def numba_fused(n, steps, dtype):
             for k in range(5):
                 part[k, cuda.blockIdx.x] = sm[k, 0]
 
-    @cuda.jit
     def update(part, p, loss, nblocks, lr):
         k = cuda.threadIdx.x  # thread k < 5 adds row k of the partials
         if k < 5:
@@ -141,6 +143,11 @@ def numba_fused(n, steps, dtype):
             else:
                 p[k - 1] -= lr * s
 
+    return jit(partials), jit(update)
+
+
+def numba_fused(n, steps, dtype):
+    partials, update = fused_kernels()
     np_dt = np.dtype(dtype)
     x = cuda.to_device(np.linspace(-math.pi, math.pi, n).astype(np_dt))
     y = cuda.to_device(np.sin(np.linspace(-math.pi, math.pi, n)).astype(np_dt))

@@ -105,6 +105,11 @@ def test_device_plumbing():
     y = autotape.ones(2, 3).to(autotape.device("cuda"))
     assert y.is_cuda and y.shape == (2, 3) and y.to(autotape.float64).is_cuda
     assert y.to("cpu", autotape.float64).dtype == autotape.float64
+    assert autotape.ones(2).to(x).is_cuda and x.to(autotape.ones(1, dtype=autotape.float64)).device == "cpu"
+    autotape.cuda.manual_seed(3)
+    r = autotape.randn(3, device="cuda")
+    autotape.manual_seed(3)
+    assert r.tolist() == autotape.randn(3).tolist()  # the same numbers on both devices
     assert x.tolist() == [1.0, 2.0] and x.sum().item() == 3.0 and float(x.unsqueeze(0).sum()) == 3.0
     with pytest.raises(TypeError, match="can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu()"):
         x.numpy()
@@ -174,6 +179,12 @@ def test_autograd_semantics_on_cuda():
     assert not z.requires_grad and z.grad_fn is None
     (g,) = autotape.autograd.grad((x ** 3).sum(), x)
     assert g.is_cuda and g.tolist() == [3.0, 12.0, 27.0]
+    u, v = x * 2, x * x
+    autotape.autograd.backward([u.sum(), v.sum()])
+    assert x.grad.tolist() == [4.0 + 4, 8.0 + 6, 12.0 + 8]
+    x.grad = None
+    (x * (x * 2)).sum().backward(inputs=[x])
+    assert x.grad.tolist() == [4.0, 8.0, 12.0]  # (x * 2x)' = 4x
     h = x * 2
     h.retain_grad()
     (h * h).sum().backward()
@@ -184,6 +195,29 @@ def test_autograd_semantics_on_cuda():
         w.add_(1.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         (s * w).sum().backward()
+
+
+def test_hooks_on_cuda_tensors():
+    x = autotape.tensor([1.0, 2.0], device="cuda", requires_grad=True)
+    seen = []
+    h = x * 3
+    h.register_hook(lambda g: seen.append(g.tolist()) or g * 10)
+    x.register_hook(lambda g: g + 1)
+    (h * h).sum().backward()
+    assert seen == [[6.0, 12.0]] and x.grad.tolist() == [181.0, 361.0]
+
+
+def test_cuda_without_a_gpu_is_unavailable_cleanly():
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    code = ("import sys, autotape\nassert 'numba.cuda' not in sys.modules\nprint(autotape.cuda.is_available())\n"
+            "try:\n    autotape.ones(2, device='cuda')\nexcept RuntimeError as e:\n    print(e)\n")
+    if __import__("glob").glob("/dev/nvidia[0-9]*"):
+        pytest.skip("this machine has a GPU")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120).stdout
+    assert out.startswith("False") and "is_available() is False" in out, out
 
 
 def test_inplace_update_and_version_counter():

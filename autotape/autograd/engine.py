@@ -14,6 +14,7 @@ from . import anomaly
 from .. import tape as tape_mod
 from ..grad_mode import no_grad
 from ..tensor import Tensor, _wrap
+from ..cuda.array import CudaArray
 from ..ops import OPS, PYTHON
 from ..replay.cpu import ensure_compiled, replay, tables
 from ..replay.cpu_kernels import all_saved_freed, cycles, prepare_into
@@ -396,6 +397,22 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         run_compiled = getattr(getattr(tensors[0], "_tape", None), "compiled_backward", None)
         if run_compiled is not None and run_compiled(tensors[0], grad_tensors, retain_graph):
             return
+    first = tensors if isinstance(tensors, Tensor) else tensors[0] if type(tensors) in (list, tuple) and tensors \
+        else None
+    if first is not None and type(first._data) is CudaArray:  # the CUDA tape's replay (cuda/backward.py)
+        from ..cuda.backward import backward as cuda_backward, grad as cuda_grad
+
+        outs = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+        gouts = [None] * len(outs) if grad_tensors is None else \
+            [grad_tensors] if isinstance(grad_tensors, Tensor) else list(grad_tensors)
+        if inputs is None:
+            cuda_backward(outs, gouts, retain_graph)
+            return
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        for t, g in zip(inputs, cuda_grad(outs, inputs, gouts, retain_graph, True, False)):
+            if g is not None:
+                t.grad = g if t.grad is None else t.grad + g
+        return
     seeds = _seeds(tensors, grad_tensors)
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)

@@ -44,6 +44,17 @@ def get_device_name(device=None):
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
+def manual_seed(seed):
+    """autotape draws random numbers on the host (the same numbers on both devices): this seeds
+    that generator, as ``autotape.manual_seed`` does."""
+    from ..factories import manual_seed as seed_all
+
+    seed_all(seed)
+
+
+manual_seed_all = manual_seed
+
+
 def require():
     """Raise unless CUDA can be used (the check behind ``device='cuda'``)."""
     if not is_available():

@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 
-from ..ops import OPS  # noqa: F401  (the table the expressions come from)
 from ..ops.reduce import MEAN, SUM
 from ..tensor import Tensor, _wrap
 from . import kernels

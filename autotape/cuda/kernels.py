@@ -40,13 +40,20 @@ def _namespace():
     return _ns
 
 
+_HEADER = "import math\n\nfrom numba import cuda, float64\n\n\n"
+
+
 def _compile(key, source):
+    """The kernel ``k`` defined by ``source``, written to a module file in autotape's cache
+    directory so that numba-cuda caches what it compiles (``cache=True``): a new process
+    loads the kernels instead of compiling each one again (a third of a second each)."""
     k = _kernels.get(key)
     if k is None:
-        ns = dict(_namespace())
-        exec(compile(source, f"<autotape.cuda kernel {key[0]}>", "exec"), ns)
+        from ..replay.cpu import load_generated
+
+        module = load_generated("cuda_" + key[0].replace("-", "_"), _HEADER + source)
         SOURCES[key] = source
-        k = _kernels[key] = nbcuda().jit(ns["k"])
+        k = _kernels[key] = nbcuda().jit(cache=True)(module.k)
     return k
 
 

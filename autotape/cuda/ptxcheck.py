@@ -2,7 +2,7 @@
 
 The simulator runs kernels as Python, so it accepts code that numba-cuda cannot compile for
 a GPU. This closes that gap where NVVM is installed (``pip install nvidia-cuda-nvcc-cu12
-nvidia-cuda-nvrtc-cu12``; no driver needed)::
+nvidia-cuda-nvrtc-cu12``, or the ``cuda`` extra; no driver needed)::
 
     AUTOTAPE_CUDA_SIGNATURES=/tmp/sigs.json NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/test_cuda.py
     python -m autotape.cuda.ptxcheck /tmp/sigs.json
