@@ -43,6 +43,7 @@ import inspect
 import linecache
 import os
 import sys
+import threading
 import time
 import warnings
 import weakref
@@ -55,10 +56,11 @@ from .grad_mode import is_grad_enabled
 from .ops import OPS
 from .replay import cpu_forward
 from .tape import R_WIDTH, Tape
-from .tensor import Tensor, _trace
+from .tensor import Tensor, _recordings, _trace
 from .interpret import Plan
 
 _PKG = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_recordings_lock = threading.Lock()
 
 
 class CompileError(RuntimeError):
@@ -258,7 +260,7 @@ class CompiledFunction:
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
-        if _trace.recorder is not None or not is_grad_enabled():
+        if _recordings[0] and _trace.recorder is not None or not is_grad_enabled():
             return self.fn(*args, **kwargs)  # inside another recording, or nothing to record
         if args or kwargs:
             flat = _flatten((args, kwargs), [])
@@ -290,11 +292,15 @@ class CompiledFunction:
             a._rg, a._lserial = True, -1
         before = tape_mod._local.tape
         tape_mod._local.tape = weakref.ref(tape)
+        with _recordings_lock:
+            _recordings[0] += 1
         _trace.recorder = recorder
         try:
             result = self.fn(*args, **kwargs)
         finally:
             _trace.recorder = None
+            with _recordings_lock:
+                _recordings[0] -= 1
             tape_mod._local.tape = before
             for a in temp:
                 a._rg = False

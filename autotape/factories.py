@@ -5,7 +5,7 @@ import numpy as np
 
 from . import dtypes
 from .devices import parse as _parse_device
-from .tensor import Tensor, _placed, _to_array, _trace, _wrap, contiguous
+from .tensor import Tensor, _placed, _to_array, _recordings, _trace, _wrap, contiguous
 
 _rng = [np.random.default_rng()]
 
@@ -23,7 +23,7 @@ def seed():
 def _random():
     """The generator. While ``autotape.compile`` records, drawing from it is refused: a replay
     would reuse the recorded sample rather than draw new numbers."""
-    if _trace.recorder is not None:
+    if _recordings[0] and _trace.recorder is not None:
         _trace.recorder.violate("random numbers drawn by rand/randn/randint/randperm, which a replay would "
                                 "reuse as recorded; pass them in as an argument")
     return _rng[0]

@@ -13,7 +13,7 @@ import weakref
 
 import numpy as np
 
-from ..tensor import _trace
+from ..tensor import _recordings, _trace
 from . import kernels
 from .array import CudaArray, empty
 
@@ -101,7 +101,7 @@ class CudaTape:
         slot = self._new_slot(rec)
         self.records.append(Record(spec, slot, ins, saved_data, attrs,
                                    tuple(None if t is None else t._data.shape for t in inputs), out._data.shape,
-                                   tuple(inputs) if _trace.recorder is not None else None))
+                                   tuple(inputs) if _recordings[0] and _trace.recorder is not None else None))
         out._tape, out._slot, out._rg = self, slot, True
         return rec
 

@@ -16,7 +16,7 @@ from ..ops import elementwise as ew
 from ..ops.apply import broadcast_shape, check_inplace, share_storage
 from ..ops.shape import EXPAND
 from ..tape import bump_inplace_epoch
-from ..tensor import Tensor, _trace, _wrap
+from ..tensor import Tensor, _recordings, _trace, _wrap
 from . import kernels
 from .array import CudaArray, empty, to_device
 from .backward import CUDA_VJPS, current_tape
@@ -93,7 +93,7 @@ def unary(spec, x, a=0.0, b=0.0):
     out = _wrap(kernels.elementwise(spec.fwd, empty(d.shape, d.dtype), [("x", d)], a, b, as_float=True))
     if x._rg and is_grad_enabled():
         current_tape().record(spec, out, (x,), (x,) if spec.value_inputs[0] else (), (a, b), spec.uses_output)
-    elif _trace.recorder is not None:
+    elif _recordings[0] and _trace.recorder is not None:
         taint(out, x, made_by=(spec, (a, b)))
     return out
 
@@ -122,7 +122,7 @@ def binary(spec, x1, x2):
     if _recording(x1, x2):
         saved = tuple(t for t, v in zip((x1, x2), spec.value_inputs) if v)
         current_tape().record(spec, out, (x1, x2), saved, (0.0, 0.0), spec.uses_output)
-    elif _trace.recorder is not None:
+    elif _recordings[0] and _trace.recorder is not None:
         taint(out, x1, x2, made_by=(spec, (0.0, 0.0)))
     return out
 
@@ -143,7 +143,7 @@ def where(cond, x1, x2):
                                     as_float=True))
     if _recording(x1, x2):
         current_tape().record(ew.WHERE, out, (cf, x1, x2), (cf,), (0.0, 0.0))
-    return taint(out, cf, x1, x2) if _trace.recorder is not None and not out._rg else out
+    return taint(out, cf, x1, x2) if _recordings[0] and _trace.recorder is not None and not out._rg else out
 
 
 _COMPARE = {"equal": "x1 == x2", "not_equal": "x1 != x2", "less": "x1 < x2", "less_equal": "x1 <= x2",
@@ -162,7 +162,7 @@ def cast(x, np_dtype):
     out = _wrap(kernels.cast(x._data, np.dtype(np_dtype)))
     if x._rg and np.dtype(np_dtype).kind == "f" and is_grad_enabled():
         current_tape().record(ew.TO_COPY, out, (x,), attrs=(x._data.dtype,))
-    elif _trace.recorder is not None:
+    elif _recordings[0] and _trace.recorder is not None:
         taint(out, x)
     return out
 

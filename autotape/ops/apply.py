@@ -6,7 +6,7 @@ import numpy as np
 from .. import dtypes
 from ..grad_mode import _state as _grad_state, is_grad_enabled
 from ..tape import bump_inplace_epoch, current_tape
-from ..tensor import Tensor, _trace, _wrap
+from ..tensor import Tensor, _recordings, _trace, _wrap
 from ..cuda.array import CudaArray
 from . import elementwise as ew
 
@@ -71,7 +71,7 @@ def unary(spec, x, a=0.0, b=0.0):
     out = _wrap(_array(spec.forward(d, a, b)))
     if x._rg and _grad_state.enabled:
         current_tape().record_ew1(spec, out, x, a, b)
-    elif _trace.recorder is not None:
+    elif _recordings[0] and _trace.recorder is not None:
         _trace.recorder.derived(out, x)
     return out
 
@@ -82,7 +82,7 @@ def cast(x, np_dtype):
     out = _wrap(x._data.astype(np_dtype))
     if x._rg and np_dtype.kind == "f" and is_grad_enabled():
         current_tape().record_ew1(ew.TO_COPY, out, x)
-    elif _trace.recorder is not None:
+    elif _recordings[0] and _trace.recorder is not None:
         _trace.recorder.derived(out, x)
     return out
 
@@ -152,7 +152,7 @@ def binary(spec, x1, x2):
             shape = out._data.shape
             x1, x2 = expand_for(x1, shape, n), expand_for(x2, shape, n)
         current_tape().record_ew2(spec, out, x1, x2)
-    elif _trace.recorder is not None:
+    elif _recordings[0] and _trace.recorder is not None:
         _trace.recorder.derived(out, x1, x2)
     return out
 

@@ -7,7 +7,7 @@ import struct
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor, _trace, _wrap, note_unrecorded
+from ..tensor import Tensor, _recordings, _trace, _wrap, note_unrecorded
 from ..cuda.array import CudaArray
 from .apply import as_tensor_arg, binary, broadcast_shape, cuda_ops, expand_for, not_tensor, unary, _recording
 from ..tape import current_tape
@@ -406,7 +406,7 @@ def maximum(input, other):
 
 def where(condition, input=None, other=None):
     """``where(cond, a, b)``: a where cond holds, else b; gradients flow to a and b."""
-    if _trace.recorder is not None and isinstance(condition, Tensor):
+    if _recordings[0] and _trace.recorder is not None and isinstance(condition, Tensor):
         _trace.recorder.on_read(condition, "a where() condition")
     cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     if type(cond) is CudaArray or type(getattr(input, "_data", None)) is CudaArray:
@@ -447,7 +447,7 @@ def _compare(np_fn):
         if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
             broadcast_shape(a.shape, b.shape)
         out = _wrap(np.asarray(np_fn(a, b)))
-        if _trace.recorder is not None:  # a comparison is not recorded: its result is data
+        if _recordings[0] and _trace.recorder is not None:  # a comparison is not recorded: its result is data
             _trace.recorder.derived(out, input, other)
         return out
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor, _dim, _trace, _wrap, note_unrecorded
+from ..tensor import Tensor, _dim, _recordings, _trace, _wrap, note_unrecorded
 from ..cuda.array import CudaArray
 from .apply import _array, _float_data, _recording, cuda_ops, not_tensor
 from ..tape import current_tape
@@ -216,7 +216,7 @@ def _check_arg_dim(data, axis, name):
 
 def _arg_extreme(np_fn, name, input, dim, keepdim):
     _data_of(input, name)
-    if _trace.recorder is not None:
+    if _recordings[0] and _trace.recorder is not None:
         _trace.recorder.on_read(input, f"{name}()")  # the index is data the tape does not record
     data = input._data
     if type(data) is CudaArray:
@@ -398,7 +398,7 @@ def all(input, dim=None, keepdim=False):
     if type(data) is CudaArray:
         return cuda_ops().all_any(input, dim, keepdim, True)
     out = _wrap(_array(np.all(data, axis=_bool_axis(dim, data.ndim), keepdims=keepdim)))
-    if _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
+    if _recordings[0] and _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
         _trace.recorder.derived(out, input)
     return out
 
@@ -411,6 +411,6 @@ def any(input, dim=None, keepdim=False):
     if type(data) is CudaArray:
         return cuda_ops().all_any(input, dim, keepdim, False)
     out = _wrap(_array(np.any(data, axis=_bool_axis(dim, data.ndim), keepdims=keepdim)))
-    if _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
+    if _recordings[0] and _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
         _trace.recorder.derived(out, input)
     return out

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor, _dim, _trace, _wrap, contiguous, note_unrecorded
+from ..tensor import Tensor, _dim, _recordings, _trace, _wrap, contiguous, note_unrecorded
 from ..cuda.array import CudaArray
 from .apply import _array, _recording, check_inplace, cuda_ops, share_storage
 from ..tape import bump_inplace_epoch, current_tape
@@ -280,7 +280,7 @@ def _join(spec, tensors, data, sizes, d):
         for t, k in zip(tensors, sizes):
             if t._rg:
                 tape.record1(spec, out, t, ints=(outer, total, off, k))
-            elif _trace.recorder is not None:  # its piece of ``out`` is a constant of the replay
+            elif _recordings[0] and _trace.recorder is not None:  # its piece of ``out`` is a constant of the replay
                 _trace.recorder.baked(t)
             off += k
     else:
@@ -342,7 +342,7 @@ def _index_key(key):
     if isinstance(key, tuple):
         return tuple(_index_key(k) for k in key)
     if isinstance(key, Tensor):
-        if _trace.recorder is not None:
+        if _recordings[0] and _trace.recorder is not None:
             _trace.recorder.on_read(key, "an index tensor")
         return key._data
     if isinstance(key, list):
