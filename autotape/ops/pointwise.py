@@ -55,7 +55,8 @@ def _scalar_op(x, s, spec):
         a = float(s) if d.itemsize == 8 else _rounded_to_float32(s)  # the number in x's dtype, as NumPy would
         out = np.array(_ONE_ELEMENT_SCALAR_OPS[spec](d.item(), a), d.dtype)
         out = _wrap(out.reshape(d.shape) if d.ndim else out)
-        note_unrecorded(out, x)
+        if _recordings[0]:  # (the optimizer's lr * grad, every step: the check inlined)
+            note_unrecorded(out, x)
         return out
     return unary(spec, x, float(s))
 
