@@ -390,27 +390,22 @@ def _bool_axis(dim, ndim):
     return _dim(dim, ndim)
 
 
-def all(input, dim=None, keepdim=False):
+def _all_or_any(is_all, input, dim, keepdim):
     try:
         data = input._data
     except AttributeError:
-        raise not_tensor("all", input) from None
+        raise not_tensor("all" if is_all else "any", input) from None
     if type(data) is CudaArray:
-        return cuda_ops().all_any(input, dim, keepdim, True)
-    out = _wrap(_array(np.all(data, axis=_bool_axis(dim, data.ndim), keepdims=keepdim)))
+        return cuda_ops().all_any(input, dim, keepdim, is_all)
+    out = _wrap(_array((np.all if is_all else np.any)(data, axis=_bool_axis(dim, data.ndim), keepdims=keepdim)))
     if _recordings[0] and _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
         _trace.recorder.derived(out, input)
     return out
+
+
+def all(input, dim=None, keepdim=False):
+    return _all_or_any(True, input, dim, keepdim)
 
 
 def any(input, dim=None, keepdim=False):
-    try:
-        data = input._data
-    except AttributeError:
-        raise not_tensor("any", input) from None
-    if type(data) is CudaArray:
-        return cuda_ops().all_any(input, dim, keepdim, False)
-    out = _wrap(_array(np.any(data, axis=_bool_axis(dim, data.ndim), keepdims=keepdim)))
-    if _recordings[0] and _trace.recorder is not None:  # (autotape.compile: a value computed from traced ones)
-        _trace.recorder.derived(out, input)
-    return out
+    return _all_or_any(False, input, dim, keepdim)
