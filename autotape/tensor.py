@@ -225,12 +225,24 @@ class Tensor:
     def __float__(self):
         if _recordings[0] and _trace.recorder is not None:
             _trace.recorder.on_read(self, "float()")
-        return float(self.item())
+        return float(self._one_element("float"))
 
     def __int__(self):
         if _recordings[0] and _trace.recorder is not None:
             _trace.recorder.on_read(self, "int()")
-        return int(self.item())
+        return int(self._one_element("int"))
+
+    def _one_element(self, what):
+        if self._data.size != 1:  # (PyTorch raises ValueError here, RuntimeError in item())
+            raise ValueError(f"only one element tensors can be converted to Python scalars: {what}() of a tensor "
+                             f"of {self._data.size} elements; index one element or use .tolist()")
+        return self.item()
+
+    def __format__(self, spec):
+        """A 0-d tensor formats as its number (f"{loss:.4f}"), as in PyTorch."""
+        if self._data.ndim == 0:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
 
     def __index__(self):
         if _recordings[0] and _trace.recorder is not None:

@@ -467,3 +467,18 @@ def test_a_function_may_return_trailing_nones_beyond_its_inputs():
     x = torch.tensor([1.0, 2.0], requires_grad=True)
     Double.apply(x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_more_pytorch_conventions():
+    with pytest.raises(ValueError, match="only one element tensors"):
+        float(torch.tensor([1.0, 2.0]))
+    assert f"{torch.tensor(2.5):.2f}" == "2.50"
+    with pytest.raises(TypeError, match="missing required argument 'dim'"):
+        torch.softmax(torch.ones(2, 3))
+    x = torch.arange(24.0).reshape(2, 3, 4) / 10
+    with pytest.warns(UserWarning, match="Implicit dimension"):
+        y = torch.nn.functional.softmax(x)  # PyTorch's legacy choice for 3-d input: dim 0
+    np.testing.assert_allclose(y.numpy(), torch.softmax(x, 0).numpy())
+    r = torch.tensor([math.nan, 1.0, -1.0], requires_grad=True)
+    torch.relu(r).sum().backward()
+    np.testing.assert_allclose(r.grad.numpy(), [1.0, 1.0, 0.0])  # as PyTorch: nan is not <= 0

@@ -24,12 +24,22 @@ def softplus(input, beta=1.0, threshold=20.0):
     return pw.softplus(input, beta, threshold)
 
 
+def _implicit_dim(name, input, dim, stacklevel):
+    """PyTorch's legacy choice when no dim is given (with its warning): 0 for 0-, 1- and 3-d
+    inputs, else 1."""
+    if dim is not None:
+        return dim
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
+                  "as an argument.", UserWarning, stacklevel=stacklevel)
+    return 0 if input.dim() in (0, 1, 3) else 1
+
+
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
-    return red.softmax(input, dim, dtype=dtype)
+    return red.softmax(input, _implicit_dim("softmax", input, dim, _stacklevel), dtype=dtype)
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
-    return red.log_softmax(input, dim, dtype=dtype)
+    return red.log_softmax(input, _implicit_dim("log_softmax", input, dim, _stacklevel), dtype=dtype)
 
 
 def _reduction(size_average, reduce, reduction):

@@ -68,7 +68,7 @@ COS = defop("cos", "CosBackward0", "ew1", "-g * math.sin(x)", lambda x, a, b: np
 TAN = defop("tan", "TanBackward0", "ew1", "g * (1.0 + y * y)", lambda x, a, b: np.tan(x), fwd='math.tan(x)')
 TANH = defop("tanh", "TanhBackward0", "ew1", "g * (1.0 - y * y)", lambda x, a, b: np.tanh(x), fwd='math.tanh(x)')
 SIGMOID = defop("sigmoid", "SigmoidBackward0", "ew1", "g * y * (1.0 - y)", _sigmoid, fwd='1.0 / (1.0 + math.exp(-x)) if x >= 0.0 else math.exp(x) / (1.0 + math.exp(x))')
-RELU = defop("relu", "ReluBackward0", "ew1", "g if y > 0.0 else 0.0", lambda x, a, b: np.maximum(x, 0), fwd='0.0 if x < 0.0 else x')
+RELU = defop("relu", "ReluBackward0", "ew1", "0.0 if y <= 0.0 else g", lambda x, a, b: np.maximum(x, 0), fwd='0.0 if x < 0.0 else x')
 SOFTPLUS = defop(
     "softplus", "SoftplusBackward0", "ew1",
     "g if x * a > b else g / (1.0 + math.exp(-x * a))", _softplus,

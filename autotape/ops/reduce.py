@@ -343,7 +343,9 @@ def _softmax_input(input, dim, dtype):
     if dtype is not None:
         input = input.to(dtype)
     data = _float_data(input)
-    dim = -1 if dim is None else dim
+    if dim is None:
+        raise TypeError("softmax() missing required argument 'dim' (int): name the dimension to normalize over "
+                        "(autotape.nn.functional.softmax picks one, as PyTorch's does, with a warning)")
     axis = _dim(dim, data.ndim)
     return input, data, dim, (axis if data.ndim else None)
 
