@@ -26,7 +26,9 @@ and Python values, in value) records again, into a small cache keyed by that sig
 does a call after a captured leaf's ``.data`` was replaced. Reading a traced value into Python
 while recording (``item()``, ``bool()``, ``float()``, ``tolist()``, ``numpy()``, a comparison's
 result used in ``if``/``where``/indexing) raises, naming the line, since a replay would silently
-reuse the recorded value; ``compile(fn, fallback="eager")`` runs such functions eagerly instead.
+reuse the recorded value; so do drawing random numbers and changing a tensor from outside the
+function in place (a replay would not repeat the change). ``compile(fn, fallback="eager")`` runs
+such functions eagerly instead.
 A function whose tape holds an op without a forward kernel, or whose outputs were not recorded,
 runs eagerly with a one-time warning rather than giving a wrong answer.
 
@@ -140,6 +142,7 @@ class _Recorder:
         self.tape, self.name, self.fallback = tape, name, fallback
         self.tainted, self.keep = set(), []
         self.roots = {}  # id(value computed while recording from constants) -> the tensors it came from
+        self.own = set()  # ids of tensors factories made while recording
         self.sources = {}  # id -> (captured tensor, its data, version, requires_grad) for every constant used
         self.violation = None
 
@@ -167,29 +170,41 @@ class _Recorder:
 
     def on_read(self, t, what):
         if self.traced(t):
-            self.violate(what)
+            self.violate(f"reads a traced value into Python ({what})")
         else:  # a constant read into Python (an index, a where() condition): baked into the tape
             self.baked(t)
 
+    def made(self, t):
+        """``t`` was made while recording (a factory's tensor): writing into it is the function's own business."""
+        self.own.add(id(t))
+        self.keep.append(t)
+
+    def on_write(self, t):
+        if t._tape is self.tape or id(t) in self.roots or id(t) in self.tainted or id(t) in self.own:
+            return  # a tensor of the function's own
+        self.violate("changes a tensor from outside the function in place",
+                     "A replay would not repeat the change. Return the new value instead, or make the change "
+                     "outside the compiled function")
+
     def on_const(self, t):
         if id(t) in self.tainted:
-            self.violate("a value computed from traced values by an op the tape does not record "
-                         "(a comparison, a cast of one)")
+            self.violate("reads a traced value into Python (a value computed from traced values by an op the "
+                         "tape does not record: a comparison, a cast of one)")
         self.baked(t)
 
-    def violate(self, what):
+    def violate(self, what, advice=None):
+        """The function does ``what`` (a phrase: "reads a traced value into Python (item())"),
+        which a replay cannot repeat: raise, naming the line, or note it for ``fallback='eager'``."""
         file, line, func, src = _user_frame()
         where = f"{file}:{line} in {func}" + (f": `{src}`" if src else "")
         if self.fallback == "eager":
             self.violation = self.violation or (what, where)
             return
-        raise CompileError(
-            f"autotape.compile: {self.name} reads a traced value into Python ({what}) at {where}. "
-            "A replay would reuse the value seen while recording, so data-dependent control flow would "
-            "silently go wrong. Keep the computation in tensor ops (autotape.where, clamp, ...), move "
-            f"the read out of the compiled function, or use autotape.compile({self.name}, "
-            "fallback='eager') to run this function eagerly."
-        )
+        advice = advice or ("A replay would reuse the value seen while recording, so data-dependent control flow "
+                            "would silently go wrong. Keep the computation in tensor ops (autotape.where, clamp, ...) "
+                            "or move the read out of the compiled function")
+        raise CompileError(f"autotape.compile: {self.name} {what} at {where}. {advice}, or use "
+                           f"autotape.compile({self.name}, fallback='eager') to run this function eagerly.")
 
 
 def _flatten(obj, out):
@@ -312,14 +327,14 @@ class CompiledFunction:
             from .cuda.fuse import fuse_cuda  # one fused kernel, or eager with the reason why not
 
             plan, why = fuse_cuda(result, flat, recorder) if recorder.violation is None else \
-                (None, f"it reads a traced value into Python ({recorder.violation[0]}) at {recorder.violation[1]}")
+                (None, f"it {recorder.violation[0]} at {recorder.violation[1]}")
             if plan is not None:
                 self._store(key, plan)
                 self.record_s, self.compile_s = time.perf_counter() - t0 - plan.compile_s, plan.compile_s
                 return result
             reason = f"it computes on CUDA tensors and {why}, so it runs eagerly"
         elif recorder.violation is not None:
-            reason = f"it reads a traced value into Python ({recorder.violation[0]}) at {recorder.violation[1]}"
+            reason = f"it {recorder.violation[0]} at {recorder.violation[1]}"
         elif tape.links or any(isinstance(a, Tensor) and a._tape is not None for a in flat):
             reason = "it uses a tensor that requires grad computed before the call (not a leaf)"
         elif structure is None:

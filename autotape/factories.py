@@ -24,8 +24,9 @@ def _random():
     """The generator. While ``autotape.compile`` records, drawing from it is refused: a replay
     would reuse the recorded sample rather than draw new numbers."""
     if _recordings[0] and _trace.recorder is not None:
-        _trace.recorder.violate("random numbers drawn by rand/randn/randint/randperm, which a replay would "
-                                "reuse as recorded; pass them in as an argument")
+        _trace.recorder.violate("draws random numbers (rand, randn, randint, randperm)",
+                                "A replay would reuse the numbers drawn while recording. Draw them outside and "
+                                "pass them in as an argument")
     return _rng[0]
 
 
@@ -33,6 +34,8 @@ def _make(data, dtype, device, requires_grad):
     t = _wrap(data if device is None else _placed(data, _parse_device(device)))
     if requires_grad:
         t.requires_grad_(True)
+    if _recordings[0] and _trace.recorder is not None:  # (a tensor of the function's own)
+        _trace.recorder.made(t)
     return t
 
 

@@ -6,7 +6,7 @@ from .tape import bump_inplace_epoch
 from .grad_mode import is_grad_enabled
 from .cuda.array import CudaArray
 from .ops.apply import assign_inplace, broadcast_shape, check_inplace, cuda_ops
-from .tensor import Tensor, _wrap
+from .tensor import Tensor, _recordings, _wrap, note_write
 
 
 def _swap(fn):
@@ -96,6 +96,8 @@ def _inplace(fn, ufunc=None):
                         raise
                 self._vc[0] += 1
                 bump_inplace_epoch()
+                if _recordings[0]:
+                    note_write(self)
                 return self
         src = self
         if is_grad_enabled() and (self._rg or any(isinstance(a, Tensor) and a._rg for a in args)) \
@@ -155,6 +157,7 @@ def _fill(self, value):
     self._data[...] = getattr(value, "_data", value)
     self._vc[0] += 1
     bump_inplace_epoch()
+    note_write(self)
     return self
 
 
@@ -179,6 +182,7 @@ def _copy(self, src, non_blocking=False):
     np.copyto(self._data, shaped._data, casting="unsafe")
     self._vc[0] += 1
     bump_inplace_epoch()
+    note_write(self)
     return self
 
 

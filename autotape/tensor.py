@@ -22,6 +22,15 @@ _trace = _Trace()
 _recordings = [0]
 
 
+def note_write(t):
+    """An in-place write into ``t``. While ``autotape.compile`` records, a write into a tensor
+    from outside the function is refused: a replay would not repeat it."""
+    if _recordings[0]:
+        recorder = _trace.recorder
+        if recorder is not None:
+            recorder.on_write(t)
+
+
 def note_unrecorded(out, *inputs):
     """``out`` was computed from ``inputs`` by an op the tape does not record (no input requires
     grad): while ``autotape.compile`` records, it notes where such constants came from, so that

@@ -492,3 +492,48 @@ def test_random_numbers_inside_a_compiled_function_are_refused():
         torch.compile(lambda: (w * torch.randn(2)).sum())()
     f = torch.compile(lambda: (w * torch.randn(2)).sum(), fallback="eager")
     assert f().item() != f().item()  # drawn anew each call, as eager
+
+
+def test_in_place_changes_of_outside_tensors_are_refused_as_a_replay_would_drop_them():
+    w = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    counter, buf = torch.zeros(1), torch.zeros(2, dtype=torch.float64)
+    opt = torch.optim.SGD([w], lr=0.1)
+
+    def counts():
+        counter.add_(1)
+        return (w * 2).sum()
+
+    def halves():
+        with torch.no_grad():
+            w.mul_(0.5)
+        return (w * 2).sum()
+
+    def stores(a):
+        buf.copy_(a * 2)
+        return (w * a).sum()
+
+    def steps():
+        loss = (w * w).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    for fn, args in ((counts, ()), (halves, ()), (stores, (torch.ones(2, dtype=torch.float64),)), (steps, ())):
+        with pytest.raises(CompileError, match="changes a tensor from outside the function in place"):
+            torch.compile(fn)(*args)
+    counter.zero_()
+    eager = torch.compile(counts, fallback="eager")
+    for _ in range(3):
+        eager()
+    assert counter.item() == 3.0  # run eagerly, every call's change happens
+
+    def own():  # writing into tensors the function made itself is fine
+        m = torch.zeros(2, dtype=torch.float64)
+        m[0] = 3.0
+        acc = torch.zeros((), dtype=torch.float64)
+        acc += (w * m).sum()
+        return acc
+
+    f = torch.compile(own)
+    assert f().item() == f().item() == own().item()

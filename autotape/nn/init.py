@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import factories
 from ..tape import bump_inplace_epoch
+from ..tensor import note_write
 
 
 def _fill(tensor, values):
@@ -12,6 +13,7 @@ def _fill(tensor, values):
     tensor._data[...] = values
     tensor._vc[0] += 1
     bump_inplace_epoch()
+    note_write(tensor)
     return tensor
 
 

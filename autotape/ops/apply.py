@@ -6,7 +6,7 @@ import numpy as np
 from .. import dtypes
 from ..grad_mode import _state as _grad_state, is_grad_enabled
 from ..tape import bump_inplace_epoch, current_tape
-from ..tensor import Tensor, _recordings, _trace, _wrap
+from ..tensor import Tensor, _recordings, _trace, _wrap, note_write
 from ..cuda.array import CudaArray
 from . import elementwise as ew
 
@@ -212,6 +212,7 @@ def assign_inplace(t, result):
     np.copyto(t._data, result._data, casting="unsafe")
     t._vc[0] += 1
     bump_inplace_epoch()
+    note_write(t)
     if result._tape is not None:
         t._tape, t._slot, t._rg = result._tape, result._slot, True
     return t

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor, _dim, _recordings, _trace, _wrap, contiguous, note_unrecorded
+from ..tensor import Tensor, _dim, _recordings, _trace, _wrap, contiguous, note_unrecorded, note_write
 from ..cuda.array import CudaArray
 from .apply import _array, _recording, check_inplace, cuda_ops, share_storage
 from ..tape import bump_inplace_epoch, current_tape
@@ -417,4 +417,5 @@ def setitem(input, key, value):
     _set(input._data, _index_key(key), v)
     input._vc[0] += 1
     bump_inplace_epoch()
+    note_write(input)
     return input

@@ -16,7 +16,7 @@ from .. import profiler
 from ..grad_mode import enable_grad
 from ..tape import bump_inplace_epoch
 from ..replay.cpu_kernels import entry_point
-from ..tensor import Tensor, _wrap, contiguous
+from ..tensor import Tensor, _wrap, contiguous, note_write
 from ..cuda.array import CudaArray
 from ._kernels import ADDR, FLAG, SIZE, STEP, WIDTH
 
@@ -142,6 +142,7 @@ class Optimizer:
                 np.copyto(p._data, s)
         for p in ps:
             p._vc[0] += 1  # saved values of this parameter on a live tape are stale now
+            note_write(p)
 
     def _build(self, group, ps, ids, key):
         lay = _Layout()
