@@ -71,7 +71,9 @@ def tensor_repr(t, name="tensor"):
         parts.append(f"size={tuple(data.shape)}")
     if device is not None:
         parts.append(f"device='{device}'")
-    if data.dtype not in (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_)):
+    # PyTorch names every dtype but the default float one, except int64 and bool when there are values to show
+    if data.dtype not in (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_)) or \
+            (data.size == 0 and data.dtype != np.dtype(np.float32)):
         parts.append(f"dtype={t.dtype!r}")
     fn = t.grad_fn
     if fn is not None:

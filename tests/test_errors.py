@@ -482,3 +482,12 @@ def test_more_pytorch_conventions():
     r = torch.tensor([math.nan, 1.0, -1.0], requires_grad=True)
     torch.relu(r).sum().backward()
     np.testing.assert_allclose(r.grad.numpy(), [1.0, 1.0, 0.0])  # as PyTorch: nan is not <= 0
+
+
+def test_arange_and_slices_refuse_what_pytorch_refuses():
+    with pytest.raises(RuntimeError, match="inconsistent with step sign"):
+        torch.arange(10, 0)
+    assert torch.arange(5, 5).numel() == 0 and "dtype=" in repr(torch.arange(5, 5))  # an empty int64 names its dtype
+    with pytest.raises(ValueError, match="step must be greater than zero"):
+        torch.ones(3, 3)[:, ::-1]
+    np.testing.assert_allclose(torch.arange(4.0)[::2].numpy(), [0.0, 2.0])

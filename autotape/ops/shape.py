@@ -341,6 +341,9 @@ concat = concatenate = cat
 def _index_key(key):
     if isinstance(key, tuple):
         return tuple(_index_key(k) for k in key)
+    if isinstance(key, slice) and key.step is not None and key.step <= 0:
+        raise ValueError(f"step must be greater than zero (slice with step {key.step}): PyTorch has no negative "
+                         "steps; index with a reversed arange instead, e.g. x[autotape.arange(n - 1, -1, -1)]")
     if isinstance(key, Tensor):
         if _recordings[0] and _trace.recorder is not None:
             _trace.recorder.on_read(key, "an index tensor")
