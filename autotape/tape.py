@@ -293,6 +293,21 @@ class Tape:
         third = self.R[base + 4] if OPS[self.R[base]].kind == "ew3" else -1
         return self.R[base + 2], self.R[base + 3], third
 
+    def grad_fn_name(self, rec):
+        from .ops import OPS, PYTHON
+
+        code = self.R[rec * R_WIDTH]
+        return type(self.python[rec][0]).__name__ if code == PYTHON.code else OPS[code].grad_fn
+
+    def input_slots(self, rec):
+        """Record ``rec``'s inputs as ``grad_fn.next_functions`` lists them: -1 for one that needs
+        no gradient (a Function's argument)."""
+        from .ops import PYTHON
+
+        if self.R[rec * R_WIDTH] == PYTHON.code:
+            return list(self.python[rec][1])
+        return [s for s in self.inputs_of(rec) if s >= 0]
+
     def floats_of(self, rec):
         """Record ``rec``'s float attributes: (a, b) of an elementwise op; a kernel op's one
         float first (its second is the bits of two int attributes)."""

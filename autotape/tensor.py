@@ -87,8 +87,6 @@ class Tensor:
     def grad_fn(self):
         if self._tape is None:
             return None
-        if type(self._data) is CudaArray:
-            return self._tape.node(self._slot)
         from .autograd.node import node_for
 
         return node_for(self._tape, self._slot)

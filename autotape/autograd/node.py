@@ -1,6 +1,6 @@
-"""``grad_fn`` objects: a view of one tape record, named as PyTorch names it (AddBackward0, ...)."""
-from ..ops import OPS, PYTHON
-
+"""``grad_fn`` objects: a view of one tape record, named as PyTorch names it (AddBackward0, ...).
+The same for CPU and CUDA tapes: both answer ``grad_fn_name``, ``input_slots``, ``producer_of``
+and ``leaves``."""
 _classes = {}
 
 
@@ -18,12 +18,9 @@ class Node:
     @property
     def next_functions(self):
         tape, out = self._tape, []
-        if tape.op_of(self._rec) == PYTHON.code:
-            slots = tape.python[self._rec][1]
-        else:
-            slots = tape.inputs_of(self._rec)
-        for slot in slots:
-            if slot < 0:
+        for slot in tape.input_slots(self._rec):
+            if slot < 0:  # an input that needs no gradient
+                out.append((None, 0))
                 continue
             producer = tape.producer_of(slot)
             if producer >= 0:
@@ -66,12 +63,7 @@ def _class(name):
 
 
 def _node(tape, rec):
-    code = tape.op_of(rec)
-    if code == PYTHON.code:
-        name = type(tape.python[rec][0]).__name__
-    else:
-        name = OPS[code].grad_fn
-    return _class(name)(tape, rec)
+    return _class(tape.grad_fn_name(rec))(tape, rec)
 
 
 def node_for(tape, slot):

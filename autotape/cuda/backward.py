@@ -13,6 +13,7 @@ import weakref
 
 import numpy as np
 
+from ..ops import PYTHON
 from ..tensor import _recordings, _trace
 from . import kernels
 from .array import CudaArray, empty
@@ -105,8 +106,16 @@ class CudaTape:
         out._tape, out._slot, out._rg = self, slot, True
         return rec
 
-    def node(self, slot):
-        return cuda_node(self, self.producer[slot])
+    # what autograd/node.py reads to make grad_fn objects
+    def grad_fn_name(self, rec):
+        r = self.records[rec]
+        return type(r.attrs[0]).__name__ if r.spec is PYTHON else r.spec.grad_fn
+
+    def input_slots(self, rec):
+        return list(self.records[rec].ins)
+
+    def producer_of(self, slot):
+        return self.producer[slot]
 
     def compiled_backward(self, t, grad_tensors, retain_graph):
         """``loss.backward()`` on a CUDA tensor comes here (the engine's hook for tapes that
@@ -325,53 +334,6 @@ def _elementwise_vjp(rec, g, grads):
         grads[slot] = target.reshape(shape)
 
 
-class CudaNode:
-    """``grad_fn`` of a CUDA tensor: named as PyTorch names it (``AddBackward0``, ...)."""
-
-    __slots__ = ("_tape", "_rec")
-
-    def __init__(self, tape, rec):
-        self._tape, self._rec = tape, rec
-
-    def name(self):
-        return type(self).__name__
-
-    @property
-    def next_functions(self):
-        from ..autograd.node import AccumulateGrad
-
-        tape, out = self._tape, []
-        for slot in tape.records[self._rec].ins:
-            if slot < 0:
-                out.append((None, 0))
-            elif tape.producer[slot] >= 0:
-                out.append((cuda_node(tape, tape.producer[slot]), 0))
-            else:
-                leaf = next((t for s, t in tape.leaves if s == slot), None)
-                out.append((AccumulateGrad(leaf) if leaf is not None else None, 0))
-        return tuple(out)
-
-    def __eq__(self, other):
-        return isinstance(other, CudaNode) and other._tape is self._tape and other._rec == self._rec
-
-    def __hash__(self):
-        return hash((id(self._tape), self._rec))
-
-    def __repr__(self):
-        return f"<{self.name()} object at {hex(id(self))}>"
-
-
-_node_classes = {}
-
-
-def cuda_node(tape, rec):
-    name = tape.records[rec].spec.grad_fn
-    cls = _node_classes.get(name)
-    if cls is None:
-        cls = _node_classes[name] = type(name, (CudaNode,), {"__slots__": ()})
-    return cls(tape, rec)
-
-
 def grad(outputs, inputs, grad_outputs, retain_graph, allow_unused, materialize_grads):
     """``autograd.grad`` over CUDA tapes: the gradients returned, not accumulated."""
     from ..tensor import _wrap
@@ -401,7 +363,6 @@ def grad(outputs, inputs, grad_outputs, retain_graph, allow_unused, materialize_
 def record_function(ctx, args, outs):
     """The CUDA record of a custom ``autograd.Function`` call: its backward runs in Python
     during the replay, on CUDA tensors."""
-    from ..ops import PYTHON
     from ..tensor import Tensor
 
     if len(outs) > 1:

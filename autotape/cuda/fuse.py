@@ -231,20 +231,14 @@ class _Result:
         self.used = True
         return True
 
-    def node(self, slot):
-        cls = _nodes.get(self.plan.grad_fn)
-        if cls is None:
-            cls = _nodes[self.plan.grad_fn] = type(self.plan.grad_fn, (_FusedNode,), {})
-        return cls()
+    # for the loss's grad_fn (autograd/node.py): one node, its graph lives in the generated kernel
+    leaves = ()
 
+    def grad_fn_name(self, rec):
+        return self.plan.grad_fn
 
-class _FusedNode:
-    """``grad_fn`` of a fused step's loss (its graph lives in the generated kernel)."""
+    def input_slots(self, rec):
+        return []
 
-    next_functions = ()
-
-    def name(self):
-        return type(self).__name__
-
-
-_nodes = {}
+    def producer_of(self, slot):
+        return 0
