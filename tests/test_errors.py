@@ -491,3 +491,16 @@ def test_arange_and_slices_refuse_what_pytorch_refuses():
     with pytest.raises(ValueError, match="step must be greater than zero"):
         torch.ones(3, 3)[:, ::-1]
     np.testing.assert_allclose(torch.arange(4.0)[::2].numpy(), [0.0, 2.0])
+
+
+def test_nan_corners_as_pytorch_defines_them():
+    a = torch.tensor([math.nan, 1.0, 2.0, 3.0], requires_grad=True)
+    b = torch.tensor([2.0, math.nan, 2.0, 1.0], requires_grad=True)
+    torch.maximum(a, b).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [1.0, 1.0, 0.5, 1.0])  # a NaN on either side: both get it
+    np.testing.assert_allclose(b.grad.numpy(), [1.0, 1.0, 0.5, 0.0])
+    a.grad = b.grad = None
+    torch.minimum(a, b).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [1.0, 1.0, 0.5, 0.0])
+    np.testing.assert_allclose(b.grad.numpy(), [1.0, 1.0, 0.5, 1.0])
+    np.testing.assert_array_equal(torch.sign(torch.tensor([math.nan, -1.0, 0.0, 2.0])).numpy(), [0.0, -1.0, 0.0, 1.0])

@@ -62,7 +62,8 @@ SQRT = defop("sqrt", "SqrtBackward0", "ew1", "g / (2.0 * y)", _quiet(lambda x, a
 RSQRT = defop("rsqrt", "RsqrtBackward0", "ew1", "-0.5 * g * y * y * y", _rsqrt, fwd='1.0 / math.sqrt(x) if x > 0.0 else (math.inf if x == 0.0 else math.nan)')
 SQUARE = defop("square", "PowBackward0", "ew1", "2.0 * g * x", lambda x, a, b: np.square(x), fwd='x * x')
 ABS = defop("abs", "AbsBackward0", "ew1", "g * ((x > 0.0) - (x < 0.0))", lambda x, a, b: np.abs(x), fwd='abs(x)')
-SIGN = defop("sign", "SignBackward0", "ew1", "0.0 * g", lambda x, a, b: np.sign(x), fwd='1.0 if x > 0.0 else (-1.0 if x < 0.0 else x * 0.0)')
+SIGN = defop("sign", "SignBackward0", "ew1", "0.0 * g", lambda x, a, b: np.nan_to_num(np.sign(x)),
+             fwd='1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x != x else x * 0.0))')  # sign(nan) is 0, as in PyTorch
 SIN = defop("sin", "SinBackward0", "ew1", "g * math.cos(x)", lambda x, a, b: np.sin(x), fwd='math.sin(x)')
 COS = defop("cos", "CosBackward0", "ew1", "-g * math.sin(x)", lambda x, a, b: np.cos(x), fwd='math.cos(x)')
 TAN = defop("tan", "TanBackward0", "ew1", "g * (1.0 + y * y)", lambda x, a, b: np.tan(x), fwd='math.tan(x)')
@@ -112,16 +113,17 @@ POW = defop(
     _quiet(np.power),
     fwd='x1 ** x2',
 )
-# Ties share the gradient equally, as PyTorch does.
+# Ties share the gradient equally, as PyTorch does; where a NaN makes every comparison false,
+# both inputs get it (PyTorch zeroes only the side that is strictly beaten).
 MINIMUM = defop(
     "minimum", "MinimumBackward0", "ew2",
-    ("g if x1 < x2 else (0.5 * g if x1 == x2 else 0.0)", "g if x2 < x1 else (0.5 * g if x1 == x2 else 0.0)"),
+    ("0.5 * g if x1 == x2 else (0.0 if x1 > x2 else g)", "0.5 * g if x1 == x2 else (0.0 if x2 > x1 else g)"),
     np.minimum,
     fwd='x1 if (x1 < x2 or x1 != x1) else x2',
 )
 MAXIMUM = defop(
     "maximum", "MaximumBackward0", "ew2",
-    ("g if x1 > x2 else (0.5 * g if x1 == x2 else 0.0)", "g if x2 > x1 else (0.5 * g if x1 == x2 else 0.0)"),
+    ("0.5 * g if x1 == x2 else (0.0 if x1 < x2 else g)", "0.5 * g if x1 == x2 else (0.0 if x2 < x1 else g)"),
     np.maximum,
     fwd='x1 if (x1 > x2 or x1 != x1) else x2',
 )
