@@ -14,7 +14,7 @@ from .ops.reduce import (  # noqa: F401
     softmax, std, sum, var,
 )
 from .ops.shape import (  # noqa: F401
-    broadcast_to, cat, chunk, concat, concatenate, expand, flatten, narrow, permute, reshape, select, split,
+    broadcast_to, cat, chunk, concat, concatenate, expand, flatten, flip, narrow, permute, reshape, select, split,
     squeeze, stack, swapaxes, swapdims, t, transpose, unbind, unsqueeze,
 )
 from .ops.linalg import bmm, dot, ger, matmul, mm, mv, outer  # noqa: F401

@@ -19,7 +19,7 @@ _SAME_NAME = {
         "greater greater_equal less less_equal not_equal logical_not isnan isfinite equal allclose isclose",
     red: "sum mean prod amax amin max min argmax argmin norm var std logsumexp softmax log_softmax cumsum all any",
     sh: "reshape view flatten unsqueeze squeeze transpose swapaxes swapdims permute t expand expand_as "
-        "broadcast_to narrow select unbind split chunk",
+        "broadcast_to narrow select unbind split chunk flip",
     linalg: "matmul mm bmm mv dot outer ger",
 }
 for module, names in _SAME_NAME.items():

@@ -117,3 +117,15 @@ def test_elementwise_vjp_adds_to_a_gradient_already_held(name, k, fn, shapes, do
             return fn(autotape, *a) + sum(x * 1.5 for x in a)
 
         assert autotape.autograd.gradcheck(f, xs, eps=1e-3 if name == "to_copy" else 1e-6, atol=1e-5, rtol=1e-3)
+
+
+def test_flip_values_and_gradient():
+    x = autotape.arange(24.0, dtype=autotape.float64).reshape(2, 3, 4).requires_grad_()
+    w = autotape.arange(24.0, dtype=autotape.float64).reshape(2, 3, 4) % 5
+    y = x.flip((0, 2))
+    np.testing.assert_array_equal(y.detach().numpy(), np.flip(np.arange(24.0).reshape(2, 3, 4), (0, 2)))
+    (y * w).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.flip(w.numpy(), (0, 2)))
+    assert autotape.flip(autotape.tensor([1.0, 2.0, 3.0]), (0,)).tolist() == [3.0, 2.0, 1.0]
+    with pytest.raises(RuntimeError, match="appears multiple times"):
+        x.flip((0, 0))

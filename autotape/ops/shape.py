@@ -262,6 +262,19 @@ def split(tensor, split_size_or_sections, dim=0):
     return tuple(_narrow(SPLIT, tensor, d, int(s), int(k)) for s, k in zip(starts, sizes))
 
 
+def flip(input, dims):
+    """``input`` reversed along each of ``dims``: one gather per dim, whose gradient scatters back."""
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    axes = [_dim(d, input._data.ndim) for d in dims]
+    if len(set(axes)) != len(axes):
+        raise RuntimeError(f"dim {axes[0]} appears multiple times in the list of dims")
+    out = input
+    for d in axes:
+        reverse = _wrap(np.arange(input._data.shape[d] - 1, -1, -1, dtype=np.int64))
+        out = getitem(out, (slice(None),) * d + (reverse,))
+    return out
+
+
 def chunk(input, chunks, dim=0):
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
@@ -343,7 +356,7 @@ def _index_key(key):
         return tuple(_index_key(k) for k in key)
     if isinstance(key, slice) and key.step is not None and key.step <= 0:
         raise ValueError(f"step must be greater than zero (slice with step {key.step}): PyTorch has no negative "
-                         "steps; index with a reversed arange instead, e.g. x[autotape.arange(n - 1, -1, -1)]")
+                         "steps; reverse with x.flip(dim) instead")
     if isinstance(key, Tensor):
         if _recordings[0] and _trace.recorder is not None:
             _trace.recorder.on_read(key, "an index tensor")
