@@ -32,20 +32,24 @@ def _sync():
     cuda.synchronize()
 
 
-def autotape_loop(n, steps, dtype, compiled=False):
-    import autotape as torch
-
+def _poly_problem(torch, n, dtype):
+    """The tutorial cubic on the GPU, the same code for autotape and PyTorch: (loss_fn, params, lr)."""
     dt = getattr(torch, dtype)
     x = torch.linspace(-math.pi, math.pi, n, dtype=dt, device="cuda")
     y = torch.sin(x)
     torch.manual_seed(0)
     a, b, c, d = (torch.randn((), dtype=dt, device="cuda", requires_grad=True) for _ in range(4))
-    lr = 1e-6 * 2000 / n
 
     def loss_fn():
-        y_pred = a + b * x + c * x ** 2 + d * x ** 3
-        return (y_pred - y).pow(2).sum()
+        return (a + b * x + c * x ** 2 + d * x ** 3 - y).pow(2).sum()
 
+    return loss_fn, (a, b, c, d), 1e-6 * 2000 / n
+
+
+def autotape_loop(n, steps, dtype, compiled=False):
+    import autotape as torch
+
+    loss_fn, params, lr = _poly_problem(torch, n, dtype)
     if compiled:
         import warnings
 
@@ -56,7 +60,7 @@ def autotape_loop(n, steps, dtype, compiled=False):
     from autotape.cuda import kernels
 
     n0 = kernels.LAUNCHES[0]
-    result = _time(lambda: _tutorial_step(torch, loss_fn, (a, b, c, d), lr), steps)
+    result = _time(lambda: _tutorial_step(torch, loss_fn, params, lr), steps)
     print(f"note: autotape{'-compiled' if compiled else ''} launches {(kernels.LAUNCHES[0] - n0) / (steps + 1):.0f} "
           "kernels per step")
     return result
@@ -75,17 +79,8 @@ def _tutorial_step(torch, loss_fn, params, lr):
 def torch_loop(n, steps, dtype):
     import torch
 
-    dt = getattr(torch, dtype)
-    x = torch.linspace(-math.pi, math.pi, n, dtype=dt, device="cuda")
-    y = torch.sin(x)
-    torch.manual_seed(0)
-    a, b, c, d = (torch.randn((), dtype=dt, device="cuda", requires_grad=True) for _ in range(4))
-    lr = 1e-6 * 2000 / n
-
-    def loss_fn():
-        return (a + b * x + c * x ** 2 + d * x ** 3 - y).pow(2).sum()
-
-    return _time(lambda: _tutorial_step(torch, loss_fn, (a, b, c, d), lr), steps, torch.cuda.synchronize)
+    loss_fn, params, lr = _poly_problem(torch, n, dtype)
+    return _time(lambda: _tutorial_step(torch, loss_fn, params, lr), steps, torch.cuda.synchronize)
 
 
 def _time(step, steps, sync=_sync):
