@@ -62,6 +62,12 @@ def _acc(total, v):
     return total + v
 
 
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _acc_mul(total, u, v):
+    # a sum of products: contracted to a fused multiply-add, rounded once
+    return total + u * v
+
+
 '''
 
 
@@ -295,9 +301,13 @@ class Fusion:
         seen = {red.ins[0]}
 
         def add(s, e, env):
-            e = f"{dt}({_source(_fold(e, env), f32)})"
+            tree = _fold(e, env)
             if s not in vec:
-                return f"            q{k}_{s} = _acc(q{k}_{s}, {e})"
+                if isinstance(tree.body, ast.BinOp) and isinstance(tree.body.op, ast.Mult):  # one rounding (FMA)
+                    u, v = (_source(ast.Expression(t), f32) for t in (tree.body.left, tree.body.right))
+                    return f"            q{k}_{s} = _acc_mul(q{k}_{s}, {dt}({u}), {dt}({v}))"
+                return f"            q{k}_{s} = _acc(q{k}_{s}, {dt}({_source(tree, f32)}))"
+            e = f"{dt}({_source(tree, f32)})"
             op = "+=" if s in seen else "="
             seen.add(s)
             return f"            g{s}_{k} {op} {e}"
@@ -402,6 +412,12 @@ class FusedPlan:
         self.vals = self.res.tolist()  # of the latest call: the loss, the leaves' gradients, the scalars read
         self.fresh = True  # whether self.vals belongs to the latest outputs
         self.stored = True  # whether the tape's buffers hold the latest call's values (the recording's do)
+        self.replayed = True  # whether the tape's records were replayed (their state changed) since
+        self.guards_hold = None if plan.arg_slots else _all_true(
+            [(f"{{t}}._data is {{v}} and {{t}}._rg == {bool(rg)}", t, d) for t, d, rg in plan.guards]
+            + [(f"{{t}}._vc[0] == {v} and {{t}}._data is {{v}} and {{t}}._rg == {bool(rg)}", t, d)
+               for t, d, v, rg in plan.sources])
+        self.read_versions = _list_of(plan.read_tensors, "._vc[0]")
         self.tape.compiled_backward = self.backward
         self.tape.check_latest = self.check_latest
 
@@ -414,9 +430,15 @@ class FusedPlan:
         """The fused forward (and gradient) on this call's arguments; None when a guard fails."""
         plan = self.plan
         if profiler.current() is not None:  # the interpreter times each record
-            self.fresh, self.stored = False, True
+            self.fresh, self.stored, self.replayed = False, True, True
             return plan.run(flat)
-        if not plan.bind(flat):
+        if self.guards_hold is not None:  # no traced arguments: Plan.bind's checks, as one generated function
+            if not self.guards_hold():
+                return None
+            plan.read_versions = self.read_versions()
+            if self.tape.hooks or plan.recorded_hooks:
+                self.tape.hooks = {s: list(h) for s, h in plan.recorded_hooks.items()}
+        elif not plan.bind(flat):
             return None
         A = self.A
         if self.arg_at:
@@ -428,10 +450,12 @@ class FusedPlan:
         self.kernel(A, self.fusion.n, self.res)
         self.vals = vals = self.res.tolist()
         tape = self.tape
-        tape.state.fill(0)  # records a general backward freed are live again
+        if self.replayed:  # records a general backward freed are live again
+            tape.state.fill(0)
+            self.replayed = False
         tape.epoch = tape_mod._inplace_epoch[0]
         data = np.array(vals[0], self.out_dtype)
-        t = _wrap(data if data.shape == self.out_shape else data.reshape(self.out_shape))
+        t = _wrap(data if self.out_shape == () else data.reshape(self.out_shape))
         if self.out_rg:
             t._tape = tape
             t._slot = self.out_slot
@@ -445,6 +469,7 @@ class FusedPlan:
         """The engine's check that ``t`` comes from the latest call, before it replays the tape:
         the values it reads are stored now, as the latest call computed them."""
         self.plan.check_latest(t)
+        self.replayed = True
         if self.stored:
             return
         if any(a._vc[0] != v for a, v in self.arg_versions) or \
@@ -463,11 +488,14 @@ class FusedPlan:
         """As ``Plan.backward``: scale the gradients the forward pass took and deliver them."""
         plan = self.plan
         if not self.fresh or plan.needs_engine():  # profiled by the interpreter; hooks, anomaly mode
+            self.replayed = True
             return plan.backward(t, grad_tensors, retain_graph)
-        plan.check_latest(t)
+        if t is not plan.latest[0]:
+            plan.check_latest(t)
         if plan.consumed:
             raise RuntimeError(_SECOND_BACKWARD)
-        plan.check_versions()
+        if self.read_versions() != plan.read_versions:
+            plan.check_versions()  # (raises)
         vals = self.vals
         if grad_tensors is not None:  # the output is a scalar: its seed is one number
             (_, g), = _seeds([t], grad_tensors)
@@ -498,6 +526,23 @@ class FusedPlan:
         top = ", ".join(f"{n} x{c}" for n, c in ops.most_common(6))
         return (f"fused: one generated pass over {f.n} elements computing the output and its gradient "
                 f"({self.n_rec} records: {top}); compile {self.compile_s * 1e3:.0f} ms")
+
+
+def _all_true(checks):
+    """A function of no arguments: whether every check holds. ``checks``: (condition, tensor,
+    value), the condition naming them ``{t}`` and ``{v}``. Generated as one expression, the
+    guards of a step cost a third of what a loop over them does."""
+    env, terms = {}, []
+    for k, (cond, t, value) in enumerate(checks):
+        env[f"t{k}"], env[f"v{k}"] = t, value
+        terms.append(cond.format(t=f"t{k}", v=f"v{k}"))
+    return eval(f"lambda: {' and '.join(terms) or 'True'}", env)
+
+
+def _list_of(tensors, attr):
+    """A function of no arguments giving ``[t<attr> for t in tensors]`` (generated, as ``_all_true``)."""
+    env = {f"t{k}": t for k, t in enumerate(tensors)}
+    return eval(f"lambda: [{', '.join(f't{k}{attr}' for k in range(len(tensors)))}]", env)
 
 
 def fuse(plan):

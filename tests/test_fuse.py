@@ -194,3 +194,56 @@ def test_guards_record_again_and_sizes_share_the_generated_function():
     close(out.item(), 9.0 * float((x._data ** 2).sum()))
     close(w.grad.item(), 6.0 * float((x._data ** 2).sum()))
     assert step.records == 3
+
+
+def test_engine_after_an_update_sees_the_calls_values():
+    """The usual call stores nothing for the engine: asked later, it recomputes those values from
+    the scalars the call read, so a parameter changed in between gives the call's gradient, as in
+    eager mode (exp saved its output, add nothing); a captured array changed in between raises instead."""
+    (wc,), (we,) = leaves(0.5), leaves(0.5)
+    fn = lambda w, y: (torch.exp(X + w) - y).pow(2).sum()  # noqa: E731
+    yc, ye = Y.clone(), Y.clone()
+    step = torch.compile(lambda: fn(wc, yc))
+    step()
+    for hook in (False, True):
+        lc, le = step(), fn(we, ye)
+        with torch.no_grad():
+            wc.add_(0.25)
+            we.add_(0.25)
+        if hook:
+            wc.register_hook(lambda g: g * 3)
+            we.register_hook(lambda g: g * 3)
+        (2.0 * lc).backward()
+        (2.0 * le).backward()
+        close(wc.grad.item(), we.grad.item())
+    out = step()
+    yc.add_(1.0)  # eager would not mind (sub saves nothing); the recomputation would read the new values
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        torch.autograd.grad(out, [wc])
+    assert strategy(step) == "fused" and step.records == 1
+
+
+def test_float32_sums_in_blocks_are_as_accurate_as_pytorchs():
+    """float32 data is computed and summed in float32 (blocks of 512, added in float64): the loss
+    and gradients are as close to float64 arithmetic as PyTorch's float32 ones."""
+    torch_ref = pytest.importorskip("torch")
+    n = 100_003  # many blocks and a partial one
+    x64 = np.linspace(-math.pi, math.pi, n, dtype=np.float32).astype(np.float64)
+    init = (0.3, -0.6, 0.2, 0.1)
+    fn = lambda m, p, x, y: (p[0] + p[1] * x + p[2] * x ** 2 + p[3] * x ** 3 - y).pow(2).sum()  # noqa: E731
+    results = {}
+    for name, m, dtype in (("exact", torch, torch.float64), ("fused", torch, torch.float32),
+                           ("pytorch", torch_ref, torch_ref.float32)):
+        x = m.tensor(x64, dtype=dtype)
+        y = m.tensor(np.sin(x64).astype(np.float32).astype(np.float64), dtype=dtype)
+        p = [m.tensor(v, dtype=dtype, requires_grad=True) for v in init]
+        run = torch.compile(lambda: fn(m, p, x, y)) if name == "fused" else (lambda: fn(m, p, x, y))
+        run()
+        loss = run()
+        loss.backward()
+        results[name] = np.array([loss.item()] + [q.grad.item() for q in p])
+        if name == "fused":
+            assert strategy(run) == "fused"
+    err = {k: np.abs(results[k] / results["exact"] - 1) for k in ("fused", "pytorch")}
+    assert err["fused"].max() < 2e-6
+    assert (err["fused"] <= np.maximum(2 * err["pytorch"], 2e-7)).all(), err
