@@ -7,10 +7,16 @@ each reduction's derivative with respect to every scalar the loop reads (the par
 broadcast at stride 0) is a sum over the elements, accumulated next to the reduction itself.
 After the loop the scalar ops after the reductions are differentiated and the chain rule is
 finished on scalars; ``backward()`` then only scales by its seed and delivers into ``.grad``.
-Values are computed as the interpreter computes them: in float64, rounded to the slot's dtype
-after every op, gradients in float64. That, and reading constants the recording folded (the
-polynomial's x**2 and x**3) from memory, is what the hand-fused float32 loop of
-``benchmarks/poly.py`` skips: it is about 4x quicker at N=1e6, with float32 sums.
+
+Arithmetic. Values are the interpreter's: it computes in float64 and rounds to the slot's
+dtype after every op; an op that is one IEEE operation (``x1 + x2``, ``x * x``) on float32
+values gives the same bits computed in float32, so those run in float32 (twice as wide in
+SIMD). Float32 data is summed as PyTorch sums it, in float32, but in blocks of ``BLOCK``
+elements whose sums are added in float64, and its per-element gradients are float32; sums of
+products are fused multiply-adds. Float64 data stays float64 throughout. What the hand-fused
+loop of ``benchmarks/poly.py`` still skips: the constants the recording folded (the
+polynomial's x**2 and x**3) are read from memory, not recomputed from x, and values are not
+contracted (FMA) or reordered.
 
 Which tapes fuse: every record is elementwise (op table kinds "ew1"/"ew2" with a ``fwd``, or
 a cast), or a ``sum``/``mean`` to one value; one scalar output; every value has N elements or
@@ -19,9 +25,9 @@ reduction feeds the loop (``x - x.mean()`` needs two passes); at most ``MAX_RECO
 (generated code compiles slowly as it grows). Anything else keeps the interpreter
 (``interpret.Plan``), which the fused plan also wraps for its guards and argument binding.
 
-The pass also stores the values the VJPs read into the tape's buffers (for the polynomial, one
-array), so the general engine can replay the tape when it must: hooks, anomaly mode,
-``autograd.grad``, backward through an expression of the output.
+The values the VJPs read are not stored by the usual call; when the general engine must replay
+the tape (hooks, anomaly mode, ``autograd.grad``, backward through an expression of the
+output) it asks ``check_latest`` first, and ``fused_store`` recomputes and stores them.
 
 The source is generated from the op table's ``fwd`` and VJP expressions, written to a file
 named by its hash and compiled with ``njit(cache=True)``: a second process loads it from disk.
