@@ -193,7 +193,8 @@ class Fusion:
         """The lines computing ``rec``'s output, and (``store``) storing it where the engine reads it."""
         lines = [f"{indent}v{rec.out} = {value}  # {rec.name}"]
         if store and rec.out in self.saved:
-            at = f"p{rec.out}[i]" if rec.out in self.vec else f"_p{32 if self.f32(rec.out) else 64}(A[{self.slots.index(rec.out)}])[0]"
+            bits, j = 32 if self.f32(rec.out) else 64, self.slots.index(rec.out)
+            at = f"p{rec.out}[i]" if rec.out in self.vec else f"_p{bits}(A[{j}])[0]"
             lines.append(f"{indent}{at} = v{rec.out}")
         return lines
 
