@@ -35,6 +35,7 @@ SHAPE_MASK = 0xFFFFFFFF
 # ("<": no padding; both layouts are 40 bytes.)
 _pack_kernel = struct.Struct("<8id").pack  # op, out, in0, in1, four ints, one float
 _pack_elementwise = struct.Struct("<6idd").pack  # op, out, in0, in1, in2, unused, b, a
+_pack_pieces = struct.Struct("<10i").pack  # op, out, five pieces, first, count, outer
 _pack_slot = struct.Struct("2q").pack
 _pack_version = struct.Struct("2q").pack
 _unpack_floats = struct.Struct("<dd").unpack_from
@@ -256,6 +257,18 @@ class Tape:
         s2 = self._input(x2, spec.value_inputs[1], rec)
         self.R.frombytes(_pack_kernel(spec.code, self._output(spec, out, rec), s1, s2, *ints, f))
 
+    def record_pieces(self, spec, out, pieces, first, outer):
+        """One record of up to five tensors that are pieces ``first``, ``first + 1``, ... of
+        ``out`` viewed as (outer, pieces, inner), a stack's: one record for the four scalars of a
+        stack, not four. A piece that needs no gradient has slot -1."""
+        _check_int32(spec, (outer,))
+        rec = len(self.R) // R_WIDTH
+        slots = [-1] * 5
+        for j, t in enumerate(pieces):
+            if t._rg:
+                slots[j] = self._input(t, False, rec)
+        self.R.frombytes(_pack_pieces(spec.code, self._output(spec, out, rec), *slots, first, len(pieces), outer))
+
     def record_python(self, code, out_slot):
         """The record of a custom Function (its inputs and outputs are kept in ``python``)."""
         self.R.frombytes(_pack_kernel(code, out_slot, -1, -1, 0, 0, 0, 0, 0.0))
@@ -286,11 +299,15 @@ class Tape:
         return self.R[rec * R_WIDTH + 1]
 
     def inputs_of(self, rec):
-        """The three input slots of record ``rec`` (-1: none); a Function's are in ``python``."""
+        """The input slots of record ``rec`` (-1: none): three, or a stack record's pieces; a
+        Function's are in ``python``."""
         from .ops import OPS
 
         base = rec * R_WIDTH
-        third = self.R[base + 4] if OPS[self.R[base]].kind == "ew3" else -1
+        spec = OPS[self.R[base]]
+        if spec.name == "stack":
+            return tuple(self.R[base + 2: base + 2 + self.R[base + 8]])
+        third = self.R[base + 4] if spec.kind == "ew3" else -1
         return self.R[base + 2], self.R[base + 3], third
 
     def grad_fn_name(self, rec):
@@ -302,10 +319,16 @@ class Tape:
     def input_slots(self, rec):
         """Record ``rec``'s inputs as ``grad_fn.next_functions`` lists them: -1 for one that needs
         no gradient (a Function's argument)."""
-        from .ops import PYTHON
+        from .ops import OPS, PYTHON
 
-        if self.R[rec * R_WIDTH] == PYTHON.code:
+        code = self.R[rec * R_WIDTH]
+        if code == PYTHON.code:
             return list(self.python[rec][1])
+        if OPS[code].name == "stack":  # all the records of this stack; a piece that needs no gradient is None
+            out, first = self.R[rec * R_WIDTH + 1], rec
+            while first and self.R[(first - 1) * R_WIDTH] == code and self.R[(first - 1) * R_WIDTH + 1] == out:
+                first -= 1
+            return [s for r in range(first, rec + 1) for s in self.inputs_of(r)]
         return [s for s in self.inputs_of(rec) if s >= 0]
 
     def floats_of(self, rec):

@@ -20,7 +20,7 @@ SELECT = defop("select", "SelectBackward0", "kernel", "k_narrow", uses=())
 SPLIT = defop("split", "SplitBackward0", "kernel", "k_narrow", uses=())
 UNBIND = defop("unbind", "UnbindBackward0", "kernel", "k_narrow", uses=())
 CAT = defop("cat", "CatBackward0", "kernel", "k_cat_piece", uses=())
-STACK = defop("stack", "StackBackward0", "kernel", "k_cat_piece", uses=())
+STACK = defop("stack", "StackBackward0", "kernel", "k_stack", uses=())  # five pieces a record
 INDEX = defop("index", "IndexBackward0", "kernel", "k_gather", uses=())
 
 
@@ -329,7 +329,18 @@ def stack(tensors, dim=0):
         data = np.array([t._data for t in tensors])
     else:
         data = np.stack([t._data for t in tensors], axis=d)
-    return _join(STACK, tensors, data=data, sizes=[1] * len(tensors), d=d)
+    out = _wrap(data)
+    if not _recording(*tensors):
+        note_unrecorded(out, *tensors)
+        return out
+    tape, outer = current_tape(), math.prod(shape[:d])
+    for first in range(0, len(tensors), 5):
+        tape.record_pieces(STACK, out, tensors[first: first + 5], first, outer)
+    if _recordings[0] and _trace.recorder is not None:
+        for t in tensors:
+            if not t._rg:  # its piece of ``out`` is a constant of the replay
+                _trace.recorder.baked(t)
+    return out
 
 
 def cat(tensors, dim=0):
