@@ -40,7 +40,7 @@ def as_tensor_arg(x, like=None):
 
 
 def _recording(*tensors):
-    if not is_grad_enabled():
+    if not _grad_state.enabled:
         return False
     for t in tensors:
         if t is not None and t._rg:
