@@ -225,17 +225,20 @@ class Tape:
         self.version_at.frombytes(_pack_version(vc[0], rec))
         return slot
 
-    # Recording: one of these runs for every op in eager code, so the common shapes are unrolled.
+    # Recording: one of these runs for every op in eager code, so the common shapes are unrolled,
+    # and the commonest input, one of this tape whose value backward does not read, is inlined.
     def record_ew1(self, spec, out, x, a=0.0, b=0.0):
         """An elementwise record of one input, with float attributes a and b."""
         rec = len(self.R) // R_WIDTH
-        xs = self._input(x, spec.value_inputs[0], rec)
+        v = spec.value_inputs[0]
+        xs = x._slot if x._tape is self and not v else self._input(x, v, rec)
         self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), xs, -1, -1, 0, b, a))
 
     def record_ew2(self, spec, out, x1, x2):
         rec = len(self.R) // R_WIDTH
-        s1 = self._input(x1, spec.value_inputs[0], rec)
-        s2 = self._input(x2, spec.value_inputs[1], rec)
+        v1, v2 = spec.value_inputs[0], spec.value_inputs[1]
+        s1 = x1._slot if x1._tape is self and not v1 else self._input(x1, v1, rec)
+        s2 = x2._slot if x2._tape is self and not v2 else self._input(x2, v2, rec)
         self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), s1, s2, -1, 0, 0.0, 0.0))
 
     def record_ew3(self, spec, out, c, x1, x2):
@@ -279,7 +282,9 @@ class Tape:
         rec = len(self.R) // R_WIDTH
         slots = [-1] * 5
         for j, t in enumerate(pieces):
-            if t._rg:
+            if t._tape is self:
+                slots[j] = t._slot
+            elif t._rg:
                 slots[j] = self._input(t, False, rec)
         self.R.frombytes(_pack_pieces(spec.code, self._output(spec, out, rec), *slots, first, len(pieces), outer))
 

@@ -359,8 +359,8 @@ _SMALL_ROW = 16  # elements: up to this many, Python floats beat NumPy's six ufu
 
 def _small_row(data):
     """A short vector's values as Python floats shifted by their max (exp of them cannot
-    overflow), and the sum of their exps; None where NumPy's path keeps the corners (a NaN or
-    an infinity, as in softmax of inf), or the vector is not short."""
+    overflow), their exps and the sum of those; None where NumPy's path keeps the corners (a
+    NaN or an infinity, as in softmax of inf), or the vector is not short."""
     if data.ndim != 1 or not 0 < data.size <= _SMALL_ROW:
         return None
     vals = data.tolist()
@@ -369,7 +369,11 @@ def _small_row(data):
         return None
     m = builtins.max(vals)
     shifted = [v - m for v in vals]
-    return shifted, builtins.sum([math.exp(v) for v in shifted])
+    exps = [_exp(v) for v in shifted]
+    return shifted, exps, builtins.sum(exps)
+
+
+_exp = math.exp
 
 
 def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
@@ -378,7 +382,8 @@ def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
         return cuda_ops().softmax(SOFTMAX, input if input._data is data else _wrap(data), axis or 0, False)
     row = _small_row(data)
     if row is not None:  # (in double, rounded once: as the compiled replay computes it)
-        y = np.array([math.exp(v) / row[1] for v in row[0]], data.dtype)
+        total = row[2]
+        y = np.array([e / total for e in row[1]], data.dtype)
     else:
         e = np.exp(_shifted(data, axis)[0])
         y = e / np.add.reduce(e, axis=axis, keepdims=True)
@@ -391,7 +396,7 @@ def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
         return cuda_ops().softmax(LOG_SOFTMAX, input if input._data is data else _wrap(data), axis or 0, True)
     row = _small_row(data)
     if row is not None:
-        lse = math.log(row[1])
+        lse = math.log(row[2])
         y = np.array([v - lse for v in row[0]], data.dtype)
     else:
         shifted = _shifted(data, axis)[0]
