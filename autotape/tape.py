@@ -4,13 +4,14 @@ A record is 40 bytes in ``R`` (10 int32 per record; ``F`` is the same buffer rea
 5 per record): opcode, output slot, two input slots, then attributes. A kernel op (reduction,
 shape op, matmul) keeps up to four int32 attributes in ``R[10r+4 : 10r+8]`` and one float in
 ``F[5r+4]``; an elementwise op keeps its third input (``where``'s) in ``R[10r+4]``, its float
-``a`` in ``F[5r+4]`` and ``b`` in ``F[5r+3]``. A *slot* is a value on the tape (``S``, 2 int64
-each): the address of its contiguous data (0 until backward needs it), and an info word
-packing its shape id (low 32 bits: an offset into ``SH``, whose entries are size, ndim, dims),
-its dtype code (2 bits), whether it needs a gradient (1 bit) and the record that produced it
-(the rest, signed: -1 for leaves and constants). So a record and its output slot cost 56
-bytes; the compiled replay reads the size from the shape table. (Nine int64, two float64 and
-six int64 per slot cost 136.)
+``a`` in ``F[5r+4]`` and ``b`` in ``F[5r+3]``; a stack's record holds up to five input slots
+in ``R[10r+2 : 10r+7]`` and three ints after them (``record_pieces``). A *slot* is a value on
+the tape (``S``, 2 int64 each): the address of its contiguous data (0 until backward needs
+it), and an info word packing its shape id (low 32 bits: an offset into ``SH``, whose entries
+are size, ndim, dims), its dtype code (2 bits), whether it needs a gradient (1 bit) and the
+record that produced it (the rest, signed: -1 for leaves and constants). So a record and its
+output slot cost 56 bytes; the compiled replay reads the size from the shape table. (Nine
+int64, two float64 and six int64 per slot cost 136.)
 
 The arrays are ``array.array``s, so appending is cheap and they grow by doubling; the compiled
 replay reads them through raw pointers. Values saved for backward are read by address inside
