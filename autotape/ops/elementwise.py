@@ -22,7 +22,8 @@ def _softplus_one(x, beta, threshold):
         return None  # x * beta is rounded to the tensor's dtype before the comparison: NumPy's path
     if x > threshold:
         return x
-    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))  # (max keeps a NaN x: it comes first)
+    # (not max(x, 0.0): that costs 0.15 us in Python 3.11; a NaN x makes the log1p term NaN)
+    return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x)))
 
 
 def _sigmoid(x, a, b):
