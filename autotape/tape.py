@@ -4,13 +4,14 @@ A record is 40 bytes in ``R`` (10 int32 per record; ``F`` is the same buffer rea
 5 per record): opcode, output slot, two input slots, then attributes. A kernel op (reduction,
 shape op, matmul) keeps up to four int32 attributes in ``R[10r+4 : 10r+8]`` and one float in
 ``F[5r+4]``; an elementwise op keeps its third input (``where``'s) in ``R[10r+4]``, its float
-``a`` in ``F[5r+4]`` and ``b`` in ``F[5r+3]``. A *slot* is a value on the tape (``S``, 2 int64
-each): the address of its contiguous data (0 until backward needs it), and an info word
-packing its shape id (low 32 bits: an offset into ``SH``, whose entries are size, ndim, dims),
-its dtype code (2 bits), whether it needs a gradient (1 bit) and the record that produced it
-(the rest, signed: -1 for leaves and constants). So a record and its output slot cost 56
-bytes; the compiled replay reads the size from the shape table. (Nine int64, two float64 and
-six int64 per slot cost 136.)
+``a`` in ``F[5r+4]`` and ``b`` in ``F[5r+3]``; a stack's record holds up to five input slots
+in ``R[10r+2 : 10r+7]`` and three ints after them (``record_pieces``). A *slot* is a value on
+the tape (``S``, 2 int64 each): the address of its contiguous data (0 until backward needs
+it), and an info word packing its shape id (low 32 bits: an offset into ``SH``, whose entries
+are size, ndim, dims), its dtype code (2 bits), whether it needs a gradient (1 bit) and the
+record that produced it (the rest, signed: -1 for leaves and constants). So a record and its
+output slot cost 56 bytes; the compiled replay reads the size from the shape table. (Nine
+int64, two float64 and six int64 per slot cost 136.)
 
 The arrays are ``array.array``s, so appending is cheap and they grow by doubling; the compiled
 replay reads them through raw pointers. Values saved for backward are read by address inside
@@ -35,6 +36,7 @@ SHAPE_MASK = 0xFFFFFFFF
 # ("<": no padding; both layouts are 40 bytes.)
 _pack_kernel = struct.Struct("<8id").pack  # op, out, in0, in1, four ints, one float
 _pack_elementwise = struct.Struct("<6idd").pack  # op, out, in0, in1, in2, unused, b, a
+_pack_pieces = struct.Struct("<10i").pack  # op, out, five pieces, first, count, outer
 _pack_slot = struct.Struct("2q").pack
 _pack_version = struct.Struct("2q").pack
 _unpack_floats = struct.Struct("<dd").unpack_from
@@ -45,9 +47,10 @@ _NEEDS_GRAD_AND_DTYPE = {4: (1 << 34) | (0 << 32), 8: (1 << 34) | (1 << 32)}
 
 def _check_int32(spec, ints):
     """Before anything is appended: a record's int attributes are int32."""
-    if max(ints) > 0x7FFFFFFF:
-        raise RuntimeError(f"{spec.name}: a tensor of {max(ints)} elements along one axis is too large for "
-                           "autotape's tape (at most 2**31 - 1); split it into smaller tensors")
+    for v in ints:  # (a loop: max() costs 0.25 us in Python 3.11)
+        if v > 0x7FFFFFFF:
+            raise RuntimeError(f"{spec.name}: a tensor of {v} elements along one axis is too large for "
+                               "autotape's tape (at most 2**31 - 1); split it into smaller tensors")
 
 
 _serials = itertools.count(1)
@@ -189,15 +192,18 @@ class Tape:
         data = out._data
         slot = self.n_slots
         self.n_slots = slot + 1
-        addr = 0
-        if spec.uses_output:
-            addr = self._value_address(data)
-            self.save_version(out._vc, rec)
         sid = self.shape_ids.get(data.shape)
         if sid is None:
             sid = self.shape_id(data.shape)
+        if spec.uses_output:
+            addr = self._value_address(data)
+            self.save_version(out._vc, rec)
+        else:
+            addr = 0
         self.S.frombytes(_pack_slot(addr, (rec << 35) | _NEEDS_GRAD_AND_DTYPE[data.itemsize] | sid))
-        out._tape, out._slot, out._rg = self, slot, True
+        out._tape = self  # (one assignment a statement: see tensor._wrap)
+        out._slot = slot
+        out._rg = True
         return slot
 
     def _input(self, t, need_value, rec):
@@ -220,17 +226,20 @@ class Tape:
         self.version_at.frombytes(_pack_version(vc[0], rec))
         return slot
 
-    # Recording: one of these runs for every op in eager code, so the common shapes are unrolled.
+    # Recording: one of these runs for every op in eager code, so the common shapes are unrolled,
+    # and the commonest input, one of this tape whose value backward does not read, is inlined.
     def record_ew1(self, spec, out, x, a=0.0, b=0.0):
         """An elementwise record of one input, with float attributes a and b."""
         rec = len(self.R) // R_WIDTH
-        xs = self._input(x, spec.value_inputs[0], rec)
+        v = spec.value_inputs[0]
+        xs = x._slot if x._tape is self and not v else self._input(x, v, rec)
         self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), xs, -1, -1, 0, b, a))
 
     def record_ew2(self, spec, out, x1, x2):
         rec = len(self.R) // R_WIDTH
-        s1 = self._input(x1, spec.value_inputs[0], rec)
-        s2 = self._input(x2, spec.value_inputs[1], rec)
+        v1, v2 = spec.value_inputs[0], spec.value_inputs[1]
+        s1 = x1._slot if x1._tape is self and not v1 else self._input(x1, v1, rec)
+        s2 = x2._slot if x2._tape is self and not v2 else self._input(x2, v2, rec)
         self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), s1, s2, -1, 0, 0.0, 0.0))
 
     def record_ew3(self, spec, out, c, x1, x2):
@@ -255,6 +264,30 @@ class Tape:
         s1 = self._input(x1, spec.value_inputs[0], rec)
         s2 = self._input(x2, spec.value_inputs[1], rec)
         self.R.frombytes(_pack_kernel(spec.code, self._output(spec, out, rec), s1, s2, *ints, f))
+
+    def record_slices(self, spec, outs, x, outer, total):
+        """One record per output: output ``i`` is x[:, i, :] of ``x`` viewed as (outer, total,
+        inner), as ``unbind`` makes them; ``x``'s slot is looked up once for all of them."""
+        _check_int32(spec, (outer, total))
+        rec = len(self.R) // R_WIDTH
+        xs = self._input(x, False, rec)  # (a view's VJP reads no value)
+        R, output, code = self.R, self._output, spec.code
+        for i, out in enumerate(outs):
+            R.frombytes(_pack_kernel(code, output(spec, out, rec + i), xs, -1, outer, total, i, 1, 0.0))
+
+    def record_pieces(self, spec, out, pieces, first, outer):
+        """One record of up to five tensors that are pieces ``first``, ``first + 1``, ... of
+        ``out`` viewed as (outer, pieces, inner), a stack's: one record for the four scalars of a
+        stack, not four. A piece that needs no gradient has slot -1."""
+        _check_int32(spec, (outer,))
+        rec = len(self.R) // R_WIDTH
+        slots = [-1] * 5
+        for j, t in enumerate(pieces):
+            if t._tape is self:
+                slots[j] = t._slot
+            elif t._rg:
+                slots[j] = self._input(t, False, rec)
+        self.R.frombytes(_pack_pieces(spec.code, self._output(spec, out, rec), *slots, first, len(pieces), outer))
 
     def record_python(self, code, out_slot):
         """The record of a custom Function (its inputs and outputs are kept in ``python``)."""
@@ -286,11 +319,15 @@ class Tape:
         return self.R[rec * R_WIDTH + 1]
 
     def inputs_of(self, rec):
-        """The three input slots of record ``rec`` (-1: none); a Function's are in ``python``."""
+        """The input slots of record ``rec`` (-1: none): three, or a stack record's pieces; a
+        Function's are in ``python``."""
         from .ops import OPS
 
         base = rec * R_WIDTH
-        third = self.R[base + 4] if OPS[self.R[base]].kind == "ew3" else -1
+        spec = OPS[self.R[base]]
+        if spec.name == "stack":
+            return tuple(self.R[base + 2: base + 2 + self.R[base + 8]])
+        third = self.R[base + 4] if spec.kind == "ew3" else -1
         return self.R[base + 2], self.R[base + 3], third
 
     def grad_fn_name(self, rec):
@@ -302,10 +339,16 @@ class Tape:
     def input_slots(self, rec):
         """Record ``rec``'s inputs as ``grad_fn.next_functions`` lists them: -1 for one that needs
         no gradient (a Function's argument)."""
-        from .ops import PYTHON
+        from .ops import OPS, PYTHON
 
-        if self.R[rec * R_WIDTH] == PYTHON.code:
+        code = self.R[rec * R_WIDTH]
+        if code == PYTHON.code:
             return list(self.python[rec][1])
+        if OPS[code].name == "stack":  # all the records of this stack; a piece that needs no gradient is None
+            out, first = self.R[rec * R_WIDTH + 1], rec
+            while first and self.R[(first - 1) * R_WIDTH] == code and self.R[(first - 1) * R_WIDTH + 1] == out:
+                first -= 1
+            return [s for r in range(first, rec + 1) for s in self.inputs_of(r)]
         return [s for s in self.inputs_of(rec) if s >= 0]
 
     def floats_of(self, rec):

@@ -473,7 +473,7 @@ def _flat(data):
 
 def _dim(dim, ndim):
     """Normalize a possibly negative dim, with PyTorch's error."""
-    n = max(ndim, 1)
+    n = ndim if ndim > 0 else 1  # (max() costs 0.15 us in Python 3.11)
     if not -n <= dim < n:
         raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
     return dim % n

@@ -115,7 +115,10 @@ CASES = {
     "unbind": unary(lambda T, x: x.unbind(1)[2].exp() + x[0].sin().sum(), shapes=[(2, 3)])
     + unary(lambda T, x: sum(t * t for t in x), shapes=[(4,)]),
     "cat": binary(lambda T, x, y: T.cat([x, y.sin(), x], 0).exp(), shapes=[((2,), (3,)), ((1, 3), (2, 3))]),
-    "stack": binary(lambda T, x, y: T.stack([x, y, x * y], dim=1).sin(), shapes=[((3,), (3,)), ((2, 3), (2, 3))]),
+    "stack": binary(lambda T, x, y: T.stack([x, y, x * y], dim=1).sin(), shapes=[((3,), (3,)), ((2, 3), (2, 3))])
+    # seven pieces (two records of five at most), one that needs no gradient, scalars
+    + binary(lambda T, x, y: T.stack([x, y, x * y, T.ones_like(x), y, x.exp(), y * 2], dim=-1).sin(),
+             shapes=[((2, 3), (2, 3)), ((), ())]),
     "index": unary(lambda T, x: x[[0, 2, 2]].exp(), shapes=[(4,)]) + unary(lambda T, x: x[x > 0].sin(), shapes=[(2, 3)])
     + unary(lambda T, x: x[:, None, ::2].exp(), shapes=[(2, 3)]) + unary(lambda T, x: x[..., 1].sin(), shapes=[(2, 3)]),
     "mm": binary(lambda T, x, y: x @ y, shapes=[((2, 3), (3, 4)), ((3,), (3, 2))]) + binary(lambda T, x, y: T.mm(x, y),

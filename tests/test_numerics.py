@@ -106,3 +106,21 @@ def test_softmax_rows_of_minus_infinity_and_mixed_rows():
     np.testing.assert_array_equal(x.grad.numpy()[0], [0.0, 0.0, 0.0])
     lse = autotape.logsumexp(autotape.tensor([-math.inf, -math.inf]), 0)
     assert lse.item() == -math.inf
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("log", [False, True])
+def test_short_vectors_in_python_floats_match_numpys_path(log, dtype):
+    """softmax of a vector of up to 16 elements runs in Python floats (rounded once); a 2-d
+    input goes NumPy's way: both give the same values, the corners (inf, NaN) included."""
+    rng = np.random.default_rng(0)
+    fn = autotape.log_softmax if log else autotape.softmax
+    rows = [rng.standard_normal(n) * scale for n in (1, 2, 4, 16) for scale in (1.0, 30.0, 1e4)]
+    rows += [[math.inf, 1.0], [-math.inf, 0.0, 1.0], [-math.inf, -math.inf], [math.nan, 1.0], [3e38, -3e38]]
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-15)
+    for row in rows:
+        x = np.asarray(row, dtype=dtype)
+        short = fn(autotape.tensor(x), 0).numpy()
+        numpys = fn(autotape.tensor(x.reshape(1, -1)), 1).numpy()[0]
+        np.testing.assert_allclose(short, numpys, **tol, err_msg=str(row))

@@ -1,5 +1,8 @@
 """Every op of the table: present everywhere it must be, gradient-checked in float64 against
 finite differences, and equal to PyTorch (forward and backward) when torch is installed."""
+import math
+import warnings
+
 import numpy as np
 import pytest
 
@@ -129,3 +132,44 @@ def test_flip_values_and_gradient():
     assert autotape.flip(autotape.tensor([1.0, 2.0, 3.0]), (0,)).tolist() == [3.0, 2.0, 1.0]
     with pytest.raises(RuntimeError, match="appears multiple times"):
         x.flip((0, 0))
+
+
+_SPECIAL = [0.0, -0.0, 1.5, -2.25, 0.1, 1e-30, -1e-30, 1e-45, 3e38, -3e38, 20.0, 20.000002, 88.7, -104.0, 800.0,
+            math.inf, -math.inf, math.nan]
+_ATTRS = [0.1, -0.0, 0.0, 2.0, -3.5, 3e38, 1e39, 1e-46, math.inf, -math.inf, math.nan]
+_SOFTPLUS_ATTRS = [(1.0, 20.0), (1.0, 0.1), (1.0, -1.0), (1.0, math.inf), (1.0, math.nan), (1.0, 3e39), (2.0, 3.0)]
+
+
+def _one_element_results(spec, args, dtype, shape):
+    """(the op on one-element tensors, NumPy's forward on the same values as an array of two)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        xs = [np.array(v, dtype) for v in args[0]]
+        ours = getattr(autotape.ops.apply, "unary" if spec.kind == "ew1" else "binary")(
+            spec, *[autotape.tensor(x.reshape(shape)) for x in xs], *args[1])
+        ref = spec.forward(*[np.array([x, x]) for x in xs], *args[1])
+    return ours.numpy(), np.asarray(ref)[:1].reshape(shape)
+
+
+@pytest.mark.parametrize("shape", [(), (1,)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", [s.name for s in autotape.ops.OPS if s.scalar is not None])
+def test_one_element_path_matches_numpy(name, dtype, shape):
+    """An op on one element computes in Python floats (``spec.scalar``): the same numbers as
+    NumPy's forward, bit for bit (signed zeros and NaN included) for + - * / and negation, within
+    an ulp for softplus (double rounded once, where NumPy's float32 rounds at each step)."""
+    spec = autotape.ops.BY_NAME[name]
+    if spec.kind == "ew2":
+        cases = [((x1, x2), ()) for x1 in _SPECIAL for x2 in _SPECIAL]
+    elif name == "softplus":
+        cases = [((x,), ab) for x in _SPECIAL for ab in _SOFTPLUS_ATTRS]
+    else:
+        cases = [((x,), (a, 0.0)) for x in _SPECIAL for a in _ATTRS]
+    for args in cases:
+        ours, ref = _one_element_results(spec, args, dtype, shape)
+        assert ours.dtype == ref.dtype and ours.shape == ref.shape, args
+        if name == "softplus":
+            np.testing.assert_array_max_ulp(ours, ref, maxulp=1)
+        else:
+            assert ours.tobytes() == ref.tobytes() or (np.isnan(ours).all() and np.isnan(ref).all()), \
+                f"{name}{args}: {ours!r} vs NumPy's {ref!r}"

@@ -1,6 +1,8 @@
 """How an op runs on tensors: Python values made tensors, dtypes promoted and shapes broadcast as
 PyTorch does, the NumPy forward, and the one record on the thread's tape when an input
 requires grad; plus the rules of in-place ops (leaves, read-only memory, shared storage)."""
+import struct
+
 import numpy as np
 
 from .. import dtypes
@@ -38,7 +40,7 @@ def as_tensor_arg(x, like=None):
 
 
 def _recording(*tensors):
-    if not is_grad_enabled():
+    if not _grad_state.enabled:
         return False
     for t in tensors:
         if t is not None and t._rg:
@@ -60,6 +62,46 @@ def not_tensor(name, x):
     return TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(x).__name__}")
 
 
+_F32 = struct.Struct("f")
+_F32_MAX = 3.4028234663852886e38
+_as_float32 = {}  # number -> the float32 nearest to it: the few attributes a program uses
+
+
+def float32_of(v):
+    """Python float ``v`` as float32 holds it (struct's round trip costs a third of NumPy's)."""
+    if not v:
+        return v  # (zeros first: 0.0 and -0.0 are one key)
+    r = _as_float32.get(v)
+    if r is None:
+        try:
+            r = _F32.unpack(_F32.pack(v))[0]
+        except OverflowError:  # finite but beyond float32: NumPy makes it inf
+            with np.errstate(over="ignore"):
+                r = float(np.float32(v))
+        if len(_as_float32) < 256:
+            _as_float32[v] = r
+    return r
+
+
+def one_element(y, d):
+    """``y``, an op's result on the one element of ``d`` in Python floats (or None: declined),
+    as an array of ``d``'s dtype and shape. None where float32 would overflow: NumPy's path then
+    warns as it always does."""
+    if y is None or (d.itemsize == 4 and not -_F32_MAX <= y <= _F32_MAX and y == y):
+        return None
+    out = np.array(y, d.dtype)
+    return out.reshape(d.shape) if d.ndim else out
+
+
+def _unary_one(fn, d, a, b):
+    if d.itemsize == 4:
+        a, b = float32_of(a), float32_of(b)
+    try:
+        return one_element(fn(d.item(), a, b), d)
+    except (ArithmeticError, ValueError):  # (a division by zero, a math domain error): NumPy's path
+        return None
+
+
 def unary(spec, x, a=0.0, b=0.0):
     """Apply an elementwise one-input op (float result), recording it if ``x`` requires grad."""
     try:
@@ -68,7 +110,8 @@ def unary(spec, x, a=0.0, b=0.0):
         raise not_tensor(spec.name, x) from None
     if type(d) is CudaArray:
         return cuda_ops().unary(spec, x, a, b)
-    out = _wrap(_array(spec.forward(d, a, b)))
+    y = _unary_one(spec.scalar, d, a, b) if spec.scalar is not None and d.size == 1 else None
+    out = _wrap(_array(spec.forward(d, a, b)) if y is None else y)
     if x._rg and _grad_state.enabled:
         current_tape().record_ew1(spec, out, x, a, b)
     elif _recordings[0] and _trace.recorder is not None:
@@ -121,6 +164,21 @@ def expand_for(x, shape, size):
     return expand(x, shape, materialize=True)
 
 
+def _forward2(spec, d1, d2):
+    """NumPy's forward of a two-input op, with PyTorch's errors."""
+    try:
+        y = spec.forward(d1, d2)
+    except ValueError:
+        broadcast_shape(d1.shape, d2.shape)
+        raise
+    except TypeError:
+        if spec is ew.SUB and d1.dtype.kind == "b":
+            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
+                               "or `logical_xor()` operator instead.") from None
+        raise
+    return y if type(y) is np.ndarray else np.asarray(y)
+
+
 def binary(spec, x1, x2):
     """Apply an elementwise two-input op, promoting dtypes and broadcasting as PyTorch does."""
     if not isinstance(x1, Tensor):
@@ -134,17 +192,15 @@ def binary(spec, x1, x2):
         rt = dtypes.result_type(d1, d2)
         x1, x2 = promote(x1, rt), promote(x2, rt)
         d1, d2 = x1._data, x2._data
-    try:
-        y = spec.forward(d1, d2)
-    except ValueError:
-        broadcast_shape(d1.shape, d2.shape)
-        raise
-    except TypeError:
-        if spec is ew.SUB and d1.dtype.kind == "b":
-            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
-                               "or `logical_xor()` operator instead.") from None
-        raise
-    out = _wrap(y if type(y) is np.ndarray else np.asarray(y))
+    y = None
+    if not d1.ndim and not d2.ndim and spec.scalar is not None and d1.dtype.kind == "f":
+        try:  # two scalars: in Python floats
+            y = one_element(spec.scalar(d1.item(), d2.item()), d1)
+        except ArithmeticError:
+            pass
+    if y is None:
+        y = _forward2(spec, d1, d2)
+    out = _wrap(y)
     if (x1._rg or x2._rg) and _grad_state.enabled:
         n = out._data.size
         n1, n2 = d1.size, d2.size

@@ -1,4 +1,7 @@
 """Elementwise ops: forward in NumPy, VJP as one expression each (see ``table.py``)."""
+import math
+import operator
+
 import numpy as np
 
 from .table import defop
@@ -11,6 +14,16 @@ def _softplus(x, beta, threshold):
     if beta != 1.0:
         soft = soft / x.dtype.type(beta)
     return np.where(bx > threshold, x, soft)
+
+
+def _softplus_one(x, beta, threshold):
+    """One element (beta and threshold already in the tensor's dtype, as PyTorch takes them)."""
+    if beta != 1.0:
+        return None  # x * beta is rounded to the tensor's dtype before the comparison: NumPy's path
+    if x > threshold:
+        return x
+    # (not max(x, 0.0): that costs 0.15 us in Python 3.11; a NaN x makes the log1p term NaN)
+    return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x)))
 
 
 def _sigmoid(x, a, b):
@@ -53,8 +66,12 @@ def _quiet(f):
     return run
 
 
-# One-input ops: forward(x, a, b); VJP in x, y, g, a, b.
-NEG = defop("neg", "NegBackward0", "ew1", "-g", lambda x, a, b: np.negative(x), fwd='-x')
+# One-input ops: forward(x, a, b); VJP in x, y, g, a, b. A ``scalar`` (see ``table.py``) gets a
+# and b in the tensor's dtype, as NumPy's forward uses them (x.dtype.type(a)). For + - * / the
+# double result rounded to float32 is float32's own (double rounding is innocuous for them); a
+# division by zero raises in Python and so is left to NumPy.
+NEG = defop("neg", "NegBackward0", "ew1", "-g", lambda x, a, b: np.negative(x), fwd='-x',
+            scalar=lambda x, a, b: -x)
 EXP = defop("exp", "ExpBackward0", "ew1", "g * y", lambda x, a, b: np.exp(x), fwd='math.exp(x)')
 LOG = defop("log", "LogBackward0", "ew1", "g / x", _quiet(lambda x, a, b: np.log(x)), fwd='math.log(x) if x > 0.0 else (-math.inf if x == 0.0 else math.nan)')
 LOG1P = defop("log1p", "Log1PBackward0", "ew1", "g / (1.0 + x)", _quiet(lambda x, a, b: np.log1p(x)), fwd='math.log1p(x) if x > -1.0 else (-math.inf if x == -1.0 else math.nan)')
@@ -74,6 +91,7 @@ SOFTPLUS = defop(
     "softplus", "SoftplusBackward0", "ew1",
     "g if x * a > b else g / (1.0 + math.exp(-x * a))", _softplus,
     fwd='x if x * a > b else (max(x * a, 0.0) + math.log1p(math.exp(-abs(x * a)))) / a',
+    scalar=_softplus_one,
 )
 CLAMP = defop("clamp", "ClampBackward1", "ew1", "g if (x >= a and x <= b) else 0.0", _clamp, fwd='min(max(x, a), b) if x == x else x')
 POW_SCALAR = defop(
@@ -84,14 +102,19 @@ RPOW = defop(
     "rpow", "PowBackward1", "ew1", "0.0 if (a == 0.0 and x >= 0.0) else g * y * math.log(a)", _rpow,
     fwd='a ** x',
 )
-ADD_SCALAR = defop("add_scalar", "AddBackward0", "ew1", "g", lambda x, a, b: x + x.dtype.type(a), fwd='x + a')
-SUB_SCALAR = defop("sub_scalar", "SubBackward0", "ew1", "g", lambda x, a, b: x - x.dtype.type(a), fwd='x - a')
-RSUB_SCALAR = defop("rsub_scalar", "RsubBackward1", "ew1", "-g", lambda x, a, b: x.dtype.type(a) - x, fwd='a - x')
-MUL_SCALAR = defop("mul_scalar", "MulBackward0", "ew1", "g * a", lambda x, a, b: x * x.dtype.type(a), fwd='x * a')
-DIV_SCALAR = defop("div_scalar", "DivBackward0", "ew1", "g / a", _quiet(lambda x, a, b: x / x.dtype.type(a)), fwd='x / a')
+ADD_SCALAR = defop("add_scalar", "AddBackward0", "ew1", "g", lambda x, a, b: x + x.dtype.type(a), fwd='x + a',
+                    scalar=lambda x, a, b: x + a)
+SUB_SCALAR = defop("sub_scalar", "SubBackward0", "ew1", "g", lambda x, a, b: x - x.dtype.type(a), fwd='x - a',
+                    scalar=lambda x, a, b: x - a)
+RSUB_SCALAR = defop("rsub_scalar", "RsubBackward1", "ew1", "-g", lambda x, a, b: x.dtype.type(a) - x, fwd='a - x',
+                     scalar=lambda x, a, b: a - x)
+MUL_SCALAR = defop("mul_scalar", "MulBackward0", "ew1", "g * a", lambda x, a, b: x * x.dtype.type(a), fwd='x * a',
+                    scalar=lambda x, a, b: x * a)
+DIV_SCALAR = defop("div_scalar", "DivBackward0", "ew1", "g / a", _quiet(lambda x, a, b: x / x.dtype.type(a)),
+                   fwd='x / a', scalar=lambda x, a, b: x / a)
 RDIV_SCALAR = defop(
     "rdiv_scalar", "DivBackward0", "ew1", "-g * y / x", _quiet(lambda x, a, b: x.dtype.type(a) / x),
-    fwd='a / x',
+    fwd='a / x', scalar=lambda x, a, b: a / x,
 )
 # Ops that move no numbers: the gradient passes through unchanged on the flat layout.
 TO_COPY = defop("to_copy", "ToCopyBackward0", "ew1", "g", lambda x, a, b: x.copy())
@@ -102,10 +125,11 @@ UNSQUEEZE = defop("unsqueeze", "UnsqueezeBackward0", "ew1", "g", lambda x, a, b:
 SQUEEZE = defop("squeeze", "SqueezeBackward0", "ew1", "g", lambda x, a, b: x, fwd='x')
 
 # Two-input ops of one shape (or one side of size 1): forward(x1, x2); VJPs in x1, x2, y, g.
-ADD = defop("add", "AddBackward0", "ew2", ("g", "g"), np.add, fwd='x1 + x2')
-SUB = defop("sub", "SubBackward0", "ew2", ("g", "-g"), np.subtract, fwd='x1 - x2')
-MUL = defop("mul", "MulBackward0", "ew2", ("g * x2", "g * x1"), np.multiply, fwd='x1 * x2')
-DIV = defop("div", "DivBackward0", "ew2", ("g / x2", "-g * x1 / (x2 * x2)"), _quiet(np.divide), fwd='x1 / x2')
+ADD = defop("add", "AddBackward0", "ew2", ("g", "g"), np.add, fwd='x1 + x2', scalar=operator.add)
+SUB = defop("sub", "SubBackward0", "ew2", ("g", "-g"), np.subtract, fwd='x1 - x2', scalar=operator.sub)
+MUL = defop("mul", "MulBackward0", "ew2", ("g * x2", "g * x1"), np.multiply, fwd='x1 * x2', scalar=operator.mul)
+DIV = defop("div", "DivBackward0", "ew2", ("g / x2", "-g * x1 / (x2 * x2)"), _quiet(np.divide), fwd='x1 / x2',
+             scalar=operator.truediv)
 POW = defop(
     "pow", "PowBackward1", "ew2",
     ("0.0 if x2 == 0.0 else g * x2 * x1 ** (x2 - 1.0)",

@@ -1,8 +1,6 @@
 """Public elementwise functions: ``autotape.exp(x)``, ``x + y``, comparisons, ``where``."""
 import math
 import numbers
-import operator
-import struct
 
 import numpy as np
 
@@ -21,26 +19,9 @@ def _is_scalar(v):
     return t is not Tensor and isinstance(v, numbers.Number)
 
 
-# One element, + - * in Python floats: NumPy's float32 and float64 results bit for bit (a
-# float32 result rounded from the double one is the float32 op's own: double rounding is
-# innocuous for + - *), at a fifth of a ufunc's cost on a 0-d array. This is the tutorials'
-# update of scalar parameters, ``p -= lr * p.grad``; ``/`` is left out (Python raises on 0).
-ONE_ELEMENT_OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul}
-_ONE_ELEMENT_SCALAR_OPS = {ew.ADD_SCALAR: operator.add, ew.SUB_SCALAR: operator.sub, ew.MUL_SCALAR: operator.mul,
-                           ew.RSUB_SCALAR: lambda x, a: a - x}
-
-
-_F32 = struct.Struct("f")
-
-
-def _rounded_to_float32(s):
-    """A Python number as float32 would hold it (struct's round trip costs a third of NumPy's)."""
-    s = float(s)  # (a complex number raises TypeError here, as everywhere else)
-    try:
-        return _F32.unpack(_F32.pack(s))[0]
-    except OverflowError:  # finite but beyond float32: NumPy makes it inf
-        with np.errstate(over="ignore"):
-            return float(np.float32(s))
+# One element, + - * in Python floats (see ``ew.ADD.scalar``): the tutorials' update of scalar
+# parameters, ``p -= lr * p.grad``, in place (methods.py); ``/`` is left out (Python raises on 0).
+ONE_ELEMENT_OPS = {spec.name: spec.scalar for spec in (ew.ADD, ew.SUB, ew.MUL)}
 
 
 def _scalar_op(x, s, spec):
@@ -51,13 +32,6 @@ def _scalar_op(x, s, spec):
         if rt.kind != "f":
             return None  # integer arithmetic: let NumPy do it with no record
         x = _wrap(d.astype(rt))
-    elif d.size == 1 and spec in _ONE_ELEMENT_SCALAR_OPS and not _recording(x) and type(d) is not CudaArray:
-        a = float(s) if d.itemsize == 8 else _rounded_to_float32(s)  # the number in x's dtype, as NumPy would
-        out = np.array(_ONE_ELEMENT_SCALAR_OPS[spec](d.item(), a), d.dtype)
-        out = _wrap(out.reshape(d.shape) if d.ndim else out)
-        if _recordings[0]:  # (the optimizer's lr * grad, every step: the check inlined)
-            note_unrecorded(out, x)
-        return out
     return unary(spec, x, float(s))
 
 

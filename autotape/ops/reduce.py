@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from .. import dtypes
+from ..grad_mode import _state as _grad_state
 from ..tensor import Tensor, _dim, _recordings, _trace, _wrap, note_unrecorded
 from ..cuda.array import CudaArray
 from .apply import _array, _float_data, _recording, cuda_ops, not_tensor
@@ -327,11 +328,14 @@ def logsumexp(input, dim, keepdim=False):
 
 def _along(spec, input, dim, y, mode):
     out = _wrap(_array(y))
-    if _recording(input):
+    if input._rg and _grad_state.enabled:
         shape = input._data.shape
-        d = _dim(dim, len(shape)) if shape else 0  # (dim checked by the caller)
-        outer = math.prod(shape[:d]) if shape else 1
-        red = shape[d] if shape else 1
+        if len(shape) == 1:  # (a vector: the common case, spelled out)
+            outer, red = 1, shape[0]
+        else:
+            d = _dim(dim, len(shape)) if shape else 0  # (dim checked by the caller)
+            outer = math.prod(shape[:d]) if shape else 1
+            red = shape[d] if shape else 1
         current_tape().record1(spec, out, input, ints=(outer, red, mode, 0))
     else:
         note_unrecorded(out, input)
@@ -350,20 +354,53 @@ def _softmax_input(input, dim, dtype):
     return input, data, dim, (axis if data.ndim else None)
 
 
+_SMALL_ROW = 16  # elements: up to this many, Python floats beat NumPy's six ufunc calls
+
+
+def _small_row(data):
+    """A short vector's values as Python floats shifted by their max (exp of them cannot
+    overflow), their exps and the sum of those; None where NumPy's path keeps the corners (a
+    NaN or an infinity, as in softmax of inf), or the vector is not short."""
+    if data.ndim != 1 or not 0 < data.size <= _SMALL_ROW:
+        return None
+    vals = data.tolist()
+    total = builtins.sum(vals)
+    if total - total != 0.0:  # NaN or infinite: some value is
+        return None
+    m = builtins.max(vals)
+    shifted = [v - m for v in vals]
+    exps = [_exp(v) for v in shifted]
+    return shifted, exps, builtins.sum(exps)
+
+
+_exp = math.exp
+
+
 def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     input, data, dim, axis = _softmax_input(input, dim, dtype)
     if type(data) is CudaArray:
         return cuda_ops().softmax(SOFTMAX, input if input._data is data else _wrap(data), axis or 0, False)
-    e = np.exp(_shifted(data, axis)[0])
-    return _along(SOFTMAX, input, dim, e / np.add.reduce(e, axis=axis, keepdims=True), 0)
+    row = _small_row(data)
+    if row is not None:  # (in double, rounded once: as the compiled replay computes it)
+        total = row[2]
+        y = np.array([e / total for e in row[1]], data.dtype)
+    else:
+        e = np.exp(_shifted(data, axis)[0])
+        y = e / np.add.reduce(e, axis=axis, keepdims=True)
+    return _along(SOFTMAX, input, dim, y, 0)
 
 
 def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     input, data, dim, axis = _softmax_input(input, dim, dtype)
     if type(data) is CudaArray:
         return cuda_ops().softmax(LOG_SOFTMAX, input if input._data is data else _wrap(data), axis or 0, True)
-    shifted = _shifted(data, axis)[0]
-    y = shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True)) if data.size else shifted
+    row = _small_row(data)
+    if row is not None:
+        lse = math.log(row[2])
+        y = np.array([v - lse for v in row[0]], data.dtype)
+    else:
+        shifted = _shifted(data, axis)[0]
+        y = shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True)) if data.size else shifted
     return _along(LOG_SOFTMAX, input, dim, y, 1)
 
 

@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from .. import dtypes
+from ..grad_mode import _state as _grad_state
 from ..tensor import Tensor, _dim, _recordings, _trace, _wrap, contiguous, note_unrecorded, note_write
 from ..cuda.array import CudaArray
 from .apply import _array, _recording, check_inplace, cuda_ops, share_storage
@@ -20,7 +21,7 @@ SELECT = defop("select", "SelectBackward0", "kernel", "k_narrow", uses=())
 SPLIT = defop("split", "SplitBackward0", "kernel", "k_narrow", uses=())
 UNBIND = defop("unbind", "UnbindBackward0", "kernel", "k_narrow", uses=())
 CAT = defop("cat", "CatBackward0", "kernel", "k_cat_piece", uses=())
-STACK = defop("stack", "StackBackward0", "kernel", "k_cat_piece", uses=())
+STACK = defop("stack", "StackBackward0", "kernel", "k_stack", uses=())  # five pieces a record
 INDEX = defop("index", "IndexBackward0", "kernel", "k_gather", uses=())
 
 
@@ -32,7 +33,7 @@ def _view(spec, x, data, ints=(0, 0, 0, 0)):
     # (may_share_memory, a bounds check, is exact here: a view overlaps its base, a copy doesn't)
     if np.may_share_memory(data, x._data) if data.size and x._data.size else False:
         share_storage(out, x)
-    if x._rg and _recording(x):
+    if x._rg and _grad_state.enabled:
         current_tape().record1(spec, out, x, ints=ints)
     else:
         note_unrecorded(out, x)
@@ -188,7 +189,7 @@ def _narrow(spec, x, dim, start, length, squeeze_dim=False):
     index = (slice(None),) * dim + ((start if squeeze_dim else slice(start, start + length)), Ellipsis)
     out = _wrap(x._data[index])
     share_storage(out, x)
-    if _recording(x):
+    if x._rg and _grad_state.enabled:
         outer = math.prod(shape[:dim])
         current_tape().record1(spec, out, x, ints=(outer, shape[dim], start, length))
     else:
@@ -230,12 +231,13 @@ def unbind(input, dim=0):
         return tuple(cuda_ops().narrow(UNBIND, input, d, i, 1, True) for i in range(data.shape[d]))
     lead = (slice(None),) * d
     outs = [_wrap(data[lead + (i, Ellipsis)]) for i in range(data.shape[d])]
+    vc = input._vc  # (share_storage, once for all)
+    if len(vc) == 1:
+        vc.append(True)
     for out in outs:
-        share_storage(out, input)
-    if _recording(input):
-        tape, outer, total = current_tape(), math.prod(data.shape[:d]), data.shape[d]
-        for i, out in enumerate(outs):
-            tape.record1(UNBIND, out, input, ints=(outer, total, i, 1))
+        out._vc = vc
+    if input._rg and _grad_state.enabled:
+        current_tape().record_slices(UNBIND, outs, input, math.prod(data.shape[:d]), data.shape[d])
     else:
         for out in outs:
             note_unrecorded(out, input)
@@ -302,8 +304,16 @@ def _join(spec, tensors, data, sizes, d):
 
 
 def _same_dtype(tensors, op):
+    """``tensors`` (a list) as Tensors of one dtype: PyTorch's promotion of them."""
     if not tensors:
         raise RuntimeError(f"{op}(): expected a non-empty list of Tensors")
+    if isinstance(tensors[0], Tensor):  # the common case, in one loop
+        rt = tensors[0]._data.dtype
+        for t in tensors:
+            if not isinstance(t, Tensor) or t._data.dtype != rt:
+                break
+        else:
+            return tensors
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     rt = tensors[0]._data.dtype
     if all(t._data.dtype == rt for t in tensors):
@@ -315,21 +325,31 @@ def _same_dtype(tensors, op):
 
 def stack(tensors, dim=0):
     tensors = _same_dtype(list(tensors), "stack")
-    shape = tensors[0]._data.shape
-    for k, t in enumerate(tensors):
-        if t._data.shape != shape:
+    datas = [t._data for t in tensors]
+    shape = datas[0].shape
+    for a in datas:
+        if a.shape != shape:
+            k = next(k for k, a in enumerate(datas) if a.shape != shape)
             raise RuntimeError(
                 f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 and "
-                f"{list(t._data.shape)} at entry {k}"
+                f"{list(datas[k].shape)} at entry {k}"
             )
     d = _dim(dim, len(shape) + 1)
-    if type(tensors[0]._data) is CudaArray:
+    if type(datas[0]) is CudaArray:
         return cuda_ops().join(STACK, tensors, d, True)
-    if not shape:  # scalars: np.array builds the vector several times faster than np.stack
-        data = np.array([t._data for t in tensors])
-    else:
-        data = np.stack([t._data for t in tensors], axis=d)
-    return _join(STACK, tensors, data=data, sizes=[1] * len(tensors), d=d)
+    # scalars: np.array builds the vector several times faster than np.stack
+    out = _wrap(np.stack(datas, axis=d) if shape else np.array(datas))
+    if not _recording(*tensors):
+        note_unrecorded(out, *tensors)
+        return out
+    tape, outer = current_tape(), math.prod(shape[:d])
+    for first in range(0, len(tensors), 5):
+        tape.record_pieces(STACK, out, tensors[first: first + 5], first, outer)
+    if _recordings[0] and _trace.recorder is not None:
+        for t in tensors:
+            if not t._rg:  # its piece of ``out`` is a constant of the replay
+                _trace.recorder.baked(t)
+    return out
 
 
 def cat(tensors, dim=0):

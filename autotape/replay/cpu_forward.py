@@ -375,7 +375,7 @@ KERNELS = {
     "softmax": "f_softmax", "log_softmax": "f_softmax", "cumsum": "f_cumsum",
     "expand": "f_expand", "permute": "f_permute", "transpose": "f_permute",
     "slice": "f_narrow", "select": "f_narrow", "split": "f_narrow", "unbind": "f_narrow",
-    "cat": "f_cat_piece", "stack": "f_cat_piece", "index": "f_gather",
+    "cat": "f_cat_piece", "stack": "f_stack", "index": "f_gather",
     "mm": "f_matmul", "mv": "f_matmul", "dot": "f_matmul", "bmm": "f_matmul",
 }
 
@@ -456,6 +456,25 @@ def deliver(G, goff, ginit, slots, sizes, addrs, dts, modes, reached):
         else:
             for i in range(sizes[k]):
                 st(a, dt, i, ld(a, dt, i) + G[o + i])
+
+
+
+def f_stack(r, R, F, S, SH, G, goff, ginit):
+    """Up to five pieces of a stack (the layout of ``k_stack``). A piece that needs no gradient
+    (slot -1) keeps the values of the recording: a constant of the replay."""
+    out, first, count, outer = R[r * 10 + 1], R[r * 10 + 7], R[r * 10 + 8], R[r * 10 + 9]
+    ya, yd = S[out * 2], dtype_of(S, out)
+    for j in range(count):
+        s = R[r * 10 + 2 + j]
+        if s < 0:
+            continue
+        xa, xd = S[s * 2], dtype_of(S, s)
+        inner = size_of(S, SH, s) // max(outer, 1)
+        pieces = size_of(S, SH, out) // max(outer * inner, 1)
+        for o in range(outer):
+            dst = (o * pieces + first + j) * inner
+            for k in range(inner):
+                st(ya, yd, dst + k, ld(xa, xd, o * inner + k))
 
 
 if __name__ == "__main__":

@@ -496,3 +496,19 @@ def all_saved_freed(R_at, n, state, saves):
         if saves[R[r * 10]] and state[r] == 0:
             return False
     return True
+
+
+def k_stack(r, R, F, S, SH, G, goff, ginit):
+    """Up to five pieces of a stack: slots R[10r+2 : 10r+2+count] (-1: needs no gradient),
+    piece ``first + j`` being out[:, first + j, :] of the output viewed as (outer, pieces,
+    inner); R[10r+7] first, R[10r+8] count, R[10r+9] outer (see ``Tape.record_pieces``)."""
+    out, first, count, outer = R[r * 10 + 1], R[r * 10 + 7], R[r * 10 + 8], R[r * 10 + 9]
+    go = goff[out]
+    for j in range(count):
+        s = R[r * 10 + 2 + j]
+        gi = gslot(s, S, SH, G, goff, ginit)
+        if gi < 0:
+            continue
+        inner = size_of(S, SH, s) // max(outer, 1)
+        pieces = size_of(S, SH, out) // max(outer * inner, 1)
+        _rows_add(G, gi, 1, 0, go, pieces, first + j, outer, 1, inner)
