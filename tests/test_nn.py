@@ -197,6 +197,24 @@ def test_linear_matches_pytorch(torch, rng):
     _same(ours.bias.grad, theirs.bias.grad)
 
 
+def test_linear_weight_moved_out_of_the_registry(torch, rng):
+    """Linear reads its registry first; a weight deleted and set again as a plain tensor (as
+    reparametrizing code does) is the one used, as in PyTorch."""
+    ours, theirs = nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    theirs.load_state_dict({k: torch.tensor(_np(v)) for k, v in ours.state_dict().items()})
+    w, tw = _pair(torch, (2, 3), rng)
+    for m, v in ((ours, w), (theirs, tw)):
+        del m.weight
+        m.weight = v * 2
+    x, tx = _pair(torch, (4, 3), rng)
+    y, ty = ours(x), theirs(tx)
+    _same(y, ty)
+    y.sum().backward()
+    ty.sum().backward()
+    _same(w.grad, tw.grad)
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()] == ["bias"]
+
+
 @pytest.mark.parametrize("make", [
     lambda m: m.ReLU(), lambda m: m.Tanh(), lambda m: m.Sigmoid(), lambda m: m.Softplus(),
     lambda m: m.Softplus(beta=2.0, threshold=1.0), lambda m: m.Flatten(), lambda m: m.Flatten(0, 1),

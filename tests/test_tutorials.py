@@ -210,11 +210,17 @@ CASES = {
     "dynamic": (fit_dynamic, {}),
 }
 
-# RMSprop at a constant lr=1e-3 ends up hopping around the optimum by about lr per step (its
-# steps are normalised), and where it is at step 2000 is chaotic: PyTorch itself lands 5%
-# apart in float32 vs float64, or with the loss written as ((xx * W).sum(-1) + b - y)^2.
-# So for it: the loss curve to 1e-3 until step 1000, then the final values within that hop.
-CHAOTIC_AFTER = {"rmsprop": 1000}
+# RMSprop at a constant lr=1e-3 reaches the edge of stability at step ~1160: as square_avg decays,
+# the step lr / sqrt(square_avg) grows until the update's Jacobian I - lr diag(1 / sqrt(s)) H has an
+# eigenvalue below -1 (-1.5 at step 1200), and a period-2 oscillation of the x^2 coefficient grows
+# 1.5x a step until its own gradients raise square_avg again (the cycle recurs). Any rounding
+# difference (the backward's summation order, PyTorch's MKL sqrt) grows to that oscillation's size,
+# ~lr in the parameters, within ~80 steps, in float64 as in float32: PyTorch against itself with the
+# targets 1 ulp apart ends as far apart as autotape from PyTorch. Over 25 such runs (autotape and
+# PyTorch, targets nudged) the loss curve agrees to 1e-6 until step 1100; after it the final loss
+# spreads by 2.9e-3 and the parameters by 1.06 lr. So for it: the curve to 1e-5 until step 1100,
+# the final loss to 5e-3 and the parameters to 1.5 lr.
+UNSTABLE_AFTER = {"rmsprop": 1100}
 
 # PyTorch 2.13 (CPU, one thread): loss after 1000 steps, final loss, final parameters
 EXPECTED = {
@@ -251,14 +257,17 @@ def _rel(a, b):
     return np.abs(a - b) / np.abs(b)
 
 
-def _check(case, ours, loss_1000, loss_final, params):
+def _check(case, ours, ref_losses, loss_final, params):
+    """``ref_losses``: the reference's loss by step (a PyTorch run: every 100th; EXPECTED: 1000)."""
     losses, ps = ours
-    if case in CHAOTIC_AFTER:
-        assert _rel(losses[9], loss_1000) <= RTOL, (losses[9], loss_1000)
-        assert _rel(losses[-1], loss_final) <= 0.05, (losses[-1], loss_final)
-        np.testing.assert_allclose(ps, params, rtol=0, atol=2 * CASES[case][1]["lr"])
+    if case in UNSTABLE_AFTER:
+        for step, ref in ref_losses.items():
+            if step <= UNSTABLE_AFTER[case]:
+                assert _rel(losses[step // 100 - 1], ref) <= 1e-5, (step, losses[step // 100 - 1], ref)
+        assert _rel(losses[-1], loss_final) <= 5e-3, (losses[-1], loss_final)
+        np.testing.assert_allclose(ps, params, rtol=0, atol=1.5 * CASES[case][1]["lr"])
         return
-    assert _rel(losses[9], loss_1000) <= RTOL, (losses[9], loss_1000)
+    assert _rel(losses[9], ref_losses[1000]) <= RTOL, (losses[9], ref_losses[1000])
     assert _rel(losses[-1], loss_final) <= RTOL, (losses[-1], loss_final)
     # relative per value, with a floor at 1e-3 of the largest for coefficients that end near zero
     scale = np.maximum(np.abs(params), np.abs(params).max() * 1e-3)
@@ -269,10 +278,10 @@ def _check(case, ours, loss_1000, loss_final, params):
 def test_fit_matches_pytorch(case):
     ours = _run("autotape", case)
     losses, params = _run("torch", case)
-    _check(case, ours, losses[9], losses[-1], params)
+    _check(case, ours, {100 * (k + 1): v for k, v in enumerate(losses)}, losses[-1], params)
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_fit_converges_to_recorded_values(case):
     loss_1000, loss_final, *params = EXPECTED[case]
-    _check(case, _run("autotape", case), loss_1000, loss_final, np.array(params))
+    _check(case, _run("autotape", case), {1000: loss_1000}, loss_final, np.array(params))

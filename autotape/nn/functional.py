@@ -3,7 +3,8 @@ import warnings
 
 import numpy as np
 
-from ..ops import linalg, pointwise as pw, reduce as red, shape as sh
+from ..ops import elementwise as ew, linalg, pointwise as pw, reduce as red, shape as sh
+from ..ops.apply import binary
 from ..tensor import Tensor
 
 sigmoid = pw.sigmoid
@@ -13,7 +14,8 @@ tanh = pw.tanh
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``."""
     out = linalg.matmul(input, sh.t(weight) if weight.dim() == 2 else weight)
-    return out if bias is None else out + bias
+    # binary(): ``out + bias`` less pw.add's checks, whose fast path is for exact Tensors, not Parameters
+    return out if bias is None else binary(ew.ADD, out, bias)
 
 
 def relu(input, inplace=False):
@@ -53,6 +55,7 @@ def _reduction(size_average, reduce, reduction):
 
 
 def _pointwise_loss(fn, input, target, reduction):
+    """``fn(input - target)``, reduced as ``reduction`` (checked) says."""
     if (target._data.shape if isinstance(target, Tensor) else np.shape(target)) != input._data.shape:
         warnings.warn(
             f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
@@ -60,16 +63,14 @@ def _pointwise_loss(fn, input, target, reduction):
             stacklevel=3,
         )
     out = fn(input - target)
-    if reduction == "mean":
-        return out.mean()
     if reduction == "sum":
-        return out.sum()
-    return out
+        return red.sum(out)
+    return red.mean(out) if reduction == "mean" else out
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """Mean (or sum, or elementwise) squared error."""
-    return _pointwise_loss(lambda d: d.pow(2), input, target, _reduction(size_average, reduce, reduction))
+    return _pointwise_loss(pw.square, input, target, _reduction(size_average, reduce, reduction))
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):

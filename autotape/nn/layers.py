@@ -44,6 +44,12 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
+        # read from the registry: self.weight fails the normal lookup before Module.__getattr__
+        # finds it (1.7 us each); a weight moved out of it (deleted, set as a plain attribute)
+        # is found as PyTorch finds it
+        params = self._parameters
+        if "weight" in params and "bias" in params:
+            return F.linear(input, params["weight"], params["bias"])
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):
