@@ -56,6 +56,21 @@ def _target_loops(v, e, used, bits):
     )
 
 
+def _scalar(exprs, inputs, targets):
+    """The case of one element (every input then has one too): no loops, no size checks. The
+    same expressions on the same float64 values as the loops, so the same results."""
+    names = [(u, f"sl_{u}") for u, _ in inputs] + [("y", "out")]
+    used = [(u, slot) for u, slot in names if any(_uses(e, u) for e in exprs)]
+    lines = ["if n == 1:", "    g = G[go]", "    if dtype_of(S, out) == 1:"]
+    lines += [f"        {u} = _p64(S[{slot} * 2])[0]" for u, slot in used] or ["        pass"]
+    lines += ["    else:"]
+    lines += [f"        {u} = np.float64(_p32(S[{slot} * 2])[0])" for u, slot in used] or ["        pass"]
+    lines += [f"    g_{v}, h_{v} = gtarget(sl_{v}, goff, ginit)" for v in targets]
+    for v, e in zip(targets, exprs):
+        lines += [f"    if g_{v} >= 0:", f"        G[g_{v}] = (G[g_{v}] + ({e})) if h_{v} else ({e})"]
+    return lines + ["    return"]
+
+
 def _elementwise(spec, inputs):
     """The VJP function of an elementwise op. An input of size 1 (broadcast) is read at
     stride 0 and its gradient summed into one number."""
@@ -63,6 +78,7 @@ def _elementwise(spec, inputs):
     targets = [v for v, _ in inputs if v != "c"]
     lines = ["out = R[r * 10 + 1]", "go = goff[out]", "n = size_of(S, SH, out)", "a = F[r * 5 + 4]", "b = F[r * 5 + 3]"]
     lines += [f"sl_{v} = {slot}" for v, slot in inputs]
+    lines += _scalar(exprs, inputs, targets)
     lines += [f"s_{v} = 1 if size_of(S, SH, sl_{v}) == n else 0" for v, _ in inputs]
     lines += [f"g_{v}, h_{v} = gtarget(sl_{v}, goff, ginit)" for v in targets]
     per_width = {}
