@@ -291,9 +291,9 @@ class Plan:
         tape, G, goff, ginit = self.tape, self.G, self.goff, self.ginit
         ginit[:] = 0
         ginit[slot] = 1
-        vjps, saves = tables()
+        vjps, saves, inline = tables()
         r = tape.producer_of(slot)
-        args = (*self.tables_at, G, goff, ginit, tape.state, self.pause, saves, vjps, self.live, None)
+        args = (*self.tables_at, G, goff, ginit, tape.state, self.pause, saves, vjps, inline, self.live, None)
         if self.replay_entry is None:
             self.replay_entry = entry_point(replay, r, -1, True, *args)
         while True:
