@@ -32,6 +32,7 @@ _FWD = {"x": F_COPY, "x1 + x2": F_ADD, "x1 - x2": F_SUB, "x1 * x2": F_MUL, "x1 /
 _VJP = {"g": (B_MOV, None), "-g": (B_NEG, None), "g * a": (B_MULK, None), "g / a": (B_DIVK, None),
         "g * x2": (B_MULV32, 1), "g * x1": (B_MULV32, 0)}
 SMALL = 4096  # bytes: a value (with its views) this small lives in the arena
+_PIECES = ("k_narrow", "k_cat_piece")  # (by their VJP) unbind, select, slice, split; cat, stack
 _ITEM = (4, 8, 8)
 
 
@@ -160,23 +161,26 @@ def copy_bytes(dst, src, n):
 
 
 class Tables:
-    """The tape's records and slots as NumPy arrays (copies: the tape's own stay unpinned)."""
+    """The tape's records and slots as Python lists (read one by one while the programs are
+    made: far quicker than NumPy scalars), from copies (the tape's own arrays stay unpinned)."""
 
     def __init__(self, tape):
         n = tape.n_records
-        self.R = np.array(tape.R, np.int32).reshape(n, 10)
-        self.F = self.R.view(np.float64).reshape(n, 5)
+        R = np.array(tape.R, np.int32).reshape(n, 10)
         S = np.array(tape.S, np.int64).reshape(tape.n_slots, 2)
-        SH = np.array(tape.SH, np.int64)
-        self.addr, info = S[:, 0].copy(), S[:, 1]
-        self.size = SH[info & 0xFFFFFFFF]
-        self.dt = (info >> 32) & 3
-        self.producer = info >> 35
+        info = S[:, 1]
+        dt = (info >> 32) & 3
+        self.rows = R.tolist()
+        self.a = R.view(np.float64).reshape(n, 5)[:, 4].tolist()  # an elementwise record's float a
+        self.addr = S[:, 0].tolist()
+        self.size = np.array(tape.SH, np.int64)[info & 0xFFFFFFFF]
+        self.nbytes = (self.size * np.where(dt == 0, 4, 8)).tolist()
+        self.size, self.dt, self.producer = self.size.tolist(), dt.tolist(), (info >> 35).tolist()
 
     def inputs(self, r):
         """Record r's input slots (-1: none), as ``Tape.inputs_of``."""
-        row = self.R[r]
-        return int(row[2]), int(row[3]), int(row[4]) if OPS[row[0]].kind == "ew3" else -1
+        row = self.rows[r]
+        return row[2], row[3], row[4] if OPS[row[0]].kind == "ew3" else -1
 
 
 class Program:
@@ -198,60 +202,54 @@ class Program:
         """Group the slots whose bytes overlap (a value and its views), and give each small
         group of float values a place in the arena, its bytes laid out as before."""
         T = self.T
-        n_slots = len(T.addr)
-        nbytes = T.size * np.take(np.array(_ITEM), T.dt)
-        valued = np.flatnonzero((T.addr != 0) & (nbytes > 0))
-        order = valued[np.argsort(T.addr[valued], kind="stable")]
+        addr, nbytes, dt = T.addr, T.nbytes, T.dt
         groups, cur, end = [], [], 0
-        for s in order.tolist():
-            a = int(T.addr[s])
-            if cur and a < end:
+        for s in sorted((s for s in range(len(addr)) if addr[s] and nbytes[s]), key=addr.__getitem__):
+            if cur and addr[s] < end:
                 cur.append(s)
-                end = max(end, a + int(nbytes[s]))
+                end = max(end, addr[s] + nbytes[s])
             else:
                 if cur:
                     groups.append((cur, end))
-                cur, end = [s], a + int(nbytes[s])
+                cur, end = [s], addr[s] + nbytes[s]
         if cur:
             groups.append((cur, end))
         arg_slots = {s for _, s in plan.arg_slots}
-        self.off = np.full(n_slots, -1, np.int64)  # byte offset in the arena, -1: not there
-        loads, size = [], 0
+        self.off = off = [-1] * len(addr)  # byte offset in the arena, -1: not there
+        loads, placed, size = [], [], 0
         for slots, end in groups:
-            start = int(T.addr[slots[0]])
-            if end - start > SMALL or any(T.dt[s] == 2 or (int(T.addr[s]) - start) % _ITEM[T.dt[s]] for s in slots):
+            start = addr[slots[0]]
+            if end - start > SMALL or any(dt[s] == 2 or (addr[s] - start) % _ITEM[dt[s]] for s in slots):
                 continue
-            if any(s in arg_slots for s in slots) and len(slots) > 1:
+            if len(slots) > 1 and any(s in arg_slots for s in slots):
                 continue  # an argument is rebound alone on every call
             at = (size + 7) // 8 * 8 + start % 8
             for s in slots:
-                self.off[s] = at + int(T.addr[s]) - start
+                off[s] = at + addr[s] - start
             if any(T.producer[s] < 0 for s in slots):  # a leaf, constant or argument: copied in every call
                 loads.append([start, at, end - start])
+            placed.append((at, start, end - start))
             size = at + end - start
-        self.A = np.zeros(max(size, 8) + 8, np.uint8)
+        self.A = np.zeros(size + 16, np.uint8)
         base = self.A.ctypes.data
-        for slots, end in groups:
-            s0 = slots[0]
-            if self.off[s0] >= 0:
-                copy_bytes(base + int(self.off[s0]), int(T.addr[s0]), end - int(T.addr[s0]))
+        for at, start, n in placed:
+            copy_bytes(base + at, start, n)
         self.L = np.array(loads, np.int64).reshape(-1, 3)
         self.arg_load = {}  # argument slot -> its row in L
-        for k, (src, _, _) in enumerate(loads):
-            for s in arg_slots:
-                if int(T.addr[s]) == src and self.off[s] >= 0:
-                    self.arg_load[s] = k
+        row_of = {src: k for k, (src, _, _) in enumerate(loads)}
+        for s in arg_slots:
+            if off[s] >= 0:
+                self.arg_load[s] = row_of[addr[s]]
         self.views = {}
-        for s in np.flatnonzero(self.off >= 0).tolist():
-            dtype = np.float32 if T.dt[s] == 0 else np.float64
-            o = int(self.off[s])
-            self.views[s] = self.A[o: o + int(nbytes[s])].view(dtype)
-            self.tape.set_addr(s, base + o)
+        for s, o in enumerate(off):
+            if o >= 0:
+                self.views[s] = self.A[o: o + nbytes[s]].view(np.float32 if dt[s] == 0 else np.float64)
+                self.tape.set_addr(s, base + o)
 
     def at(self, s):
         """Slot s's element offset in the arena viewed as its dtype (-1: not in the arena)."""
         o = self.off[s]
-        return -1 if o < 0 else int(o) // _ITEM[self.T.dt[s]]
+        return -1 if o < 0 else o // _ITEM[self.T.dt[s]]
 
     def const(self, v):
         """The index of float ``v`` among the constants of the program being made."""
@@ -261,54 +259,50 @@ class Program:
     # -- forward -----------------------------------------------------------------------------
     def forward_program(self, plan):
         """Every record whose value something reads (an output, a later record, a Function)."""
-        T, R = self.T, self.T.R
-        n = len(R)
-        live = np.zeros(len(T.addr), bool)
+        T, rows = self.T, self.T.rows
+        live = [False] * len(T.addr)
         for s, _ in plan.outputs:
             live[s] = True
-        keep = np.zeros(n, bool)
-        for r in range(n - 1, -1, -1):
-            op = R[r, 0]
-            if op == PYTHON.code:
-                keep[r] = True
-                for s in self.tape.python[r][1]:
-                    if s >= 0:
-                        live[s] = True
-            elif live[R[r, 1]]:
-                keep[r] = True
-                for s in T.inputs(r):
+        keep = []
+        for r in range(len(rows) - 1, -1, -1):
+            row = rows[r]
+            ins = self.tape.python[r][1] if row[0] == PYTHON.code else T.inputs(r) if live[row[1]] else None
+            if ins is not None:
+                keep.append(r)
+                for s in ins:
                     if s >= 0:
                         live[s] = True
         code = []
-        for r in np.flatnonzero(keep).tolist():
-            code.extend(self.forward_instruction(r))
-        return np.array(code, np.int32).reshape(-1)
+        for r in reversed(keep):
+            code += self.forward_instruction(r)
+        return np.array(code, np.int32)
 
     def forward_instruction(self, r):
         T = self.T
-        row = T.R[r]
-        op, out = int(row[0]), int(row[1])
+        row = T.rows[r]
+        op, out = row[0], row[1]
         if op == PYTHON.code:
             return [PY, r, 0, 0]
         spec = OPS[op]
-        dt, y = int(T.dt[out]), self.at(out)
-        if y >= 0 and spec.kind in ("kernel",) and spec.vjp in ("k_narrow", "k_cat_piece") and row[4] == 1:
-            a = self.at(int(row[2]))
-            if a >= 0 and T.dt[row[2]] == dt:
-                rtot, off, rk = int(row[5]), int(row[6]), int(row[7])
-                inner = int(T.size[out if spec.vjp == "k_narrow" else row[2]]) // max(rk, 1)
+        dt, y = T.dt[out], self.at(out)
+        if y >= 0 and spec.vjp in _PIECES and row[4] == 1:  # outer == 1: one contiguous piece
+            x = row[2]
+            a = self.at(x)
+            if a >= 0 and T.dt[x] == dt:
+                off, rk = row[6], row[7]
+                inner = T.size[out if spec.vjp == "k_narrow" else x] // max(rk, 1)
                 dst, src = (y, a + off * inner) if spec.vjp == "k_narrow" else (y + off * inner, a)
                 return [] if dst == src else [F_COPY + dt, dst, src, rk * inner]
         kind = _FWD.get(spec.fwd) if spec.kind in ("ew1", "ew2") else None
         if kind is not None and y >= 0:
-            ins = [int(s) for s in T.inputs(r) if s >= 0]
+            ins = [s for s in T.inputs(r) if s >= 0]
             xs = [self.at(s) for s in ins]
-            n = int(T.size[out])
+            n = T.size[out]
             if all(x >= 0 and T.dt[s] == dt and T.size[s] == n for x, s in zip(xs, ins)):
                 if kind == F_COPY:
                     return [] if xs[0] == y else [F_COPY + dt, y, xs[0], n]
                 if n == 1:
-                    third = xs[1] if len(xs) > 1 else self.const(T.F[r, 4])
+                    third = xs[1] if len(xs) > 1 else self.const(T.a[r])
                     return [kind + dt, y, xs[0], third]
         return [CALL, r, 0, 0]
 
@@ -321,69 +315,73 @@ class Program:
         prog = self.backwards.get(seed)
         if prog is not None:
             return prog
-        T, R = self.T, self.T.R
-        touched = np.zeros(len(T.addr), np.uint8)  # 0 no, 1 by an instruction, 2 by a kernel
+        rows = self.T.rows
+        touched = bytearray(len(self.T.addr))  # 0 no, 1 by an instruction, 2 by a kernel
         touched[seed] = 2
         code, self.consts = [], [0.0]
-        for r in range(int(T.producer[seed]), -1, -1):
-            if not touched[R[r, 1]]:
-                continue
-            code.extend(self.backward_instruction(r, goff, touched))
-        ginit0 = (touched == 1).astype(np.uint8)
-        prog = self.backwards[seed] = (np.array(code, np.int32).reshape(-1), ginit0, np.array(self.consts))
+        goff = goff.tolist()
+        for r in range(self.T.producer[seed], -1, -1):
+            if touched[rows[r][1]]:
+                code += self.backward_instruction(r, goff, touched)
+        ginit0 = (np.frombuffer(touched, np.uint8) == 1).astype(np.uint8)
+        prog = self.backwards[seed] = (np.array(code, np.int32), ginit0, np.array(self.consts))
         return prog
 
     def backward_instruction(self, r, goff, touched):
         T = self.T
-        row = T.R[r]
-        spec = OPS[int(row[0])]
-        out = int(row[1])
-        go = int(goff[out])
+        row = T.rows[r]
+        spec = OPS[row[0]]
+        out = row[1]
+        go = goff[out]
         ins = T.inputs(r)
         if spec.kind == "ew3":
             ins = (-1,) + ins[1:]  # where's condition takes no gradient
         targets = [(k, s) for k, s in enumerate(ins) if s >= 0 and goff[s] >= 0]
-        code = []
-        if spec.vjp in ("k_narrow", "k_cat_piece") and row[4] == 1:
-            (_, s), = targets or [(0, -1)]
-            if s < 0:
+        if spec.vjp in _PIECES and row[4] == 1:  # outer == 1: one contiguous piece
+            if not targets:
                 return []
-            rk, off = int(row[7]), int(row[6])
-            n = int(T.size[out if spec.vjp == "k_narrow" else s])
+            (_, s), = targets
+            off, rk = row[6], row[7]
+            n = T.size[out if spec.vjp == "k_narrow" else s]
             inner = n // max(rk, 1)
-            if spec.vjp == "k_narrow":
-                if not touched[s]:
-                    code += [B_ZERO, int(goff[s]), 0, int(T.size[s])]
-                    touched[s] = 1
-                return code + [B_MOV + 1, int(goff[s]) + off * inner, go, n]
-            code += [B_MOV + (touched[s] != 0), int(goff[s]), go + off * inner, n]
+            if spec.vjp == "k_narrow":  # the piece's gradient into the input's, zeroed on first touch
+                code = [] if touched[s] else [B_ZERO, goff[s], 0, T.size[s]]
+                touched[s] = touched[s] or 1
+                return code + [B_MOV + 1, goff[s] + off * inner, go, n]
+            code = [B_MOV + (touched[s] != 0), goff[s], go + off * inner, n]
             touched[s] = touched[s] or 1
             return code
         exprs = spec.vjp if isinstance(spec.vjp, tuple) else (spec.vjp,)
-        if spec.kind in ("ew1", "ew2") and len(exprs) == len([s for s in ins if s >= 0]):
-            n = int(T.size[out])
-            for k, s in targets:
-                kind, reads = _VJP.get(exprs[k], (None, None))
-                if kind is None or T.size[s] != n:
-                    break
-                if kind in (B_MOV, B_NEG):
-                    code.append([kind, int(goff[s]), go, n])
-                elif n != 1:
-                    break
-                elif reads is None:
-                    code.append([kind, int(goff[s]), go, self.const(T.F[r, 4])])
-                else:
-                    v = int(ins[reads])
-                    if self.at(v) < 0:
-                        break
-                    code.append([kind + 2 * int(T.dt[v]), int(goff[s]), go, self.at(v)])
-            else:
+        if spec.kind in ("ew1", "ew2"):
+            code = self.elementwise_vjp(r, exprs, ins, targets, go, goff)
+            if code is not None:
                 flat = []
-                for (k, s), ins_ in zip(targets, code):
-                    ins_[0] += touched[s] != 0
+                for (_, s), (kind, a, b, c) in zip(targets, code):
+                    flat += [kind + (touched[s] != 0), a, b, c]
                     touched[s] = touched[s] or 1
-                    flat += ins_
                 return flat
         for _, s in targets:
             touched[s] = touched[s] or 2
         return [CALL, r, 0, 0]
+
+    def elementwise_vjp(self, r, exprs, ins, targets, go, goff):
+        """One instruction per target, or None when some target's VJP is not an inline kind."""
+        T = self.T
+        n = T.size[T.rows[r][1]]
+        code = []
+        for k, s in targets:
+            kind, reads = _VJP.get(exprs[k], (None, None))
+            if kind is None or T.size[s] != n:
+                return None
+            if kind in (B_MOV, B_NEG):
+                code.append((kind, goff[s], go, n))
+            elif n != 1:
+                return None
+            elif reads is None:
+                code.append((kind, goff[s], go, self.const(T.a[r])))
+            else:
+                v = ins[reads]
+                if self.at(v) < 0:
+                    return None
+                code.append((kind + 2 * T.dt[v], goff[s], go, self.at(v)))
+        return code
