@@ -218,31 +218,46 @@ def f_logsumexp(r, R, F, S, SH, G, goff, ginit):
             st(ya, yd, o * inner + k, (math.log(acc) if acc > 0.0 else -math.inf) + m)
 
 
-def f_softmax(r, R, F, S, SH, G, goff, ginit):
-    """softmax (R[r * 10 + 6] == 0) or log_softmax (1) along the middle axis. Softmax keeps each
-    exp in the output until the sum is known (exactly in float64, rounded to float32): one exp
-    per element."""
-    ya, yd, xa, xd, outer, red, inner = _io(r, R, S, SH)
-    is_log = R[r * 10 + 6] == 1
+@njit(cache=True, error_model="numpy")
+def _softmax_rows(px, py, outer, red, inner, is_log):
+    """Softmax (or log_softmax) of (outer, red, inner) values read through typed pointers."""
     for o in range(outer):
         for k in range(inner):
-            m = _row_max(xa, xd, o, red, inner, k)
+            m = -math.inf
+            for j in range(red):
+                v = np.float64(px[(o * red + j) * inner + k])
+                if v > m:
+                    m = v
+            if (m - m) != 0.0:  # an infinite max: 0, so a row of -inf stays -inf (as _row_max)
+                m = 0.0
             acc = 0.0
             for j in range(red):
                 at = (o * red + j) * inner + k
-                e = math.exp(ld(xa, xd, at) - m)
+                e = math.exp(np.float64(px[at]) - m)
                 acc += e
                 if not is_log:
-                    st(ya, yd, at, e)
+                    py[at] = e
             if is_log:
                 lacc = math.log(acc) if acc > 0.0 else -math.inf
                 for j in range(red):
                     at = (o * red + j) * inner + k
-                    st(ya, yd, at, ld(xa, xd, at) - m - lacc)
+                    py[at] = np.float64(px[at]) - m - lacc
             else:
                 for j in range(red):
                     at = (o * red + j) * inner + k
-                    st(ya, yd, at, ld(ya, yd, at) / acc)
+                    py[at] = np.float64(py[at]) / acc
+
+
+def f_softmax(r, R, F, S, SH, G, goff, ginit):
+    """softmax (R[r * 10 + 6] == 0) or log_softmax (1) along the middle axis (input and output
+    of one dtype). Softmax keeps each exp in the output until the sum is known (exactly in
+    float64, rounded to float32): one exp per element."""
+    ya, yd, xa, xd, outer, red, inner = _io(r, R, S, SH)
+    is_log = R[r * 10 + 6] == 1
+    if yd == 1:
+        _softmax_rows(_p64(xa), _p64(ya), outer, red, inner, is_log)
+    else:
+        _softmax_rows(_p32(xa), _p32(ya), outer, red, inner, is_log)
 
 
 def f_cumsum(r, R, F, S, SH, G, goff, ginit):

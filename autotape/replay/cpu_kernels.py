@@ -405,25 +405,34 @@ def k_logsumexp(r, R, F, S, SH, G, goff, ginit):
                 G[gi + at] += g * math.exp(ld(xa, xd, at) - y)
 
 
+@njit(cache=True, error_model="numpy")
+def _softmax_vjp(py, G, gi, go, outer, red, inner, is_log):
+    """The VJP of softmax (or log_softmax) from its output, read through a typed pointer."""
+    for o in range(outer):
+        for k in range(inner):
+            dot = 0.0
+            for j in range(red):
+                at = (o * red + j) * inner + k
+                dot += G[go + at] if is_log else G[go + at] * np.float64(py[at])
+            for j in range(red):
+                at = (o * red + j) * inner + k
+                y = np.float64(py[at])
+                if is_log:
+                    G[gi + at] += G[go + at] - math.exp(y) * dot
+                else:
+                    G[gi + at] += y * (G[go + at] - dot)
+
+
 def k_softmax(r, R, F, S, SH, G, goff, ginit):
     """softmax (R[r * 10 + 6] == 0) or log_softmax (1) along the middle axis; reads only the output."""
     gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, SH, G, goff, ginit)
     if gi < 0:
         return
     is_log = R[r * 10 + 6] == 1
-    for o in range(outer):
-        for k in range(inner):
-            dot = 0.0
-            for j in range(red):
-                at = (o * red + j) * inner + k
-                dot += G[go + at] if is_log else G[go + at] * ld(ya, yd, at)
-            for j in range(red):
-                at = (o * red + j) * inner + k
-                y = ld(ya, yd, at)
-                if is_log:
-                    G[gi + at] += G[go + at] - math.exp(y) * dot
-                else:
-                    G[gi + at] += y * (G[go + at] - dot)
+    if yd == 1:
+        _softmax_vjp(_p64(ya), G, gi, go, outer, red, inner, is_log)
+    else:
+        _softmax_vjp(_p32(ya), G, gi, go, outer, red, inner, is_log)
 
 
 def k_cumsum(r, R, F, S, SH, G, goff, ginit):
