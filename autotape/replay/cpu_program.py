@@ -79,7 +79,9 @@ def _forward_op(k, a, b, c, V, K):
     """One inline instruction on values of one dtype (``V``): the op table's ``fwd`` expression,
     in float64 and stored in the value's dtype, as the generated forwards do."""
     if k == F_COPY:
-        for j in range(c):
+        if c == 1:  # (the usual one element: no loop to set up)
+            V[a] = V[b]
+        for j in range(c if c > 1 else 0):
             V[a + j] = V[b + j]
     elif k == F_ADD:
         V[a] = np.float64(V[b]) + np.float64(V[c])
@@ -122,7 +124,9 @@ def run_backward(P, start, K, A, R_at, S_at, SH_at, G, goff, ginit, vjps):
         add = k & 1
         k -= add
         if k == B_MOV:
-            if add:
+            if c == 1:  # (the usual one element: no loop to set up)
+                Gp[a] = Gp[a] + Gp[b] if add else Gp[b]
+            elif add:
                 for j in range(c):
                     Gp[a + j] += Gp[b + j]
             else:
