@@ -6,7 +6,6 @@ Function, a tensor hook); we handle that record here and resume it. A graph that
 """
 import threading
 import time
-import weakref
 
 import numpy as np
 
@@ -33,12 +32,6 @@ _ONE = np.ones(())
 
 
 _workspaces = threading.local()
-_deferred = threading.local()  # ``tape``: a weak reference to the tape whose saved values go next
-# A tape that saved this many values or more, all small (its gradients fit this many float64s),
-# lets go of them at this thread's next backward, or with its graph, if that comes first: dropping
-# tens of thousands of references to arrays the graph still holds is most of a short backward's
-# Python time, and comes free when the graph itself goes. Memory stays flat across steps.
-_DEFER_VALUES, _DEFER_ELEMENTS = 1024, 1 << 19
 
 
 class _Workspace:
@@ -163,17 +156,6 @@ def _fast(dispatcher, *args):
     return entry(*args)
 
 
-def _release_saved(tape, later):
-    """Release what ``tape`` saved for backward, now or (``later``) at the next call."""
-    ref = getattr(_deferred, "tape", None)
-    before = ref() if ref is not None else None
-    if before is not None and before is not tape:
-        before.release_saved()
-    _deferred.tape = weakref.ref(tape) if later else None
-    if not later:
-        tape.release_saved()
-
-
 class _Run:
     """One backward over the tapes the outputs reach; ``capture`` maps (tape serial, slot) to
     the input it stands for, when gradients are returned rather than accumulated."""
@@ -259,8 +241,7 @@ class _Run:
         ws = _take_workspace()
         ws.fit(tape.n_slots, n_rec)
         goff, ginit = ws.goff, ws.ginit
-        size = _fast(prepare_into, tables_at[1], tables_at[2], tape.n_slots, goff, ginit)
-        G = ws.arena(size)
+        G = ws.arena(_fast(prepare_into, tables_at[1], tables_at[2], tape.n_slots, goff, ginit))
         start = -1
         for slot, g in seeds:
             o = goff[slot]
@@ -342,7 +323,7 @@ class _Run:
             tape_mod.retire(tape)
             # nothing left reads saved values: every record was replayed or freed before
             if still_saved == 0 if start == n_rec - 1 else all_saved_freed(tables_at[0], n_rec, state, saves):
-                _release_saved(tape, len(tape.vals) >= _DEFER_VALUES and size <= _DEFER_ELEMENTS)
+                tape.release_saved()
 
     def fail(self, tape, rec, state):
         if state[rec] == 2:
