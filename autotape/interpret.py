@@ -1,8 +1,10 @@
 """The interpreter strategy of ``autotape.compile``: a recorded tape replayed by compiled loops
-over its records, forward (``replay/cpu_forward.py``) and reverse (``replay/cpu.py``). Each op's
-forward and VJP is compiled once, on first use, so compile cost is per op kind, not per record:
-it suits long tapes of tiny ops (the West graph). ``fuse.py``'s plan wraps this one for its
-guards, argument binding and fallback to the general engine."""
+over its records, forward and reverse: the program ``replay/cpu_program.py`` makes of the tape
+(small values in one arena, copies and one-element arithmetic inline, the other records calling
+the kernels of ``replay/cpu_forward.py`` and ``replay/cpu.py``). Each op's forward and VJP is
+compiled once, on first use, so compile cost is per op kind, not per record: it suits long
+tapes of tiny ops (the West graph). ``fuse.py``'s plan wraps this one (without a program) for
+its guards, argument binding and fallback to the general engine."""
 import time
 
 import numpy as np
@@ -250,10 +252,8 @@ class Plan:
             # the engine frees what this call saved: a later backward of this call raises, as there
             self.consumed = not retain_graph
             return False
-        tape = self.tape
-        G, goff, ginit = self.G, self.goff, self.ginit
-        slot = t._slot
-        o = goff[slot]
+        G, slot = self.G, t._slot
+        o = self.goff[slot]
         if grad_tensors is None and t._data.size == 1:  # the usual scalar loss
             G[o] = 1.0
         else:

@@ -20,7 +20,7 @@ def scalar_program(x, w):
         h = 3.0 - h / 4.0 - 1.0
         s = torch.softmax(torch.stack([h, p, w * 1.0]), dim=0)
         h = s[0] + s[1] * s.exp()[2]
-        _unused = parts[k] + 1.0  # no gradient reaches it, and nothing reads it
+        parts[k] + 1.0  # no gradient reaches it, and nothing reads it
     return torch.stack([h, h * h]).sum()
 
 

@@ -1,5 +1,6 @@
 """The CPU reverse replay: one Numba-compiled loop over the whole tape, calling each
-record's VJP through a table of compiled function addresses.
+record's VJP through a table of compiled function addresses (the commonest one-element
+records, a gradient moved or multiplied by one value, the loop runs itself: ``_inline``).
 
 The elementwise VJPs are generated from the op table, each a loop with its VJP expression
 spliced in; the others are kernels in ``cpu_kernels``. The generated source is written to a

@@ -81,8 +81,9 @@ def _forward_op(k, a, b, c, V, K):
     if k == F_COPY:
         if c == 1:  # (the usual one element: no loop to set up)
             V[a] = V[b]
-        for j in range(c if c > 1 else 0):
-            V[a + j] = V[b + j]
+        else:
+            for j in range(c):
+                V[a + j] = V[b + j]
     elif k == F_ADD:
         V[a] = np.float64(V[b]) + np.float64(V[c])
     elif k == F_MUL:
@@ -157,13 +158,6 @@ def run_backward(P, start, K, A, R_at, S_at, SH_at, G, goff, ginit, vjps):
     return -1
 
 
-@njit(cache=True, error_model="numpy")
-def copy_bytes(dst, src, n):
-    D, S = _pu8(dst), _pu8(src)
-    for j in range(n):
-        D[j] = S[j]
-
-
 class Tables:
     """The tape's records and slots as Python lists (read one by one while the programs are
     made: far quicker than NumPy scalars), from copies (the tape's own arrays stay unpinned)."""
@@ -236,8 +230,7 @@ class Program:
             size = at + end - start
         self.A = np.zeros(size + 16, np.uint8)
         base = self.A.ctypes.data
-        for at, start, n in placed:
-            copy_bytes(base + at, start, n)
+        load(np.array([[start, at, n] for at, start, n in placed], np.int64).reshape(-1, 3), self.A)
         self.L = np.array(loads, np.int64).reshape(-1, 3)
         self.arg_load = {}  # argument slot -> its row in L
         row_of = {src: k for k, (src, _, _) in enumerate(loads)}
