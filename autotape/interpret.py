@@ -1,8 +1,10 @@
 """The interpreter strategy of ``autotape.compile``: a recorded tape replayed by compiled loops
-over its records, forward (``replay/cpu_forward.py``) and reverse (``replay/cpu.py``). Each op's
-forward and VJP is compiled once, on first use, so compile cost is per op kind, not per record:
-it suits long tapes of tiny ops (the West graph). ``fuse.py``'s plan wraps this one for its
-guards, argument binding and fallback to the general engine."""
+over its records, forward and reverse: the program ``replay/cpu_program.py`` makes of the tape
+(small values in one arena, copies and one-element arithmetic inline, the other records calling
+the kernels of ``replay/cpu_forward.py`` and ``replay/cpu.py``). Each op's forward and VJP is
+compiled once, on first use, so compile cost is per op kind, not per record: it suits long
+tapes of tiny ops (the West graph). ``fuse.py``'s plan wraps this one (without a program) for
+its guards, argument binding and fallback to the general engine."""
 import time
 
 import numpy as np
@@ -13,7 +15,7 @@ from .autograd.anomaly import is_anomaly_enabled
 from .autograd.engine import _SECOND_BACKWARD, _seeds
 from .grad_mode import no_grad
 from .ops import OPS, PYTHON
-from .replay import cpu_forward
+from .replay import cpu_forward, cpu_program
 from .replay.cpu import ensure_compiled as ensure_vjp
 from .replay.cpu import replay, tables
 from .replay.cpu_kernels import cycles, entry_point, prepare
@@ -72,6 +74,7 @@ class Plan:
         self.pause = np.zeros(n_rec, np.uint8)
         self.live = np.zeros(1, np.int64)  # (the replay counts records it passes over: unused here)
         self.leaf_info = None
+        self.program = None  # the compiled program of the tape (cpu_program.py), made by precompile
         self.forward_entry = self.replay_entry = self.deliver_entry = None
         self.latest = ()
         self.consumed = False
@@ -99,13 +102,16 @@ class Plan:
                 cpu_forward.ensure_compiled(code)
             if vjps[code] == 0:
                 ensure_vjp(code)
+        self.program = cpu_program.Program(self)
         self.compile_s = time.perf_counter() - t0
 
     # -- forward -------------------------------------------------------------------------------
     def slot_array(self, s):
         a = self.arg_arrays.get(s)
         if a is None:
-            a = self.tape.arrays[self.tape.slot_addr(s)]
+            a = self.program.views.get(s) if self.program is not None else None
+            if a is None:
+                a = self.tape.arrays[self.tape.slot_addr(s)]
         return a
 
     def run(self, flat):
@@ -139,12 +145,17 @@ class Plan:
         self.read_versions = [t._vc[0] for t in self.read_tensors]
         if not self.arg_slots:
             return True
+        loads = self.program.arg_load if self.program is not None else {}
         for k, s in self.arg_slots:
             d = flat[k]._data
             if not d.flags.c_contiguous:
                 d = np.ascontiguousarray(d)
             self.arg_arrays[s] = d
-            tape.set_addr(s, _address(d))
+            row = loads.get(s)
+            if row is None:
+                tape.set_addr(s, _address(d))
+            else:  # copied into the arena by the forward program
+                self.program.L[row, 0] = _address(d)
         if self.rg_args:
             self.leaf_info = None
             arg_of = {s: k for k, s in self.arg_slots}
@@ -158,6 +169,11 @@ class Plan:
         tape.epoch = tape_mod._inplace_epoch[0]
         fwds = cpu_forward.table()
         prof = profiler.current()
+        if self.program is not None:
+            if prof is None:
+                self.run_program(fwds)
+                return
+            cpu_program.load(self.program.L, self.program.A)  # the record loop below reads the arena
         forward = self.forward_entry
         clock = None
         if prof is not None:
@@ -179,6 +195,25 @@ class Plan:
                 r = res
         if prof is not None:
             prof.add_replay(tape, clock, c_ref, t_ref, 0, cat="forward")
+
+    def run_program(self, fwds):
+        """The forward program: Python runs only the custom Functions' records (and compiles)."""
+        p = self.program
+        run = p.forward_entry
+        if run is None:
+            run = p.forward_entry = entry_point(cpu_program.run_forward, p.forward, 0, p.K, p.L, p.A,
+                                                *self.tables_at, fwds)
+        i = 0
+        while True:
+            i = run(p.forward, i, p.K, p.L, p.A, *self.tables_at, fwds)
+            if i < 0:
+                return
+            r = int(p.forward[4 * i + 1])
+            if p.forward[4 * i] == cpu_program.PY:
+                self.run_function(r)
+                i += 1
+            else:
+                cpu_forward.ensure_compiled(self.tape.op_of(r))
 
     def run_function(self, rec):
         """A custom Function's record: run its forward in Python on the slots' current values."""
@@ -214,21 +249,51 @@ class Plan:
             raise RuntimeError(_SECOND_BACKWARD)
         self.check_versions()
         if self.needs_engine():
+            # the engine frees what this call saved: a later backward of this call raises, as there
+            self.consumed = not retain_graph
             return False
-        tape = self.tape
-        G, goff, ginit = self.G, self.goff, self.ginit
-        slot = t._slot
-        o = goff[slot]
+        G, slot = self.G, t._slot
+        o = self.goff[slot]
         if grad_tensors is None and t._data.size == 1:  # the usual scalar loss
             G[o] = 1.0
         else:
             (_, g), = _seeds([t], grad_tensors)
             G[o: o + g.size] = g.reshape(-1)
+        if self.program is not None:
+            self.run_backward_program(slot)
+        else:
+            self.run_backward(slot)
+        self.deliver()
+        if not retain_graph:
+            self.consumed = True
+        return True
+
+    def run_backward_program(self, slot):
+        """The reverse program from ``slot`` (made on its first backward)."""
+        p, ginit = self.program, self.ginit
+        code, ginit0, K = p.backward_program(slot, self.goff)
+        ginit[:] = ginit0
+        ginit[slot] = 1
+        vjps = tables()[0]
+        args = (K, p.A, *self.tables_at, self.G, self.goff, ginit, vjps)
+        run = p.backward_entry
+        if run is None:
+            run = p.backward_entry = entry_point(cpu_program.run_backward, code, 0, *args)
+        i = 0
+        while True:
+            i = run(code, i, *args)
+            if i < 0:
+                return
+            ensure_vjp(self.tape.op_of(int(code[4 * i + 1])))
+
+    def run_backward(self, slot):
+        """The general reverse replay from ``slot`` (a plan without a program: fuse.py's)."""
+        tape, G, goff, ginit = self.tape, self.G, self.goff, self.ginit
         ginit[:] = 0
         ginit[slot] = 1
-        vjps, saves = tables()
+        vjps, saves, inline = tables()
         r = tape.producer_of(slot)
-        args = (*self.tables_at, G, goff, ginit, tape.state, self.pause, saves, vjps, self.live, None)
+        args = (*self.tables_at, G, goff, ginit, tape.state, self.pause, saves, vjps, inline, self.live, None)
         if self.replay_entry is None:
             self.replay_entry = entry_point(replay, r, -1, True, *args)
         while True:
@@ -239,10 +304,6 @@ class Plan:
                 raise RuntimeError(f"compiled replay failed at record {-2 - res}")
             ensure_vjp(tape.op_of(res))
             r = res
-        self.deliver()
-        if not retain_graph:
-            self.consumed = True
-        return True
 
     def check_versions(self):
         for t, v in zip(self.read_tensors, self.read_versions):

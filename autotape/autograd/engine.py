@@ -223,7 +223,7 @@ class _Run:
             t.grad = _wrap(d + g)
 
     def replay_tape(self, tape, seeds):
-        vjps, saves = tables()
+        vjps, saves, inline = tables()
         n_rec = tape.n_records
         # The compiled code reads the tape's arrays by address: no NumPy views of them exist,
         # so nothing can pin their buffers (an exception's traceback, say) and stop recording.
@@ -273,9 +273,11 @@ class _Run:
         while True:
             t0 = time.perf_counter_ns() if prof is not None else 0
             if clock is None:
-                res = _fast(replay, r, skip, self.retain, *tables_at, G, goff, ginit, state, pause, saves, vjps, live, None)
+                res = _fast(replay, r, skip, self.retain, *tables_at, G, goff, ginit, state, pause, saves, vjps, inline, live,
+                            None)
             else:  # (the profiler's variant)
-                res = replay(r, skip, self.retain, *tables_at, G, goff, ginit, state, pause, saves, vjps, live, clock)
+                res = replay(r, skip, self.retain, *tables_at, G, goff, ginit, state, pause, saves, vjps, inline, live,
+                             clock)
             if prof is not None:
                 replay_ns += time.perf_counter_ns() - t0
             if done >= 0:

@@ -50,10 +50,21 @@ def _loop(expr, inputs, bits):
     return lines
 
 
+def _scalar(expr, inputs):
+    """One element (so one in every input): the same expression, without loops or size checks."""
+    lines = ["if n == 1:"]
+    for bits in (64, 32):
+        lines.append("    if dtype_of(S, out) == 1:" if bits == 64 else "    else:")
+        lines += [f"        {v} = np.float64(_p{bits}(S[{slot} * 2])[0])" for v, slot in inputs]
+        lines.append(f"        _p{bits}(S[out * 2])[0] = np.float{bits}({expr})")
+    return lines + ["    return"]
+
+
 def _elementwise(spec):
     """The forward of an elementwise op: an input of size 1 (broadcast) is read at stride 0."""
     inputs = _INPUTS[spec.kind]
     lines = ["out = R[r * 10 + 1]", "n = size_of(S, SH, out)", "a = F[r * 5 + 4]", "b = F[r * 5 + 3]"]
+    lines += _scalar(spec.fwd, inputs)
     lines += [f"s_{v} = 1 if size_of(S, SH, {slot}) == n else 0" for v, slot in inputs]
     lines.append("if dtype_of(S, out) == 1:")
     lines += ["    " + x for x in _loop(spec.fwd, inputs, 64)]
@@ -84,7 +95,8 @@ def _io(r, R, S, SH):
     that views its input as (outer, red, inner)."""
     out, a = R[r * 10 + 1], R[r * 10 + 2]
     outer, red = R[r * 10 + 4], R[r * 10 + 5]
-    inner = size_of(S, SH, a) // max(outer * red, 1)
+    n = size_of(S, SH, a)
+    inner = 1 if outer * red == n else n // max(outer * red, 1)  # (a division costs more than the test)
     return S[out * 2], dtype_of(S, out), S[a * 2], dtype_of(S, a), outer, red, inner
 
 
@@ -206,21 +218,46 @@ def f_logsumexp(r, R, F, S, SH, G, goff, ginit):
             st(ya, yd, o * inner + k, (math.log(acc) if acc > 0.0 else -math.inf) + m)
 
 
-def f_softmax(r, R, F, S, SH, G, goff, ginit):
-    """softmax (R[r * 10 + 6] == 0) or log_softmax (1) along the middle axis."""
-    ya, yd, xa, xd, outer, red, inner = _io(r, R, S, SH)
-    is_log = R[r * 10 + 6] == 1
+@njit(cache=True, error_model="numpy")
+def _softmax_rows(px, py, outer, red, inner, is_log):
+    """Softmax (or log_softmax) of (outer, red, inner) values read through typed pointers."""
     for o in range(outer):
         for k in range(inner):
-            m = _row_max(xa, xd, o, red, inner, k)
+            m = -math.inf
+            for j in range(red):
+                v = np.float64(px[(o * red + j) * inner + k])
+                if v > m:
+                    m = v
+            if (m - m) != 0.0:  # an infinite max: 0, so a row of -inf stays -inf (as _row_max)
+                m = 0.0
             acc = 0.0
             for j in range(red):
-                acc += math.exp(ld(xa, xd, (o * red + j) * inner + k) - m)
-            lacc = math.log(acc) if acc > 0.0 else -math.inf
-            for j in range(red):
                 at = (o * red + j) * inner + k
-                s = ld(xa, xd, at) - m
-                st(ya, yd, at, s - lacc if is_log else math.exp(s) / acc)
+                e = math.exp(np.float64(px[at]) - m)
+                acc += e
+                if not is_log:
+                    py[at] = e
+            if is_log:
+                lacc = math.log(acc) if acc > 0.0 else -math.inf
+                for j in range(red):
+                    at = (o * red + j) * inner + k
+                    py[at] = np.float64(px[at]) - m - lacc
+            else:
+                for j in range(red):
+                    at = (o * red + j) * inner + k
+                    py[at] = np.float64(py[at]) / acc
+
+
+def f_softmax(r, R, F, S, SH, G, goff, ginit):
+    """softmax (R[r * 10 + 6] == 0) or log_softmax (1) along the middle axis (input and output
+    of one dtype). Softmax keeps each exp in the output until the sum is known (exactly in
+    float64, rounded to float32): one exp per element."""
+    ya, yd, xa, xd, outer, red, inner = _io(r, R, S, SH)
+    is_log = R[r * 10 + 6] == 1
+    if yd == 1:
+        _softmax_rows(_p64(xa), _p64(ya), outer, red, inner, is_log)
+    else:
+        _softmax_rows(_p32(xa), _p32(ya), outer, red, inner, is_log)
 
 
 def f_cumsum(r, R, F, S, SH, G, goff, ginit):

@@ -234,17 +234,27 @@ def k_narrow(r, R, F, S, SH, G, goff, ginit):
     if gi < 0:
         return
     outer, rtot, off, rk = R[r * 10 + 4], R[r * 10 + 5], R[r * 10 + 6], R[r * 10 + 7]
-    _rows_add(G, gi, rtot, off, goff[out], rk, 0, outer, rk, size_of(S, SH, out) // max(outer * rk, 1))
+    n = size_of(S, SH, out)
+    if n == 1:  # one element (outer, rk and inner are 1): unbind's usual piece, without a division
+        G[gi + off] += G[goff[out]]
+        return
+    _rows_add(G, gi, rtot, off, goff[out], rk, 0, outer, rk, n // max(outer * rk, 1))
 
 
 def k_cat_piece(r, R, F, S, SH, G, goff, ginit):
     """The input is the piece out[:, off:off+rk, :] of a cat/stack along one dim."""
     out, a = R[r * 10 + 1], R[r * 10 + 2]
+    outer, rtot, off, rk = R[r * 10 + 4], R[r * 10 + 5], R[r * 10 + 6], R[r * 10 + 7]
+    n = size_of(S, SH, a)
+    if n == 1:  # a piece of one element (stack of scalars): written, or added, in one step
+        gi, held = gtarget(a, goff, ginit)
+        if gi >= 0:
+            G[gi] = (G[gi] + G[goff[out] + off]) if held else G[goff[out] + off]
+        return
     gi = gslot(a, S, SH, G, goff, ginit)
     if gi < 0:
         return
-    outer, rtot, off, rk = R[r * 10 + 4], R[r * 10 + 5], R[r * 10 + 6], R[r * 10 + 7]
-    _rows_add(G, gi, rk, 0, goff[out], rtot, off, outer, rk, size_of(S, SH, a) // max(outer * rk, 1))
+    _rows_add(G, gi, rk, 0, goff[out], rtot, off, outer, rk, n // max(outer * rk, 1))
 
 
 def k_gather(r, R, F, S, SH, G, goff, ginit):
@@ -264,7 +274,8 @@ def _along_io(r, R, S, SH, G, goff, ginit):
     output's, the (outer, red, inner) view of the input, and both values' addresses and dtypes."""
     out, a = R[r * 10 + 1], R[r * 10 + 2]
     outer, red = R[r * 10 + 4], R[r * 10 + 5]
-    inner = size_of(S, SH, a) // max(outer * red, 1)
+    n = size_of(S, SH, a)
+    inner = 1 if outer * red == n else n // max(outer * red, 1)  # (a division costs more than the test)
     return (gslot(a, S, SH, G, goff, ginit), goff[out], outer, red, inner,
             S[a * 2], dtype_of(S, a), S[out * 2], dtype_of(S, out))
 
@@ -394,25 +405,34 @@ def k_logsumexp(r, R, F, S, SH, G, goff, ginit):
                 G[gi + at] += g * math.exp(ld(xa, xd, at) - y)
 
 
+@njit(cache=True, error_model="numpy")
+def _softmax_vjp(py, G, gi, go, outer, red, inner, is_log):
+    """The VJP of softmax (or log_softmax) from its output, read through a typed pointer."""
+    for o in range(outer):
+        for k in range(inner):
+            dot = 0.0
+            for j in range(red):
+                at = (o * red + j) * inner + k
+                dot += G[go + at] if is_log else G[go + at] * np.float64(py[at])
+            for j in range(red):
+                at = (o * red + j) * inner + k
+                y = np.float64(py[at])
+                if is_log:
+                    G[gi + at] += G[go + at] - math.exp(y) * dot
+                else:
+                    G[gi + at] += y * (G[go + at] - dot)
+
+
 def k_softmax(r, R, F, S, SH, G, goff, ginit):
     """softmax (R[r * 10 + 6] == 0) or log_softmax (1) along the middle axis; reads only the output."""
     gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, SH, G, goff, ginit)
     if gi < 0:
         return
     is_log = R[r * 10 + 6] == 1
-    for o in range(outer):
-        for k in range(inner):
-            dot = 0.0
-            for j in range(red):
-                at = (o * red + j) * inner + k
-                dot += G[go + at] if is_log else G[go + at] * ld(ya, yd, at)
-            for j in range(red):
-                at = (o * red + j) * inner + k
-                y = ld(ya, yd, at)
-                if is_log:
-                    G[gi + at] += G[go + at] - math.exp(y) * dot
-                else:
-                    G[gi + at] += y * (G[go + at] - dot)
+    if yd == 1:
+        _softmax_vjp(_p64(ya), G, gi, go, outer, red, inner, is_log)
+    else:
+        _softmax_vjp(_p32(ya), G, gi, go, outer, red, inner, is_log)
 
 
 def k_cumsum(r, R, F, S, SH, G, goff, ginit):

@@ -1,0 +1,91 @@
+"""The compiled interpreter's program (autotape/replay/cpu_program.py) and the replay loop's
+inline records: on tapes of one-element values, every inline kind (copies by unbind, stack,
+select, reshape; + - * / and their scalar forms; negation) in float32 and float64 must give
+what eager gives (bit for bit in float64), with arguments rebound, leaves changed in place
+between calls, a custom Function in the middle and records no gradient reaches."""
+import numpy as np
+import pytest
+
+import autotape as torch
+from autotape.replay import cpu_program
+
+
+def scalar_program(x, w):
+    """Many records of one element each, of every inline kind, plus kernels (softmax, exp)."""
+    parts = list(x.unbind(0))
+    h = parts[0] * w + 1.5
+    for k, p in enumerate(parts[1:]):
+        h = (h - p) / (p * p + 2.0) - 0.25 * h
+        h = -h + p.reshape(1).reshape(()) * 0.5
+        h = 3.0 - h / 4.0 - 1.0
+        s = torch.softmax(torch.stack([h, p, w * 1.0]), dim=0)
+        h = s[0] + s[1] * s.exp()[2]
+        parts[k] + 1.0  # no gradient reaches it, and nothing reads it
+    return torch.stack([h, h * h]).sum()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_scalar_program_matches_eager_over_calls(dtype):
+    x = torch.linspace(-1.0, 1.0, 7, dtype=dtype)
+    w = torch.tensor(0.75, dtype=dtype, requires_grad=True)
+    step = torch.compile(scalar_program)
+    for k in range(3):
+        xk = x * (1.0 + 0.1 * k)
+        out = step(xk, w)
+        out.backward()
+        got, w.grad = w.grad.numpy().copy(), None
+        ref = scalar_program(xk, w)
+        ref.backward()
+        if dtype is torch.float64:
+            assert out.item() == ref.item()
+            np.testing.assert_array_equal(got, w.grad.numpy())
+        else:
+            np.testing.assert_allclose(out.item(), ref.item(), rtol=1e-5)
+            np.testing.assert_allclose(got, w.grad.numpy(), rtol=1e-4)
+        w.grad = None
+        with torch.no_grad():
+            w.add_(0.125)  # an in-place update between calls, as an optimizer's
+    assert "interpreter" in step.explain()
+    plan, = step.cache.values()
+    fwd = set(plan.program.forward[0::4].tolist())
+    bwd = set(plan.program.backwards[out._slot][0][0::4].tolist())
+    assert len(fwd - {cpu_program.CALL}) == 11 and len(bwd - {cpu_program.CALL}) >= 8  # every inline kind runs
+
+
+def test_argument_requiring_grad_and_custom_function_in_the_program():
+    class Twice(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2.0
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2.0
+
+    def f(a, b):
+        y = [Twice.apply(a[i] * b[i]) + a[i] for i in range(a.shape[0])]
+        return torch.stack(y).sum() / 3.0
+
+    step = torch.compile(f)
+    for k in range(3):
+        a = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True) * (k + 1)
+        a = a.detach().requires_grad_()
+        b = torch.tensor([1.5, 0.25, -0.5], dtype=torch.float64, requires_grad=True)
+        out = step(a, b)
+        out.backward()
+        a2, b2 = a.detach().requires_grad_(), b.detach().requires_grad_()
+        ref = f(a2, b2)
+        ref.backward()
+        assert out.item() == ref.item()
+        np.testing.assert_array_equal(a.grad.numpy(), a2.grad.numpy())
+        np.testing.assert_array_equal(b.grad.numpy(), b2.grad.numpy())
+
+
+def test_second_backward_after_the_engine_freed_the_call_raises():
+    w = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    step = torch.compile(lambda: (w * w).exp())
+    out = step()
+    out.register_hook(lambda g: g)  # a hook: this backward runs in the general engine
+    out.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        out.backward()
