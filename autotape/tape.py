@@ -319,16 +319,9 @@ class Tape:
         return self.R[rec * R_WIDTH + 1]
 
     def inputs_of(self, rec):
-        """The input slots of record ``rec`` (-1: none): three, or a stack record's pieces; a
-        Function's are in ``python``."""
-        from .ops import OPS
-
+        """The input slots of record ``rec`` (-1: none); a Function's are in ``python``."""
         base = rec * R_WIDTH
-        spec = OPS[self.R[base]]
-        if spec.name == "stack":
-            return tuple(self.R[base + 2: base + 2 + self.R[base + 8]])
-        third = self.R[base + 4] if spec.kind == "ew3" else -1
-        return self.R[base + 2], self.R[base + 3], third
+        return inputs_in(self.R[base: base + R_WIDTH])
 
     def grad_fn_name(self, rec):
         from .ops import OPS, PYTHON
@@ -391,6 +384,18 @@ class Tape:
 
     def slot_shape(self, slot):
         return self.shape_of(self.S[slot * 2 + 1] & SHAPE_MASK)
+
+
+def inputs_in(row):
+    """The input slots of the record whose 10 ints are ``row`` (-1: none): three, or a stack
+    record's pieces (see ``Tape.record_pieces``). Every Python reader of a record's inputs
+    comes here, so a new layout is taught in one place."""
+    from .ops import OPS
+
+    spec = OPS[row[0]]
+    if spec.name == "stack":
+        return tuple(row[2: 2 + row[8]])
+    return row[2], row[3], row[4] if spec.kind == "ew3" else -1
 
 
 def current_tape():

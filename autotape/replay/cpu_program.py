@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit
 
 from ..ops import OPS, PYTHON
+from ..tape import inputs_in
 from .cpu_kernels import _p32, _p64, _pi32, _pi64, _pu8, call_vjp
 
 # forward kinds (+ 1 for float64 values); CALL and PY take the record in ``a``
@@ -177,8 +178,7 @@ class Tables:
 
     def inputs(self, r):
         """Record r's input slots (-1: none), as ``Tape.inputs_of``."""
-        row = self.rows[r]
-        return row[2], row[3], row[4] if OPS[row[0]].kind == "ew3" else -1
+        return inputs_in(self.rows[r])
 
 
 class Program:
