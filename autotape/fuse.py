@@ -13,10 +13,12 @@ dtype after every op; an op that is one IEEE operation (``x1 + x2``, ``x * x``) 
 values gives the same bits computed in float32, so those run in float32 (twice as wide in
 SIMD). Float32 data is summed as PyTorch sums it, in float32, but in blocks of ``BLOCK``
 elements whose sums are added in float64, and its per-element gradients are float32; sums of
-products are fused multiply-adds. Float64 data stays float64 throughout. What the hand-fused
-loop of ``benchmarks/poly.py`` still skips: the constants the recording folded (the
-polynomial's x**2 and x**3) are read from memory, not recomputed from x, and values are not
-contracted (FMA) or reordered.
+products (the loss's ``sum(r * r)``, the gradients' ``sum(g * x)``) are fused multiply-adds.
+Float64 data stays float64 throughout. Constants the recording computed from captured tensors
+by arithmetic (the polynomial's x**2 and x**3) are recomputed in the loop as NumPy computed
+them (``_Derived``), so the loop reads x and y only, as the hand-fused loop of
+``benchmarks/poly.py`` does. What that loop still does and this one does not: values are not
+contracted (FMA) or reordered, so each is the interpreter's.
 
 Which tapes fuse: every record is elementwise (op table kinds "ew1"/"ew2" with a ``fwd``, or
 a cast), or a ``sum``/``mean`` to one value; one scalar output; every value has N elements or
@@ -261,26 +263,17 @@ class Fusion:
             body.append(f"    r{red.out} = 0.0")
             body += [f"    acc{k}_{s} = 0.0" for s in grads.get(k, ())]
         if self.loop:
-            body.append(f"    for i0 in range(0, n, {BLOCK}):")
-            body.append(f"        i1 = min(i0 + {BLOCK}, n)")
-            for k, red in enumerate(reds):
-                body.append(f"        q{red.out} = {zero}")
-                body += [f"        q{k}_{s} = {zero}" for s in grads.get(k, ())]
-            body.append("        for i in range(i0, i1):")
-            body += [f"            v{s} = p{s}[i]" for s in self.inputs if s in vec and s not in self.derived.slots]
-            body += self.derived.inside
-            for r in self.loop:
-                if r.reduce:
-                    v = f"v{r.ins[0]}" if f32 else self._as64(r.ins[0])
-                    body.append(f"            q{r.out} = _acc(q{r.out}, {v})  # {r.name}")
-                else:
-                    body += self._assign(r, self._value(r), "            ", store)
-            for k, red in enumerate(reds):
-                if k in grads:
-                    body += self._loop_gradient(k, red)
-            for k, red in enumerate(reds):
-                body.append(f"        r{red.out} += q{red.out}")
-                body += [f"        acc{k}_{s} += q{k}_{s}" for s in grads.get(k, ())]
+            inner = self._loop_body(store)
+            for head, stop in ((f"range(0, n, {BLOCK})", f"min(i0 + {BLOCK}, n)"),):
+                body.append(f"    for i0 in {head}:")
+                for k, red in enumerate(reds):
+                    body.append(f"        q{red.out} = {zero}")
+                    body += [f"        q{k}_{s} = {zero}" for s in grads.get(k, ())]
+                body.append(f"        for i in range(i0, {stop}):")
+                body += inner
+                for k, red in enumerate(reds):
+                    body.append(f"        r{red.out} += q{red.out}")
+                    body += [f"        acc{k}_{s} += q{k}_{s}" for s in grads.get(k, ())]
         for r in reds:
             body += self._assign(r, f"np.float{32 if self.f32(r.out) else 64}(r{r.out} * {_lit(r.a)})", "    ", store)
         for r in self.tail:
@@ -301,6 +294,38 @@ class Fusion:
             body += self._reverse(self.before, set(reached - vec), lambda s: f"d{s}", add)
             body += [f"    out[{1 + j}] = d{s}" for j, s in enumerate(self.leaves) if s in reached]
         return "\n".join(body) + "\n"
+
+    def _loop_body(self, store):
+        """The lines for one element: its values, the reductions' terms, their derivatives."""
+        vec, f32, reds = self.vec, self.f32_loop, self.reds
+        body = [f"            v{s} = p{s}[i]" for s in self.inputs if s in vec and s not in self.derived.slots]
+        body += self.derived.inside
+        for r in self.loop:
+            if r.reduce:
+                uv = self._product(r.ins[0])
+                if uv is not None:
+                    body.append(f"            q{r.out} = _acc_mul(q{r.out}, {uv[0]}, {uv[1]})  # {r.name}")
+                else:
+                    v = f"v{r.ins[0]}" if f32 else self._as64(r.ins[0])
+                    body.append(f"            q{r.out} = _acc(q{r.out}, {v})  # {r.name}")
+            else:
+                body += self._assign(r, self._value(r), "            ", store)
+        for k, red in enumerate(reds):
+            if k in self.grads:
+                body += self._loop_gradient(k, red)
+        return body
+
+    def _product(self, s):
+        """The two factors of value ``s`` when a loop record computes it as one product in the loop's
+        dtype (``x * x``, ``x1 * x2``): a sum of it is then a sum of products, fused multiply-adds."""
+        rec = next((r for r in self.loop if r.out == s and not r.reduce), None)
+        f32 = self.f32_loop
+        if rec is None or any(self.f32(t) != f32 for t in rec.ins + [rec.out]):
+            return None
+        body = _fold(rec.fwd, self._env(rec, self._native)).body
+        if not (isinstance(body, ast.BinOp) and isinstance(body.op, ast.Mult)):
+            return None
+        return tuple(_source(ast.Expression(t), f32) for t in (body.left, body.right))
 
     def _loop_gradient(self, k, red):
         """The loop's lines for reduction ``k``: the derivative of the element's term with respect to
