@@ -8,17 +8,18 @@ broadcast at stride 0) is a sum over the elements, accumulated next to the reduc
 After the loop the scalar ops after the reductions are differentiated and the chain rule is
 finished on scalars; ``backward()`` then only scales by its seed and delivers into ``.grad``.
 
-Arithmetic. Values are the interpreter's: it computes in float64 and rounds to the slot's
-dtype after every op; an op that is one IEEE operation (``x1 + x2``, ``x * x``) on float32
-values gives the same bits computed in float32, so those run in float32 (twice as wide in
-SIMD). Float32 data is summed as PyTorch sums it, in float32, but in blocks of ``BLOCK``
-elements whose sums are added in float64, and its per-element gradients are float32; sums of
-products (the loss's ``sum(r * r)``, the gradients' ``sum(g * x)``) are fused multiply-adds.
-Float64 data stays float64 throughout. Constants the recording computed from captured tensors
-by arithmetic (the polynomial's x**2 and x**3) are recomputed in the loop as NumPy computed
-them (``_Derived``), so the loop reads x and y only, as the hand-fused loop of
-``benchmarks/poly.py`` does. What that loop still does and this one does not: values are not
-contracted (FMA) or reordered, so each is the interpreter's.
+Arithmetic. Values are eager's (NumPy's, and PyTorch's). The interpreter computes in float64
+and rounds to the slot's dtype after every op, which gives eager's bits for an op of one IEEE
+operation (``x1 + x2``, ``x * x``); on float32 values such an op runs in float32 (twice as wide
+in SIMD), and so does one of several (float32's ``x ** 3`` is ``x * x * x``), one rounding per
+operation as NumPy and PyTorch do it, where the interpreter rounds once. Constants the
+recording computed from captured tensors by arithmetic (the polynomial's x**2 and x**3) are
+recomputed in the loop the same way (``_Derived``), so it reads x and y only, as the hand-fused
+loop of ``benchmarks/poly.py`` does. Float32 data is summed as PyTorch sums it, in float32, but
+in blocks of ``BLOCK`` elements whose sums are added in float64, and its per-element gradients
+are float32; sums of products (the loss's ``sum(r * r)``, the gradients' ``sum(g * x)``) are
+fused multiply-adds. Float64 data stays float64 throughout. What the hand-fused loop does and
+this one does not: values are not contracted (FMA) or reordered.
 
 Which tapes fuse: every record is elementwise (op table kinds "ew1"/"ew2" with a ``fwd``, or
 a cast), or a ``sum``/``mean`` to one value; one scalar output; every value has N elements or
@@ -185,10 +186,12 @@ class Fusion:
     def _value(self, rec):
         """The expression of ``rec``'s output, of the output's dtype. The interpreter computes in
         float64 and rounds to the output's dtype; one IEEE operation on float32 values and constants
-        (``x1 + x2``, ``x * x``) rounds the same computed in float32, which vectorizes twice as wide."""
+        (``x1 + x2``, ``x * x``) rounds the same computed in float32, which vectorizes twice as wide.
+        Several (``x * x * x``, float32's ``x ** 3``) are computed in float32 one at a time, as NumPy
+        and PyTorch compute them (the interpreter rounds once, so it may differ there by an ulp)."""
         if self.f32(rec.out) and all(self.f32(s) for s in rec.ins):
             tree = _fold(rec.fwd, self._env(rec, self._native))
-            if _one_rounding(tree.body):
+            if _one_rounding(tree.body) or _float32_arithmetic(tree.body):
                 return _source(tree, f32=True)
         e = _source(_fold(rec.fwd, self._env(rec, self._as64)))
         return f"np.float{32 if self.f32(rec.out) else 64}({e})"
@@ -263,8 +266,11 @@ class Fusion:
             body.append(f"    r{red.out} = 0.0")
             body += [f"    acc{k}_{s} = 0.0" for s in grads.get(k, ())]
         if self.loop:
+            # whole blocks, whose trip count LLVM knows (no remainder code in them), then the rest;
+            # the loop's body is generated once, emitted twice
+            body.append(f"    whole = n - n % {BLOCK}")
             inner = self._loop_body(store)
-            for head, stop in ((f"range(0, n, {BLOCK})", f"min(i0 + {BLOCK}, n)"),):
+            for head, stop in ((f"range(0, whole, {BLOCK})", f"i0 + {BLOCK}"), (f"range(whole, n, {BLOCK})", "n")):
                 body.append(f"    for i0 in {head}:")
                 for k, red in enumerate(reds):
                     body.append(f"        q{red.out} = {zero}")
@@ -477,6 +483,13 @@ def _arithmetic(node):
         k1, k2 = _arithmetic(node.left), _arithmetic(node.right)
         return None if k1 is None or k2 is None else k1 + k2 + 1
     return None
+
+
+def _float32_arithmetic(node):
+    """Whether ``node`` is IEEE arithmetic (``_arithmetic``) on float32 values and constants
+    that float32 holds exactly: NumPy computes it in float32, rounding after each operation."""
+    return _arithmetic(node) is not None and all(
+        float(np.float32(n.value)) == n.value for n in ast.walk(node) if isinstance(n, ast.Constant))
 
 
 class _Fold(ast.NodeTransformer):
