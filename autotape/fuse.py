@@ -8,11 +8,12 @@ broadcast at stride 0) is a sum over the elements, accumulated next to the reduc
 After the loop the scalar ops after the reductions are differentiated and the chain rule is
 finished on scalars; ``backward()`` then only scales by its seed and delivers into ``.grad``.
 
-Arithmetic. Values are eager's (NumPy's, and PyTorch's). The interpreter computes in float64
-and rounds to the slot's dtype after every op, which gives eager's bits for an op of one IEEE
-operation (``x1 + x2``, ``x * x``); on float32 values such an op runs in float32 (twice as wide
-in SIMD), and so does one of several (float32's ``x ** 3`` is ``x * x * x``), one rounding per
-operation as NumPy and PyTorch do it, where the interpreter rounds once. Constants the
+Arithmetic. Values are the interpreter's: it computes in float64 and rounds to the slot's
+dtype after every op; an op that is one IEEE operation (``x1 + x2``, ``x * x``) on float32
+values gives the same bits computed in float32, so those run in float32 (twice as wide in
+SIMD). An op of several on float32 values (float32's ``x ** 3`` is ``x * x * x``) runs in
+float32 too, one rounding per operation: there the values are eager's (NumPy's and PyTorch's),
+where the interpreter rounds once. Constants the
 recording computed from captured tensors by arithmetic (the polynomial's x**2 and x**3) are
 recomputed in the loop the same way (``_Derived``), so it reads x and y only, as the hand-fused
 loop of ``benchmarks/poly.py`` does. Float32 data is summed as PyTorch sums it, in float32, but
