@@ -13,14 +13,14 @@ dtype after every op; an op that is one IEEE operation (``x1 + x2``, ``x * x``) 
 values gives the same bits computed in float32, so those run in float32 (twice as wide in
 SIMD). An op of several on float32 values (float32's ``x ** 3`` is ``x * x * x``) runs in
 float32 too, one rounding per operation: there the values are eager's (NumPy's and PyTorch's),
-where the interpreter rounds once. Constants the
-recording computed from captured tensors by arithmetic (the polynomial's x**2 and x**3) are
-recomputed in the loop the same way (``_Derived``), so it reads x and y only, as the hand-fused
-loop of ``benchmarks/poly.py`` does. Float32 data is summed as PyTorch sums it, in float32, but
-in blocks of ``BLOCK`` elements whose sums are added in float64, and its per-element gradients
-are float32; sums of products (the loss's ``sum(r * r)``, the gradients' ``sum(g * x)``) are
-fused multiply-adds. Float64 data stays float64 throughout. What the hand-fused loop does and
-this one does not: values are not contracted (FMA) or reordered.
+where the interpreter rounds once. Constants the recording computed from captured tensors by
+arithmetic (the polynomial's x**2 and x**3) are recomputed in the loop the same way
+(``_Derived``), so it reads x and y only, as the hand-fused loop of ``benchmarks/poly.py``
+does. Float32 data is summed as PyTorch sums it, in float32, but in blocks of ``BLOCK``
+elements whose sums are added in float64, and its per-element gradients are float32; sums of
+products (the loss's ``sum(r * r)``, the gradients' ``sum(g * x)``) are fused multiply-adds.
+Float64 data stays float64 throughout. What the hand-fused loop does and this one does not:
+values are not contracted (FMA) or reordered.
 
 Which tapes fuse: every record is elementwise (op table kinds "ew1"/"ew2" with a ``fwd``, or
 a cast), or a ``sum``/``mean`` to one value; one scalar output; every value has N elements or
