@@ -93,6 +93,7 @@ class _RecordingTape(Tape):
         self.compiled_backward = None  # set by the plan: ``loss.backward()`` comes there
         self.check_latest = None  # set by the plan: refuses outputs of an earlier call
         self.args = ()  # the traced arguments' arrays
+        self.derivations = {}  # slot -> Derivation of the constants there elementwise ops computed
 
     def _value_address(self, data):
         if any(np.may_share_memory(data, a) for a in self.args):
@@ -127,6 +128,12 @@ class _RecordingTape(Tape):
         self.calls[rec] = (cls, args, kwargs)
 
 
+MAX_DERIVED = 32  # tensors in the derivations of a tape's constants (the fused code grows with them)
+# how an elementwise op computed a constant: ``value`` = spec(inputs, a, b), each input a Derivation
+# or a captured tensor
+Derivation = collections.namedtuple("Derivation", "spec a b value inputs")
+
+
 class _Recorder:
     """Watches one recording: values read into Python, and values derived from traced ones
     by ops that are not recorded (comparisons, casts of them, detach).
@@ -144,13 +151,18 @@ class _Recorder:
         self.roots = {}  # id(value computed while recording from constants) -> the tensors it came from
         self.own = set()  # ids of tensors factories made while recording
         self.sources = {}  # id -> (captured tensor, its data, version, requires_grad) for every constant used
+        # id(constant) -> ((spec, a, b) of the elementwise op that made it, its inputs, (data, version) of
+        # the constant and of each input then): the fused replay may recompute it (see ``derivation``)
+        self.ops = {}
         self.violation = None
 
     def traced(self, t):
         owner = t._tape
         return owner is self.tape or (owner is None and t._rg) or id(t) in self.tainted
 
-    def derived(self, out, *inputs):
+    def derived(self, out, *inputs, op=None):
+        """``out`` was computed from ``inputs`` by an op the tape does not record; ``op``: (spec, a, b)
+        of the elementwise op (its inputs are tensors), where the call site knows it."""
         if any(isinstance(t, Tensor) and self.traced(t) for t in inputs):
             self.tainted.add(id(out))
         else:
@@ -160,7 +172,33 @@ class _Recorder:
                     for r in self.roots.get(id(t), (t,)):
                         roots[id(r)] = r
             self.roots[id(out)] = tuple(roots.values())
+            if op is not None:
+                self.ops[id(out)] = (op, inputs, [(t._data, t._vc[0]) for t in (out,) + inputs])
         self.keep.append(out)  # so its id is not reused while recording
+
+    def derivation(self, t, sources, seen):
+        """How the constant ``t`` was computed by elementwise ops from captured tensors the guards
+        check (``sources``: id -> entry of ``tape.sources``): ``t`` itself when it is one, else a
+        ``Derivation``. None when a step is not known, when ``t`` or a tensor it came from was
+        changed in place since the step (recomputing from today's values would give other numbers),
+        or once ``seen`` (the tensors of the derivations so far, by id) holds ``MAX_DERIVED``."""
+        if id(t) in seen:
+            return seen[id(t)]
+        entry = self.ops.get(id(t))
+        if entry is None:
+            s = sources.get(id(t))
+            d = t if s is not None and s[1] is t._data and s[2] == t._vc[0] else None
+        elif len(seen) >= MAX_DERIVED:
+            d = None
+        else:
+            (spec, a, b), inputs, states = entry
+            d = None
+            if all(u._data is data and u._vc[0] == v for u, (data, v) in zip((t,) + inputs, states)):
+                parts = [self.derivation(u, sources, seen) for u in inputs]
+                if all(p is not None for p in parts):
+                    d = Derivation(spec, a, b, t, parts)
+        seen[id(t)] = d
+        return d
 
     def baked(self, t):
         """The replay uses ``t``'s current values as a constant."""
@@ -205,6 +243,18 @@ class _Recorder:
                             "or move the read out of the compiled function")
         raise CompileError(f"autotape.compile: {self.name} {what} at {where}. {advice}, or use "
                            f"autotape.compile({self.name}, fallback='eager') to run this function eagerly.")
+
+
+def _derivations(tape, recorder):
+    """slot -> Derivation of every constant on ``tape`` computed by elementwise ops from captured
+    tensors that are still as they were (see ``_Recorder.derivation``)."""
+    sources, seen, out = {id(s[0]): s for s in tape.sources}, {}, {}
+    for t, _ in tape.consts:
+        if t._lserial == tape.serial and id(t) in recorder.ops:
+            d = recorder.derivation(t, sources, seen)
+            if d is not None:
+                out[t._slot] = d
+    return out
 
 
 def _flatten(obj, out):
@@ -358,6 +408,7 @@ class CompiledFunction:
         outputs = [(t._slot, t._data.shape) for t in tensors]
         args = {id(a) for a in flat}
         tape.sources = [s for s in recorder.sources.values() if id(s[0]) not in args]
+        tape.derivations = _derivations(tape, recorder)
         plan = Plan(tape, flat, outputs, structure, traced)
         for t in tensors:  # computed only from arguments that do not require grad: as eager, no history
             if not plan.needs[t._slot]:

@@ -11,12 +11,16 @@ finished on scalars; ``backward()`` then only scales by its seed and delivers in
 Arithmetic. Values are the interpreter's: it computes in float64 and rounds to the slot's
 dtype after every op; an op that is one IEEE operation (``x1 + x2``, ``x * x``) on float32
 values gives the same bits computed in float32, so those run in float32 (twice as wide in
-SIMD). Float32 data is summed as PyTorch sums it, in float32, but in blocks of ``BLOCK``
+SIMD). An op of several on float32 values (float32's ``x ** 3`` is ``x * x * x``) runs in
+float32 too, one rounding per operation: there the values are eager's (NumPy's and PyTorch's),
+where the interpreter rounds once. Constants the recording computed from captured tensors by
+arithmetic (the polynomial's x**2 and x**3) are recomputed in the loop the same way
+(``_Derived``), so it reads x and y only, as the hand-fused loop of ``benchmarks/poly.py``
+does. Float32 data is summed as PyTorch sums it, in float32, but in blocks of ``BLOCK``
 elements whose sums are added in float64, and its per-element gradients are float32; sums of
-products are fused multiply-adds. Float64 data stays float64 throughout. What the hand-fused
-loop of ``benchmarks/poly.py`` still skips: the constants the recording folded (the
-polynomial's x**2 and x**3) are read from memory, not recomputed from x, and values are not
-contracted (FMA) or reordered.
+products (the loss's ``sum(r * r)``, the gradients' ``sum(g * x)``) are fused multiply-adds.
+Float64 data stays float64 throughout. What the hand-fused loop does and this one does not:
+values are not contracted (FMA) or reordered.
 
 Which tapes fuse: every record is elementwise (op table kinds "ew1"/"ew2" with a ``fwd``, or
 a cast), or a ``sum``/``mean`` to one value; one scalar output; every value has N elements or
@@ -44,11 +48,12 @@ from numba import types
 from . import profiler
 from . import tape as tape_mod
 from .autograd.engine import _SECOND_BACKWARD, _seeds
+from .compile import Derivation
 from .interpret import _rebuild
 from .ops import OPS
 from .replay.cpu import load_generated
 from .tape import _address
-from .tensor import _wrap
+from .tensor import Tensor, _wrap
 
 MAX_RECORDS = 200
 _SIGNATURE = (types.int64[::1], types.int64, types.float64[::1])
@@ -162,6 +167,7 @@ class Fusion:
         self.saved = sorted({s for rec in recs for s in rec.reads} & produced)
         self.slots = self.inputs + self.saved  # the values at the addresses in A
         self.leaves = [s for s, _ in leaves]
+        self.derived = _Derived(self, tape)
         return None
 
     # -- code generation ------------------------------------------------------------------------
@@ -181,10 +187,12 @@ class Fusion:
     def _value(self, rec):
         """The expression of ``rec``'s output, of the output's dtype. The interpreter computes in
         float64 and rounds to the output's dtype; one IEEE operation on float32 values and constants
-        (``x1 + x2``, ``x * x``) rounds the same computed in float32, which vectorizes twice as wide."""
+        (``x1 + x2``, ``x * x``) rounds the same computed in float32, which vectorizes twice as wide.
+        Several (``x * x * x``, float32's ``x ** 3``) are computed in float32 one at a time, as NumPy
+        and PyTorch compute them (the interpreter rounds once, so it may differ there by an ulp)."""
         if self.f32(rec.out) and all(self.f32(s) for s in rec.ins):
             tree = _fold(rec.fwd, self._env(rec, self._native))
-            if _one_rounding(tree.body):
+            if _one_rounding(tree.body) or _float32_arithmetic(tree.body):
                 return _source(tree, f32=True)
         e = _source(_fold(rec.fwd, self._env(rec, self._as64)))
         return f"np.float{32 if self.f32(rec.out) else 64}({e})"
@@ -245,38 +253,34 @@ class Fusion:
         for j, s in enumerate(self.slots):
             bits = 32 if self.f32(s) else 64
             if s in vec:
-                if s in self.inputs or store:
+                if (s in self.inputs or store) and s not in self.derived.slots:
                     body.append(f"    p{s} = _p{bits}(A[{j}])")
             elif s in self.inputs:
                 k = 1 + L + self.scalars.index(s)
                 body.append(f"    v{s} = np.float{bits}(out[{k}])" if store else f"    v{s} = _p{bits}(A[{j}])[0]")
         if not store:
             body += [f"    out[{1 + L + k}] = v{s}" for k, s in enumerate(self.scalars)]
+        body += self.derived.before
         for r in self.before:
             body += self._assign(r, self._value(r), "    ", store)
         for k, red in enumerate(reds):
             body.append(f"    r{red.out} = 0.0")
             body += [f"    acc{k}_{s} = 0.0" for s in grads.get(k, ())]
         if self.loop:
-            body.append(f"    for i0 in range(0, n, {BLOCK}):")
-            body.append(f"        i1 = min(i0 + {BLOCK}, n)")
-            for k, red in enumerate(reds):
-                body.append(f"        q{red.out} = {zero}")
-                body += [f"        q{k}_{s} = {zero}" for s in grads.get(k, ())]
-            body.append("        for i in range(i0, i1):")
-            body += [f"            v{s} = p{s}[i]" for s in self.inputs if s in vec]
-            for r in self.loop:
-                if r.reduce:
-                    v = f"v{r.ins[0]}" if f32 else self._as64(r.ins[0])
-                    body.append(f"            q{r.out} = _acc(q{r.out}, {v})  # {r.name}")
-                else:
-                    body += self._assign(r, self._value(r), "            ", store)
-            for k, red in enumerate(reds):
-                if k in grads:
-                    body += self._loop_gradient(k, red)
-            for k, red in enumerate(reds):
-                body.append(f"        r{red.out} += q{red.out}")
-                body += [f"        acc{k}_{s} += q{k}_{s}" for s in grads.get(k, ())]
+            # whole blocks, whose trip count LLVM knows (no remainder code in them), then the rest;
+            # the loop's body is generated once, emitted twice
+            body.append(f"    whole = n - n % {BLOCK}")
+            inner = self._loop_body(store)
+            for head, stop in ((f"range(0, whole, {BLOCK})", f"i0 + {BLOCK}"), (f"range(whole, n, {BLOCK})", "n")):
+                body.append(f"    for i0 in {head}:")
+                for k, red in enumerate(reds):
+                    body.append(f"        q{red.out} = {zero}")
+                    body += [f"        q{k}_{s} = {zero}" for s in grads.get(k, ())]
+                body.append(f"        for i in range(i0, {stop}):")
+                body += inner
+                for k, red in enumerate(reds):
+                    body.append(f"        r{red.out} += q{red.out}")
+                    body += [f"        acc{k}_{s} += q{k}_{s}" for s in grads.get(k, ())]
         for r in reds:
             body += self._assign(r, f"np.float{32 if self.f32(r.out) else 64}(r{r.out} * {_lit(r.a)})", "    ", store)
         for r in self.tail:
@@ -297,6 +301,38 @@ class Fusion:
             body += self._reverse(self.before, set(reached - vec), lambda s: f"d{s}", add)
             body += [f"    out[{1 + j}] = d{s}" for j, s in enumerate(self.leaves) if s in reached]
         return "\n".join(body) + "\n"
+
+    def _loop_body(self, store):
+        """The lines for one element: its values, the reductions' terms, their derivatives."""
+        vec, f32, reds = self.vec, self.f32_loop, self.reds
+        body = [f"            v{s} = p{s}[i]" for s in self.inputs if s in vec and s not in self.derived.slots]
+        body += self.derived.inside
+        for r in self.loop:
+            if r.reduce:
+                uv = self._product(r.ins[0])
+                if uv is not None:
+                    body.append(f"            q{r.out} = _acc_mul(q{r.out}, {uv[0]}, {uv[1]})  # {r.name}")
+                else:
+                    v = f"v{r.ins[0]}" if f32 else self._as64(r.ins[0])
+                    body.append(f"            q{r.out} = _acc(q{r.out}, {v})  # {r.name}")
+            else:
+                body += self._assign(r, self._value(r), "            ", store)
+        for k, red in enumerate(reds):
+            if k in self.grads:
+                body += self._loop_gradient(k, red)
+        return body
+
+    def _product(self, s):
+        """The two factors of value ``s`` when a loop record computes it as one product in the loop's
+        dtype (``x * x``, ``x1 * x2``): a sum of it is then a sum of products, fused multiply-adds."""
+        rec = next((r for r in self.loop if r.out == s and not r.reduce), None)
+        f32 = self.f32_loop
+        if rec is None or any(self.f32(t) != f32 for t in rec.ins + [rec.out]):
+            return None
+        body = _fold(rec.fwd, self._env(rec, self._native)).body
+        if not (isinstance(body, ast.BinOp) and isinstance(body.op, ast.Mult)):
+            return None
+        return tuple(_source(ast.Expression(t), f32) for t in (body.left, body.right))
 
     def _loop_gradient(self, k, red):
         """The loop's lines for reduction ``k``: the derivative of the element's term with respect to
@@ -322,6 +358,139 @@ class Fusion:
         name = self._native if f32 else self._as64
         lines += self._reverse([r for r in self.loop if not r.reduce], {red.ins[0]}, lambda s: f"g{s}_{k}", add, name)
         return lines
+
+
+class _Derived:
+    """The constants of N elements (``x ** 2`` of a captured ``x``, which NumPy computed while
+    recording) that the loop recomputes from the captured tensors they came from, instead of
+    reading the array NumPy made: a pass over memory costs more than a few multiplies.
+
+    A constant is recomputed when every step of its derivation (``compile.Derivation``) is IEEE
+    arithmetic (+ - * /, negation, casts between float32 and float64) that the loop can do as
+    NumPy did it: in the value's own dtype, one rounding per operation, so the numbers are
+    eager's bit for bit (``x ** 3`` of float32 is ``x * x * x`` with two float32 roundings, as
+    NumPy and PyTorch compute it). The captured tensors it reads are among the plan's
+    ``sources``, whose data and version the guards check on every call (a change records
+    again), so the recomputation always sees the values the recording saw. It is recomputed
+    only when the loop then reads no more bytes per element than it did: the polynomial's x**2
+    and x**3 come from the x the loop reads anyway.
+
+    ``slots``: slot -> the variable computing it; ``before``/``inside``: the lines before the
+    loop and at the top of its body; ``arrays``: the captured arrays read, whose addresses
+    follow the slots' in ``A``."""
+
+    def __init__(self, fusion, tape):
+        self.fusion, self.n = fusion, fusion.n
+        self.slots, self.before, self.inside, self.arrays = {}, [], [], []
+        vec = fusion.vec
+        # captured tensors that are the loop's inputs already: read there, by the slot's name
+        self.names = {id(t): f"v{t._slot}" for t, _ in tape.consts
+                      if t._lserial == tape.serial and t._slot in fusion.inputs}
+        read = {id(t) for t, _ in tape.consts if t._lserial == tape.serial and t._slot in fusion.inputs
+                and t._slot in vec}
+        self.done = set()
+        for s in sorted(set(tape.derivations) & set(fusion.inputs) & vec):
+            steps, leaves = [], {}
+            if not self._collect(tape.derivations[s], steps, leaves, set()):
+                continue
+            new = sum(t._data.itemsize for k, t in leaves.items() if k not in read and t._data.size == self.n)
+            if new > (4 if fusion.f32(s) else 8):
+                continue  # recomputing it would read more than reading it
+            read.update(leaves)
+            for t in leaves.values():
+                self._read(t)
+            for d in steps:
+                self._step(d)
+            self.slots[s] = self.names[id(tape.derivations[s].value)]
+            self.inside.append(f"            v{s} = {self.slots[s]}  # recomputed")
+
+    def _collect(self, d, steps, leaves, seen):
+        """Whether ``d`` can be recomputed exactly; its steps (inputs first) and captured tensors."""
+        if isinstance(d, Tensor):
+            data = d._data
+            ok = data.dtype in (np.float32, np.float64) and (data.size == 1 or (
+                data.size == self.n and data.flags.c_contiguous))
+            leaves[id(d)] = d
+            return ok
+        if id(d.value) in seen:
+            return True
+        seen.add(id(d.value))
+        if _expression(d, self.n) is None or not all(self._collect(u, steps, leaves, seen) for u in d.inputs):
+            return False
+        steps.append(d)
+        return True
+
+    def _read(self, t):
+        """A name for captured tensor ``t``: one more array in ``A``, read in the loop (or once)."""
+        if id(t) in self.names:
+            return
+        j, k = len(self.fusion.slots) + len(self.arrays), len(self.arrays)
+        bits = 32 if t._data.dtype == np.float32 else 64
+        self.arrays.append(t._data)
+        self.names[id(t)] = f"w{k}"
+        if t._data.size == 1:
+            self.before.append(f"    w{k} = _p{bits}(A[{j}])[0]")
+        else:
+            self.before.append(f"    c{k} = _p{bits}(A[{j}])")
+            self.inside.append(f"            w{k} = c{k}[i]")
+
+    def _step(self, d):
+        if id(d.value) in self.done:
+            return
+        self.done.add(id(d.value))
+        name = f"u{len(self.done)}"
+        e = _expression(d, self.n, [self.names[id(u.value if isinstance(u, Derivation) else u)] for u in d.inputs])
+        self.names[id(d.value)] = name
+        if d.value._data.size == self.n:
+            self.inside.append(f"            {name} = {e}  # {d.spec.name}")
+        else:  # of one element: once, before the loop
+            self.before.append(f"    {name} = {e}  # {d.spec.name}")
+
+
+def _expression(d, n, names=None):
+    """The source computing step ``d`` as NumPy did, in its own dtype, from ``names`` (placeholders
+    by default); None when the loop cannot (not IEEE arithmetic, mixed dtypes, other sizes)."""
+    spec, out = d.spec, d.value._data
+    ins = [u.value._data if isinstance(u, Derivation) else u._data for u in d.inputs]
+    if spec.kind not in _INPUT_NAMES or len(ins) != len(_INPUT_NAMES[spec.kind]) or out.size not in (1, n) or \
+            out.dtype not in (np.float32, np.float64) or any(u.size not in (1, out.size) for u in ins):
+        return None
+    f32 = out.dtype == np.float32
+    names = names or list(_INPUT_NAMES[spec.kind])
+    if spec.name == "to_copy":
+        return f"np.float{32 if f32 else 64}({names[0]})" if ins[0].dtype in (np.float32, np.float64) else None
+    if spec.fwd is None or any(u.dtype != out.dtype for u in ins):
+        return None
+    env = dict(zip(_INPUT_NAMES[spec.kind], names), a=_lit(d.a), b=_lit(d.b))
+    tree = _fold(spec.fwd, env)
+    ops = _arithmetic(tree.body)
+    # (an op of one element may have run in Python floats, rounding once: the same only for one operation)
+    if ops is None or (out.size == 1 and ops > 1):
+        return None
+    return _source(tree, f32)
+
+
+def _arithmetic(node):
+    """How many IEEE operations (+ - * /, negation) ``node`` makes on values and float literals;
+    None when it holds anything else (a call, a comparison, a power, an infinite literal)."""
+    if isinstance(node, ast.Name):
+        return 0
+    if isinstance(node, ast.Constant):
+        return 0 if isinstance(node.value, float) else None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        k = _arithmetic(node.operand)
+        return None if k is None else k + 1
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+        k1, k2 = _arithmetic(node.left), _arithmetic(node.right)
+        return None if k1 is None or k2 is None else k1 + k2 + 1
+    return None
+
+
+def _float32_arithmetic(node):
+    """Whether ``node`` is IEEE arithmetic (``_arithmetic``) on float32 values and constants
+    that float32 holds exactly: NumPy computes it in float32, rounding after each operation."""
+    return _arithmetic(node) is not None and all(
+        float(np.float32(n.value)) == n.value for n in ast.walk(node) if isinstance(n, ast.Constant))
 
 
 class _Fold(ast.NodeTransformer):
@@ -401,7 +570,8 @@ class FusedPlan:
         self.kernel = self.module.fused.compile(_SIGNATURE)
         self.store_kernel = None  # compiled when the engine first needs the values
         self.compile_s = time.perf_counter() - t0
-        self.A = np.array([self.tape.slot_addr(s) for s in fusion.slots], np.int64)
+        self.A = np.array([self.tape.slot_addr(s) for s in fusion.slots]
+                          + [_address(a) for a in fusion.derived.arrays], np.int64)
         self.arg_at = [(s, fusion.inputs.index(s)) for _, s in plan.arg_slots if s in fusion.inputs]
         self.vec_args = [k for k, s in plan.arg_slots if s in fusion.vec and s in fusion.inputs]
         self.arg_versions = []  # (argument, its version) of the latest call's arrays the loop read
@@ -531,8 +701,9 @@ class FusedPlan:
         f = self.fusion
         ops = collections.Counter(r.name for r in f.recs)
         top = ", ".join(f"{n} x{c}" for n, c in ops.most_common(6))
+        again = f"; recomputes {len(f.derived.slots)} constant(s) in the loop" if f.derived.slots else ""
         return (f"fused: one generated pass over {f.n} elements computing the output and its gradient "
-                f"({self.n_rec} records: {top}); compile {self.compile_s * 1e3:.0f} ms")
+                f"({self.n_rec} records: {top}{again}); compile {self.compile_s * 1e3:.0f} ms")
 
 
 def _all_true(checks):

@@ -247,3 +247,84 @@ def test_float32_sums_in_blocks_are_as_accurate_as_pytorchs():
     err = {k: np.abs(results[k] / results["exact"] - 1) for k in ("fused", "pytorch")}
     assert err["fused"].max() < 2e-6
     assert (err["fused"] <= np.maximum(2 * err["pytorch"], 2e-7)).all(), err
+
+
+def test_constants_of_captured_tensors_are_recomputed_in_the_loop_as_eager_computes_them():
+    """x ** 2, x ** 3 of a captured x (NumPy computed them while recording) are recomputed from x
+    in the loop, so it reads x and y only; float32's x ** 3 is x * x * x in float32, as NumPy and
+    PyTorch compute it, bit for bit."""
+    fn = lambda p, x, y: (p[0] + p[1] * x + p[2] * x ** 2 + p[3] * x ** 3 - y).pow(2).sum()  # noqa: E731
+    pc, pe = leaves(0.3, -0.6, 0.2, 0.1), leaves(0.3, -0.6, 0.2, 0.1)
+    step = torch.compile(lambda: fn(pc, X, Y))
+    for _ in range(2):
+        lc, le = step(), fn(pe, X, Y)
+        lc.backward()
+        le.backward()
+        close(lc.item(), le.item())
+        for p, q in zip(pc, pe):
+            close(p.grad._data, q.grad._data)
+    assert strategy(step) == "fused" and "recomputes 2 constant(s)" in step.explain()
+    out = io.StringIO()
+    step.show_source(file=out)
+    assert "# recomputed" in out.getvalue()
+    # one element whose value rounds differently once (in float64) than twice or with a float32
+    # constant (as NumPy computes it): the sums are exact, so the loss and gradient are its bits
+    cube, tenth = np.zeros(16, np.float32), np.zeros(16, np.float32)
+    cube[3], tenth[5] = 0.5125125050544739, 0.5500500798225403
+    assert np.float32(np.float64(cube[3]) ** 3) != cube[3] * cube[3] * cube[3]
+    assert np.float32(np.float64(tenth[5]) * 0.1) != tenth[5] * np.float32(0.1)
+    cases = [(lambda w, x: (w * x ** 3).sum(), cube, traced) for traced in (False, True)]
+    cases.append((lambda w, x: (w * (x * 0.1)).sum(), tenth, False))
+    for f, v, traced in cases:  # a constant recomputed, or a traced argument's op
+        x32 = torch.from_numpy(v)
+        (wc,), (we,) = leaves(1.0, dtype=torch.float32), leaves(1.0, dtype=torch.float32)
+        step = torch.compile(f) if traced else torch.compile(lambda w: f(w, x32))
+        for _ in range(2):
+            lc = step(wc, x32) if traced else step(wc)
+        le = f(we, x32)
+        lc.backward()
+        le.backward()
+        assert lc.item() == le.item()
+        assert wc.grad.item() == we.grad.item()
+        assert strategy(step) == "fused"
+        assert ("recomputes" in step.explain()) != traced
+
+
+def test_recomputed_constants_follow_their_sources():
+    """A captured tensor changed in place records again (the constants computed from it are
+    stale); a constant changed in place after it was computed is read, not recomputed; casts,
+    divisions and captured scalars are recomputed as eager computes them."""
+    x = X.clone()
+    (wc,), (we,) = leaves(0.5), leaves(0.5)
+    step = torch.compile(lambda: (wc * x ** 2).sum())
+    for k in range(3):
+        lc, le = step(), (we * x ** 2).sum()
+        close(lc.item(), le.item())
+        if k == 0:
+            with torch.no_grad():
+                x.add_(0.5)  # changed once: one more recording
+    assert step.records == 2 and "recomputes 1" in step.explain()
+
+    def bumped(w):
+        x2 = x * 2.0
+        x2.add_(1.0)  # the function's own tensor, changed after it was computed
+        return (w * x2).sum()
+
+    step = torch.compile(lambda: bumped(wc))
+    for _ in range(2):
+        close(step().item(), bumped(we).item())
+    assert strategy(step) == "fused" and "recomputes" not in step.explain()
+    x32, c = X.float(), torch.tensor(3.0)
+    fn = lambda w: ((-(x32.double() / c) + 0.25) * w).pow(2).mean()  # noqa: E731
+    step = torch.compile(lambda: fn(wc))
+    for _ in range(2):
+        lc, le = step(), fn(we)
+        lc.backward()
+        le.backward()
+        close(lc.item(), le.item())
+        close(wc.grad.item(), we.grad.item())
+    assert "recomputes 1" in step.explain()
+    with torch.no_grad():
+        c.fill_(4.0)  # the scalar the recomputation reads: a source too
+    close(step().item(), fn(we).item())
+    assert step.records == 2

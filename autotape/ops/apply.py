@@ -115,7 +115,7 @@ def unary(spec, x, a=0.0, b=0.0):
     if x._rg and _grad_state.enabled:
         current_tape().record_ew1(spec, out, x, a, b)
     elif _recordings[0] and _trace.recorder is not None:
-        _trace.recorder.derived(out, x)
+        _trace.recorder.derived(out, x, op=(spec, a, b))
     return out
 
 
@@ -126,7 +126,7 @@ def cast(x, np_dtype):
     if x._rg and np_dtype.kind == "f" and is_grad_enabled():
         current_tape().record_ew1(ew.TO_COPY, out, x)
     elif _recordings[0] and _trace.recorder is not None:
-        _trace.recorder.derived(out, x)
+        _trace.recorder.derived(out, x, op=(ew.TO_COPY, 0.0, 0.0))
     return out
 
 
@@ -209,7 +209,7 @@ def binary(spec, x1, x2):
             x1, x2 = expand_for(x1, shape, n), expand_for(x2, shape, n)
         current_tape().record_ew2(spec, out, x1, x2)
     elif _recordings[0] and _trace.recorder is not None:
-        _trace.recorder.derived(out, x1, x2)
+        _trace.recorder.derived(out, x1, x2, op=(spec, 0.0, 0.0))
     return out
 
 
