@@ -37,13 +37,15 @@ SHAPE_MASK = 0xFFFFFFFF
 _pack_kernel = struct.Struct("<8id").pack  # op, out, in0, in1, four ints, one float
 _pack_elementwise = struct.Struct("<6idd").pack  # op, out, in0, in1, in2, unused, b, a
 _pack_pieces = struct.Struct("<10i").pack  # op, out, five pieces, first, count, outer
-_pack_slot = struct.Struct("2q").pack
+# A slot's info word as two int32 halves: the shape id, then (producer << 3) | (needs grad << 2) |
+# dtype code, which are small ints (the int64 word would be a multi-digit Python int: slower).
+_pack_slot = struct.Struct("<qIi").pack
 _pack_version = struct.Struct("2q").pack
 _unpack_floats = struct.Struct("<dd").unpack_from
 
 
-# an op output's info bits for "needs a gradient" and its dtype code, by its item size
-_NEEDS_GRAD_AND_DTYPE = {4: (1 << 34) | (0 << 32), 8: (1 << 34) | (1 << 32)}
+# an op output's high info bits for "needs a gradient" and its dtype code, by its item size
+_NEEDS_GRAD_AND_DTYPE = {4: 4 | 0, 8: 4 | 1}
 
 def _check_int32(spec, ints):
     """Before anything is appended: a record's int attributes are int32."""
@@ -145,7 +147,7 @@ class Tape:
         sid = self.shape_ids.get(shape)
         if sid is None:
             sid = self.shape_id(shape)
-        self.S.frombytes(_pack_slot(addr, (producer << 35) | (needs_grad << 34) | (code << 32) | sid))
+        self.S.frombytes(_pack_slot(addr, sid, (producer << 3) | (needs_grad << 2) | code))
         return slot
 
     def const_slot(self, data):
@@ -173,7 +175,7 @@ class Tape:
             if sid is None:
                 sid = self.shape_id(data.shape)
             code = 0 if data.itemsize == 4 else 1
-            self.S.frombytes(_pack_slot(addr, -(1 << 35) | (rg << 34) | (code << 32) | sid))
+            self.S.frombytes(_pack_slot(addr, sid, -8 | (rg << 2) | code))
             t._lserial, t._slot = self.serial, slot
             if rg:
                 self.leaves.append((slot, t))
@@ -200,7 +202,7 @@ class Tape:
             self.save_version(out._vc, rec)
         else:
             addr = 0
-        self.S.frombytes(_pack_slot(addr, (rec << 35) | _NEEDS_GRAD_AND_DTYPE[data.itemsize] | sid))
+        self.S.frombytes(_pack_slot(addr, sid, (rec << 3) | _NEEDS_GRAD_AND_DTYPE[data.itemsize]))
         out._tape = self  # (one assignment a statement: see tensor._wrap)
         out._slot = slot
         out._rg = True
@@ -217,6 +219,29 @@ class Tape:
             S = self.S
             if S[slot * 2] == 0:
                 S[slot * 2] = self._leaf_address(t) if owner is None else self._value_address(t._data)
+        elif owner is None and type(self) is Tape:  # a leaf or constant new to this tape: slot_of's
+            data = t._data
+            addr = 0
+            if need_value:
+                addr = t._addr
+                if addr:
+                    self.vals.append(data)
+                else:
+                    addr = self._leaf_address(t)
+            slot = self.n_slots
+            self.n_slots = slot + 1
+            shape = data.shape
+            sid = self.shape_ids.get(shape)
+            if sid is None:
+                sid = self.shape_id(shape)
+            rg = t._rg
+            self.S.frombytes(_pack_slot(addr, sid, -8 | (rg << 2) | (0 if data.itemsize == 4 else 1)))
+            t._lserial = self.serial
+            t._slot = slot
+            if rg:
+                self.leaves.append((slot, t))
+            if not need_value:
+                return slot
         else:
             slot = self.slot_of(t, need_value)
             if not need_value:
