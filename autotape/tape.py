@@ -84,10 +84,14 @@ class Tape:
         "versions", "version_at", "epoch", "state", "hooks", "retained", "n_slots", "origins", "__weakref__",
     )
 
-    def __init__(self):
+    def __init__(self, shapes=None):
+        """``shapes``: a shape table and its index to start with (copied)."""
         self.serial = next(_serials)
-        self.R, self.S, self.SH = array("i"), array("q"), array("q")
-        self.shape_ids = {}
+        self.R, self.S = array("i"), array("q")
+        if shapes is None:
+            self.SH, self.shape_ids = array("q"), {}
+        else:
+            self.SH, self.shape_ids = array("q", shapes[0]), shapes[1].copy()
         self.vals = []  # arrays whose addresses are in S; keeps them alive
         self.leaves = []  # (slot, tensor) for leaves that require grad
         self.links = []  # (slot, tensor) for non-leaf inputs recorded on an older tape
@@ -423,10 +427,7 @@ def current_tape():
     ref = _local.tape
     tape = ref() if ref is not None else None
     if tape is None:
-        tape = Tape()
-        shapes = _local.shapes
-        if shapes is not None:  # a training step's tape holds the last step's shapes: copy them
-            tape.SH, tape.shape_ids = array("q", shapes[0]), shapes[1].copy()
+        tape = Tape(_local.shapes)  # (a training step's tape starts with the last step's shapes)
         _local.tape = weakref.ref(tape)
     return tape
 

@@ -209,6 +209,8 @@ true_divide = divide = div
 
 
 def pow(input, exponent):
+    if type(input) is Tensor and (type(exponent) is int or type(exponent) is float) and input._data.dtype.kind == "f":
+        return unary(ew.POW_SCALAR, input, float(exponent))  # x ** 2, the common case, first
     if _is_scalar(exponent) and isinstance(input, Tensor):
         if input._data.dtype.kind != "f" and not isinstance(exponent, float):
             if exponent < 0:
