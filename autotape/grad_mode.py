@@ -22,13 +22,13 @@ class _GradMode:
 
     enabled = True
 
-    def __enter__(self):
-        self._prev = is_grad_enabled()
-        _set(self.enabled)
+    def __enter__(self):  # (``_set`` inlined: ``with no_grad()`` runs in every training step)
+        self._prev = _state.enabled
+        _state.enabled = self.enabled
         return self
 
-    def __exit__(self, *exc):
-        _set(self._prev)
+    def __exit__(self, exc_type, exc, tb):
+        _state.enabled = self._prev
         return False
 
     def __call__(self, fn):

@@ -2,8 +2,8 @@
 import numpy as np
 
 from .ops import linalg, pointwise as pw, reduce as red, shape as sh
-from .tape import bump_inplace_epoch
-from .grad_mode import is_grad_enabled
+from .tape import _inplace_epoch, bump_inplace_epoch
+from .grad_mode import _state as _grad_state, is_grad_enabled
 from .cuda.array import CudaArray
 from .ops.apply import assign_inplace, broadcast_shape, check_inplace, cuda_ops
 from .tensor import Tensor, _recordings, _wrap, note_write
@@ -139,9 +139,37 @@ _SCALAR_READS_NO_VALUES = {"mul", "div"}
 
 for _name in "add sub mul div pow clamp exp log sqrt neg abs sigmoid tanh relu clamp_min clamp_max".split():
     setattr(Tensor, _name + "_", _inplace(getattr(pw, _name), _UFUNCS.get(_name)))
-Tensor.__iadd__ = Tensor.add_
-Tensor.__isub__ = Tensor.sub_
-Tensor.__imul__ = Tensor.mul_
+
+
+def _operator(method, one):
+    """``x -= y`` and the like: ``method`` (``x.sub_``), with the tutorials' update of a
+    one-element parameter, ``p -= lr * p.grad`` under no_grad, done first in Python floats
+    (``one``: the op's ``scalar``; the double result rounded to float32 is float32's own)."""
+
+    def op(self, other):
+        d = self._data
+        if type(other) is Tensor and type(d) is np.ndarray and d.size == 1:
+            o = other._data
+            if (type(o) is np.ndarray and o.size == 1 and o.dtype is d.dtype and d.dtype.kind == "f"
+                    and o.ndim <= d.ndim and not ((self._rg or other._rg) and _grad_state.enabled)):
+                try:
+                    d[()] = one(d.item(), o.item())
+                except ValueError:  # read-only memory: the method raises PyTorch's error
+                    return method(self, other)
+                self._vc[0] += 1
+                _inplace_epoch[0] += 1
+                if _recordings[0]:
+                    note_write(self)
+                return self
+        return method(self, other)
+
+    op.__name__ = "__i" + method.__name__[:-1] + "__"
+    return op
+
+
+Tensor.__iadd__ = _operator(Tensor.add_, pw.ONE_ELEMENT_OPS["add"])
+Tensor.__isub__ = _operator(Tensor.sub_, pw.ONE_ELEMENT_OPS["sub"])
+Tensor.__imul__ = _operator(Tensor.mul_, pw.ONE_ELEMENT_OPS["mul"])
 Tensor.__itruediv__ = Tensor.div_
 
 

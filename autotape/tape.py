@@ -37,13 +37,15 @@ SHAPE_MASK = 0xFFFFFFFF
 _pack_kernel = struct.Struct("<8id").pack  # op, out, in0, in1, four ints, one float
 _pack_elementwise = struct.Struct("<6idd").pack  # op, out, in0, in1, in2, unused, b, a
 _pack_pieces = struct.Struct("<10i").pack  # op, out, five pieces, first, count, outer
-_pack_slot = struct.Struct("2q").pack
+# A slot's info word as two int32 halves: the shape id, then (producer << 3) | (needs grad << 2) |
+# dtype code, which are small ints (the int64 word would be a multi-digit Python int: slower).
+_pack_slot = struct.Struct("<qIi").pack
 _pack_version = struct.Struct("2q").pack
 _unpack_floats = struct.Struct("<dd").unpack_from
 
 
-# an op output's info bits for "needs a gradient" and its dtype code, by its item size
-_NEEDS_GRAD_AND_DTYPE = {4: (1 << 34) | (0 << 32), 8: (1 << 34) | (1 << 32)}
+# an op output's high info bits for "needs a gradient" and its dtype code, by its item size
+_NEEDS_GRAD_AND_DTYPE = {4: 4 | 0, 8: 4 | 1}
 
 def _check_int32(spec, ints):
     """Before anything is appended: a record's int attributes are int32."""
@@ -82,10 +84,14 @@ class Tape:
         "versions", "version_at", "epoch", "state", "hooks", "retained", "n_slots", "origins", "__weakref__",
     )
 
-    def __init__(self):
+    def __init__(self, shapes=None):
+        """``shapes``: a shape table and its index to start with (copied)."""
         self.serial = next(_serials)
-        self.R, self.S, self.SH = array("i"), array("q"), array("q")
-        self.shape_ids = {}
+        self.R, self.S = array("i"), array("q")
+        if shapes is None:
+            self.SH, self.shape_ids = array("q"), {}
+        else:
+            self.SH, self.shape_ids = array("q", shapes[0]), shapes[1].copy()
         self.vals = []  # arrays whose addresses are in S; keeps them alive
         self.leaves = []  # (slot, tensor) for leaves that require grad
         self.links = []  # (slot, tensor) for non-leaf inputs recorded on an older tape
@@ -145,7 +151,7 @@ class Tape:
         sid = self.shape_ids.get(shape)
         if sid is None:
             sid = self.shape_id(shape)
-        self.S.frombytes(_pack_slot(addr, (producer << 35) | (needs_grad << 34) | (code << 32) | sid))
+        self.S.frombytes(_pack_slot(addr, sid, (producer << 3) | (needs_grad << 2) | code))
         return slot
 
     def const_slot(self, data):
@@ -173,7 +179,7 @@ class Tape:
             if sid is None:
                 sid = self.shape_id(data.shape)
             code = 0 if data.itemsize == 4 else 1
-            self.S.frombytes(_pack_slot(addr, -(1 << 35) | (rg << 34) | (code << 32) | sid))
+            self.S.frombytes(_pack_slot(addr, sid, -8 | (rg << 2) | code))
             t._lserial, t._slot = self.serial, slot
             if rg:
                 self.leaves.append((slot, t))
@@ -200,7 +206,7 @@ class Tape:
             self.save_version(out._vc, rec)
         else:
             addr = 0
-        self.S.frombytes(_pack_slot(addr, (rec << 35) | _NEEDS_GRAD_AND_DTYPE[data.itemsize] | sid))
+        self.S.frombytes(_pack_slot(addr, sid, (rec << 3) | _NEEDS_GRAD_AND_DTYPE[data.itemsize]))
         out._tape = self  # (one assignment a statement: see tensor._wrap)
         out._slot = slot
         out._rg = True
@@ -217,6 +223,29 @@ class Tape:
             S = self.S
             if S[slot * 2] == 0:
                 S[slot * 2] = self._leaf_address(t) if owner is None else self._value_address(t._data)
+        elif owner is None and type(self) is Tape:  # a leaf or constant new to this tape: slot_of's
+            data = t._data
+            addr = 0
+            if need_value:
+                addr = t._addr
+                if addr:
+                    self.vals.append(data)
+                else:
+                    addr = self._leaf_address(t)
+            slot = self.n_slots
+            self.n_slots = slot + 1
+            shape = data.shape
+            sid = self.shape_ids.get(shape)
+            if sid is None:
+                sid = self.shape_id(shape)
+            rg = t._rg
+            self.S.frombytes(_pack_slot(addr, sid, -8 | (rg << 2) | (0 if data.itemsize == 4 else 1)))
+            t._lserial = self.serial
+            t._slot = slot
+            if rg:
+                self.leaves.append((slot, t))
+            if not need_value:
+                return slot
         else:
             slot = self.slot_of(t, need_value)
             if not need_value:
@@ -403,10 +432,7 @@ def current_tape():
     ref = _local.tape
     tape = ref() if ref is not None else None
     if tape is None:
-        tape = Tape()
-        shapes = _local.shapes
-        if shapes is not None:  # a training step's tape holds the last step's shapes: copy them
-            tape.SH, tape.shape_ids = array("q", shapes[0]), shapes[1].copy()
+        tape = Tape(_local.shapes)  # (a training step's tape starts with the last step's shapes)
         _local.tape = weakref.ref(tape)
     return tape
 

@@ -145,6 +145,44 @@ def test_one_element_arithmetic_equals_numpy_bit_for_bit(dtype):
                 assert y._data.tobytes() == np.asarray(ufunc(dtype(v), dtype(u)), dtype).tobytes()
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_element_inplace_operators_match_pytorch(dtype):
+    """``p -= lr * p.grad`` on one element takes a Python-float path (``x -= y``, ``+=``, ``*=``):
+    it must write NumPy's bits, bump the version, and fall back to the general rules (errors,
+    mixed dtypes, recording) wherever it does not apply."""
+    pt = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    at_dtype, pt_dtype = (torch.float32, pt.float32) if dtype == np.float32 else (torch.float64, pt.float64)
+    for _ in range(300):
+        v, u = (rng.standard_normal(2) * 10.0 ** rng.integers(-20, 20, 2)).astype(dtype)
+        for op in ("__isub__", "__iadd__", "__imul__"):
+            p = torch.tensor(v, dtype=at_dtype, requires_grad=True)
+            with torch.no_grad():
+                q = getattr(p, op)(torch.tensor(u, dtype=at_dtype))
+            want = getattr(pt.tensor(v, dtype=pt_dtype), op)(pt.tensor(u, dtype=pt_dtype))
+            assert q is p and p.requires_grad and p.is_leaf and p._vc[0] == 1
+            assert p._data.tobytes() == want.numpy().tobytes()
+    # a one-element tensor of another dtype: PyTorch's promotion (the result keeps p's dtype)
+    p, w = torch.tensor([1.0], dtype=at_dtype), pt.tensor([1.0], dtype=pt_dtype)
+    p -= torch.tensor(1e-9, dtype=torch.float64)
+    w -= pt.tensor(1e-9, dtype=pt.float64)
+    assert p.dtype == at_dtype and p._data.tobytes() == w.numpy().tobytes()
+    # grad mode on: a leaf that requires grad refuses; a non-leaf records (gradients flow through)
+    leaf = torch.tensor(2.0, dtype=at_dtype, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        leaf -= torch.tensor(1.0, dtype=at_dtype)
+    h = leaf * 3.0
+    h -= leaf
+    h.backward()
+    assert leaf.grad.item() == 2.0
+    ro = np.ones((), dtype)
+    ro.flags.writeable = False
+    with pytest.raises(RuntimeError, match="read-only"):
+        t = torch.from_numpy(ro)
+        t -= torch.tensor(1.0, dtype=at_dtype)
+
+
 PRINT_CASES = [[0.001, 1000.0], [1e-4, 1.0], [1e5, 1.0], [1e8], [1.0, 10000.0], [1.5, 2.25], [-1.0, 2.0, 3.5],
                [math.nan, math.inf, -math.inf], [math.inf, 1.0], [0.0, 0.0], [1e-5, 1e-5], [[1.5, 2.0], [3.0, -4.25]],
                [True, True], [True, False], list(range(30)), np.linspace(0, 1, 20, dtype=np.float32),

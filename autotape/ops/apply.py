@@ -94,23 +94,35 @@ def one_element(y, d):
 
 
 def _unary_one(fn, d, a, b):
-    if d.itemsize == 4:
-        a, b = float32_of(a), float32_of(b)
+    """``fn`` (an op's ``scalar``) on the one element of ``d`` with attributes ``a``, ``b`` in
+    ``d``'s dtype, as ``one_element`` makes it (``one_element`` inlined: the tutorials' update
+    ``lr * p.grad`` comes here for every parameter)."""
     try:
-        return one_element(fn(d.item(), a, b), d)
+        if d.itemsize == 4:
+            y = fn(d.item(), float32_of(a), float32_of(b) if b else b)
+            if y is None or (not -_F32_MAX <= y <= _F32_MAX and y == y):
+                return None
+        else:
+            y = fn(d.item(), a, b)
+            if y is None:
+                return None
     except (ArithmeticError, ValueError):  # (a division by zero, a math domain error): NumPy's path
         return None
+    out = np.array(y, d.dtype)
+    return out.reshape(d.shape) if d.ndim else out
 
 
 def unary(spec, x, a=0.0, b=0.0):
     """Apply an elementwise one-input op (float result), recording it if ``x`` requires grad."""
     try:
-        d = _float_data(x)
+        d = x._data
+        if d.dtype.kind != "f":
+            d = d.astype(dtypes.get_default_dtype().np)
     except AttributeError:  # (a try costs nothing until it raises)
         raise not_tensor(spec.name, x) from None
     if type(d) is CudaArray:
         return cuda_ops().unary(spec, x, a, b)
-    y = _unary_one(spec.scalar, d, a, b) if spec.scalar is not None and d.size == 1 else None
+    y = _unary_one(spec.scalar, d, a, b) if d.size == 1 and spec.scalar is not None else None
     out = _wrap(_array(spec.forward(d, a, b)) if y is None else y)
     if x._rg and _grad_state.enabled:
         current_tape().record_ew1(spec, out, x, a, b)
@@ -164,19 +176,16 @@ def expand_for(x, shape, size):
     return expand(x, shape, materialize=True)
 
 
-def _forward2(spec, d1, d2):
-    """NumPy's forward of a two-input op, with PyTorch's errors."""
-    try:
-        y = spec.forward(d1, d2)
-    except ValueError:
+def _forward2_error(spec, d1, d2, e):
+    """Raise PyTorch's error for a two-input forward that NumPy refused with ``e``."""
+    if isinstance(e, ValueError):
         broadcast_shape(d1.shape, d2.shape)
-        raise
-    except TypeError:
-        if spec is ew.SUB and d1.dtype.kind == "b":
-            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
-                               "or `logical_xor()` operator instead.") from None
-        raise
-    return y if type(y) is np.ndarray else np.asarray(y)
+    elif spec is ew.SUB and d1.dtype.kind == "b":
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
+                           "or `logical_xor()` operator instead.") from None
+
+
+_ndarray = np.ndarray
 
 
 def binary(spec, x1, x2):
@@ -188,7 +197,8 @@ def binary(spec, x1, x2):
     d1, d2 = x1._data, x2._data
     if type(d1) is CudaArray or type(d2) is CudaArray:
         return cuda_ops().binary(spec, x1, x2)
-    if d1.dtype != d2.dtype:
+    dt = d1.dtype
+    if dt is not d2.dtype and dt != d2.dtype:
         rt = dtypes.result_type(d1, d2)
         x1, x2 = promote(x1, rt), promote(x2, rt)
         d1, d2 = x1._data, x2._data
@@ -199,13 +209,19 @@ def binary(spec, x1, x2):
         except ArithmeticError:
             pass
     if y is None:
-        y = _forward2(spec, d1, d2)
+        try:
+            y = spec.forward(d1, d2)
+        except (ValueError, TypeError) as e:
+            _forward2_error(spec, d1, d2, e)
+            raise
+        if type(y) is not _ndarray:
+            y = np.asarray(y)
     out = _wrap(y)
     if (x1._rg or x2._rg) and _grad_state.enabled:
-        n = out._data.size
+        n = y.size
         n1, n2 = d1.size, d2.size
         if (n1 != n and n1 != 1) or (n2 != n and n2 != 1):  # (replay reads size-1 inputs at stride 0)
-            shape = out._data.shape
+            shape = y.shape
             x1, x2 = expand_for(x1, shape, n), expand_for(x2, shape, n)
         current_tape().record_ew2(spec, out, x1, x2)
     elif _recordings[0] and _trace.recorder is not None:

@@ -46,7 +46,8 @@ def _pow_scalar(x, p, b):
     if p == 2.0:
         return x * x
     if p == 3.0:
-        return x * x * x
+        y = x * x
+        return np.multiply(y, x, out=y) if x.ndim else y * x  # (the second product in place: one array less)
     if p == 1.0:
         return x.copy()
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -42,9 +42,13 @@ def _times_alpha(input, other, alpha):
     return other * alpha if _is_scalar(other) else mul(other, alpha)
 
 
+# The common cases first: two tensors; a float tensor and a Python float (``lr * p.grad``).
 def add(input, other, *, alpha=1):
-    if type(input) is Tensor and type(other) is Tensor and alpha == 1:  # the common case, first
-        return binary(ew.ADD, input, other)
+    if type(input) is Tensor and alpha == 1:
+        if type(other) is Tensor:
+            return binary(ew.ADD, input, other)
+        if type(other) is float and input._data.dtype.kind == "f":
+            return unary(ew.ADD_SCALAR, input, other)
     if alpha != 1:
         other = _times_alpha(input, other, alpha)
     if _is_scalar(other) and isinstance(input, Tensor):
@@ -55,8 +59,11 @@ def add(input, other, *, alpha=1):
 
 
 def sub(input, other, *, alpha=1):
-    if type(input) is Tensor and type(other) is Tensor and alpha == 1:
-        return binary(ew.SUB, input, other)
+    if type(input) is Tensor and alpha == 1:
+        if type(other) is Tensor:
+            return binary(ew.SUB, input, other)
+        if type(other) is float and input._data.dtype.kind == "f":
+            return unary(ew.SUB_SCALAR, input, other)
     if alpha != 1:
         other = _times_alpha(input, other, alpha)
     if _is_scalar(other) and isinstance(input, Tensor):
@@ -71,8 +78,11 @@ def sub(input, other, *, alpha=1):
 
 
 def mul(input, other):
-    if type(input) is Tensor and type(other) is Tensor:
-        return binary(ew.MUL, input, other)
+    if type(input) is Tensor:
+        if type(other) is Tensor:
+            return binary(ew.MUL, input, other)
+        if type(other) is float and input._data.dtype.kind == "f":
+            return unary(ew.MUL_SCALAR, input, other)
     if _is_scalar(other) and isinstance(input, Tensor):
         input, other = other, input
     if _is_scalar(input) and isinstance(other, Tensor):
@@ -199,6 +209,8 @@ true_divide = divide = div
 
 
 def pow(input, exponent):
+    if type(input) is Tensor and (type(exponent) is int or type(exponent) is float) and input._data.dtype.kind == "f":
+        return unary(ew.POW_SCALAR, input, float(exponent))  # x ** 2, the common case, first
     if _is_scalar(exponent) and isinstance(input, Tensor):
         if input._data.dtype.kind != "f" and not isinstance(exponent, float):
             if exponent < 0:
