@@ -112,9 +112,9 @@ def generate_source():
 # Records the replay loop runs itself when they hold one element (``inline[op]``; 0: call the
 # op's VJP): the commonest records of long tapes of scalar ops, whose VJP is a move of the
 # gradient or one product. The loop does what their VJP functions do, in the same order.
-PASS, ADD, MUL, NARROW, PIECE = 1, 2, 3, 4, 5
+PASS, ADD, MUL, NARROW, PIECE, STACK = 1, 2, 3, 4, 5, 6
 _INLINE = {("ew1", "g"): PASS, ("ew2", ("g", "g")): ADD, ("ew2", ("g * x2", "g * x1")): MUL,
-           ("kernel", "k_narrow"): NARROW, ("kernel", "k_cat_piece"): PIECE}
+           ("kernel", "k_narrow"): NARROW, ("kernel", "k_cat_piece"): PIECE, ("kernel", "k_stack"): STACK}
 
 
 @njit(cache=True, error_model="numpy")
@@ -122,6 +122,20 @@ def _inline(k, r, R, S, SH, G, goff, ginit):
     """Record r's VJP when it is one of the inline kinds on one element; False otherwise."""
     out = R[r * 10 + 1]
     x = R[r * 10 + 2]
+    if k == STACK:  # pieces of one element (pieces share a shape; -1: a piece that needs none)
+        count = R[r * 10 + 8]
+        if R[r * 10 + 9] != 1:
+            return False
+        for j in range(count):
+            s = R[r * 10 + 2 + j]
+            if s >= 0 and size_of(S, SH, s) != 1:
+                return False
+        go = goff[out] + R[r * 10 + 7]
+        for j in range(count):
+            gx, hx = gtarget(R[r * 10 + 2 + j], goff, ginit)
+            if gx >= 0:
+                G[gx] = (G[gx] + G[go + j]) if hx else G[go + j]
+        return True
     if k == PIECE:
         if size_of(S, SH, x) != 1:
             return False
