@@ -152,3 +152,33 @@ def test_second_backward_after_the_engine_freed_the_call_raises():
     out.backward()
     with pytest.raises(RuntimeError, match="second time"):
         out.backward()
+
+
+def test_stack_pieces_in_the_stacks_bytes_and_in_place_changes():
+    """Pieces live in their stack's bytes (the forward copies nothing), except where a piece or
+    the stack is modified in place after the stack (or viewed), or a piece is in two stacks."""
+    def f(a, b):
+        p, q, u = a * 2.0, a + b, b * b
+        s = torch.stack([p, q, u])  # all three in s's bytes
+        t = torch.stack([u, a * b])  # u is in two stacks: copied
+        p2 = a - 1.0
+        v = torch.stack([p2, q * 1.0])  # (v viewed below by v[0]: copied)
+        p2.mul_(3.0)  # modified after the stack: v keeps the old value
+        w = torch.stack([b + 0.5, a * 0.5])
+        w.add_(1.0)  # the stack modified in place
+        return (s * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)).sum() + t.prod() + v[0] * p2 + w.sum()
+
+    step = torch.compile(f)
+    for k in range(3):
+        a = torch.tensor(0.5 + k, dtype=torch.float64, requires_grad=True)
+        b = torch.tensor(-1.25 * k, dtype=torch.float64, requires_grad=True)
+        out = step(a, b)
+        out.backward()
+        a2, b2 = a.detach().requires_grad_(), b.detach().requires_grad_()
+        ref = f(a2, b2)
+        ref.backward()
+        assert out.item() == ref.item()
+        assert a.grad.item() == a2.grad.item() and b.grad.item() == b2.grad.item()
+    plan, = step.cache.values()
+    kinds = plan.program.forward[0::4].tolist()
+    assert kinds.count(cpu_program.F_COPY + 1) == 4  # u in s and in t, v's two

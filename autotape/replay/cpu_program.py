@@ -250,12 +250,17 @@ class Program:
         arg_slots = {s for _, s in plan.arg_slots}
         self.off = off = [-1] * len(addr)  # byte offset in the arena, -1: not there
         loads, placed, size = [], [], 0
+        inside = self.inside_stacks(groups, arg_slots)
+        later = []
         for slots, end in groups:
             start = addr[slots[0]]
             if end - start > SMALL or any(dt[s] == 2 or (addr[s] - start) % _ITEM[dt[s]] for s in slots):
                 continue
             if len(slots) > 1 and any(s in arg_slots for s in slots):
                 continue  # an argument is rebound alone on every call
+            if slots[0] in inside:
+                later.append((slots, end))
+                continue
             at = (size + 7) // 8 * 8 + start % 8
             for s in slots:
                 off[s] = at + addr[s] - start
@@ -263,6 +268,14 @@ class Program:
                 loads.append([start, at, end - start])
             placed.append((at, start, end - start))
             size = at + end - start
+        for (s,), end in later:  # in its stack's bytes where that is in the arena, else on its own
+            out, o = inside[s]
+            if off[out] >= 0:
+                off[s] = off[out] + o
+            else:
+                off[s] = at = (size + 7) // 8 * 8 + addr[s] % 8
+                placed.append((at, addr[s], nbytes[s]))
+                size = at + nbytes[s]
         self.A = np.zeros(size + 16, np.uint8)
         base = self.A.ctypes.data
         load(np.array([[start, at, n] for at, start, n in placed], np.int64).reshape(-1, 3), self.A)
@@ -277,6 +290,35 @@ class Program:
             if o >= 0:
                 self.views[s] = self.A[o: o + nbytes[s]].view(np.float32 if dt[s] == 0 else np.float64)
                 self.tape.set_addr(s, base + o)
+
+    def inside_stacks(self, groups, arg_slots):
+        """The pieces of stacks (of outer 1) that can live in their stack's bytes, so that the
+        forward copies nothing: piece slot -> (stack slot, byte offset). Only a value that is
+        alone in its bytes (no views), written by its producer alone, computed (not a leaf or an
+        argument), a piece of that one stack once; and a stack alone in its bytes, written by
+        its stack records only (not modified in place)."""
+        T, rows = self.T, self.T.rows
+        alone = {slots[0] for slots, _ in groups if len(slots) == 1}
+        writes, by_stack = [0] * len(T.addr), [0] * len(T.addr)
+        for r, row in enumerate(rows):
+            outs = self.tape.python[r][2] if row[0] == PYTHON.code else (row[1],)
+            for s in outs:
+                writes[s] += 1
+                by_stack[s] += OPS[row[0]].vjp == "k_stack" if row[0] != PYTHON.code else 0
+        uses, found = {}, {}
+        for row in rows:
+            if row[0] != PYTHON.code and OPS[row[0]].vjp == "k_stack" and row[9] == 1:
+                out = row[1]
+                for j, s in enumerate(inputs_in(row)):
+                    if s >= 0:
+                        uses[s] = uses.get(s, 0) + 1
+                        found[s] = (out, (row[7] + j) * T.nbytes[s])
+        inside = {}
+        for s, (out, o) in found.items():
+            if (uses[s] == 1 and s in alone and out in alone and writes[s] == 1 and T.producer[s] >= 0
+                    and s not in arg_slots and writes[out] == by_stack[out] and T.dt[s] == T.dt[out]):
+                inside[s] = (out, o)
+        return inside
 
     def at(self, s):
         """Slot s's element offset in the arena viewed as its dtype (-1: not in the arena)."""
