@@ -6,9 +6,9 @@ written first or added) is worked out once here. Small values move into one aren
 layout they had (views stay views); the records whose work is a move or one arithmetic
 operation on one element (copies of pieces by unbind/stack/select/reshape, + - * / and their
 scalar forms, softplus) or a softmax of a short vector become instructions the loop runs
-inline, on arena offsets; every other record is
-one instruction that calls the record's compiled kernel, as the general loops do, through the
-slot table (which then names the arena). The results are the same: the inline instructions
+inline, on arena offsets (a stack's pieces live in its bytes where they can: no copy); every
+other record is one instruction that calls the record's compiled kernel, as the general loops
+do, through the slot table (which then names the arena). The results are the same: the inline instructions
 are the very expressions of the op table, on the same float64 values.
 
 Instructions are four int32: (kind, a, b, c). Forward: values in the arena (``a`` the
@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..ops import BY_NAME, OPS, PYTHON
+from ..ops import OPS, PYTHON
 from ..tape import inputs_in
 from .cpu_forward import _softmax_rows
 from .cpu_kernels import _p32, _p64, _pi32, _pi64, _pu8, _softmax_vjp, call_vjp
@@ -36,15 +36,11 @@ CALL, PY = 100, 101
 
 _FWD = {"x": F_COPY, "x1 + x2": F_ADD, "x1 - x2": F_SUB, "x1 * x2": F_MUL, "x1 / x2": F_DIV, "x + a": F_ADDK,
         "x - a": F_SUBK, "a - x": F_RSUBK, "x * a": F_MULK, "x / a": F_DIVK, "-x": F_NEG,
-        BY_NAME["softplus"].fwd: F_SOFTPLUS}
+        "x if x * a > b else (max(x * a, 0.0) + math.log1p(math.exp(-abs(x * a)))) / a": F_SOFTPLUS}
 # a VJP expression -> (kind, the input whose value it reads, or None)
 _VJP = {"g": (B_MOV, None), "-g": (B_NEG, None), "g * a": (B_MULK, None), "g / a": (B_DIVK, None),
-        "g * x2": (B_MULV32, 1), "g * x1": (B_MULV32, 0), BY_NAME["softplus"].vjp: (B_SOFTPLUS32, 0)}
-# the expressions the softplus instructions spell out (an op table that changes them calls kernels)
-_SOFTPLUS = ("x if x * a > b else (max(x * a, 0.0) + math.log1p(math.exp(-abs(x * a)))) / a",
-             "g if x * a > b else g / (1.0 + math.exp(-x * a))")
-if (BY_NAME["softplus"].fwd, BY_NAME["softplus"].vjp) != _SOFTPLUS:
-    del _FWD[BY_NAME["softplus"].fwd], _VJP[BY_NAME["softplus"].vjp]
+        "g * x2": (B_MULV32, 1), "g * x1": (B_MULV32, 0),
+        "g if x * a > b else g / (1.0 + math.exp(-x * a))": (B_SOFTPLUS32, 0)}  # (softplus's, as spelled out below)
 SHORT = 8  # elements: a softmax of a vector this short runs inline
 SMALL = 4096  # bytes: a value (with its views) this small lives in the arena
 _PIECES = ("k_narrow", "k_cat_piece")  # (by their VJP) unbind, select, slice, split; cat, stack
@@ -297,28 +293,24 @@ class Program:
         alone in its bytes (no views), written by its producer alone, computed (not a leaf or an
         argument), a piece of that one stack once; and a stack alone in its bytes, written by
         its stack records only (not modified in place)."""
-        T, rows = self.T, self.T.rows
-        alone = {slots[0] for slots, _ in groups if len(slots) == 1}
-        writes, by_stack = [0] * len(T.addr), [0] * len(T.addr)
-        for r, row in enumerate(rows):
+        T = self.T
+        writes, other = [0] * len(T.addr), set()  # records that write a slot; slots other records write
+        uses, found = {}, {}
+        for r, row in enumerate(T.rows):
             outs = self.tape.python[r][2] if row[0] == PYTHON.code else (row[1],)
             for s in outs:
                 writes[s] += 1
-                by_stack[s] += OPS[row[0]].vjp == "k_stack" if row[0] != PYTHON.code else 0
-        uses, found = {}, {}
-        for row in rows:
-            if row[0] != PYTHON.code and OPS[row[0]].vjp == "k_stack" and row[9] == 1:
-                out = row[1]
-                for j, s in enumerate(inputs_in(row)):
-                    if s >= 0:
-                        uses[s] = uses.get(s, 0) + 1
-                        found[s] = (out, (row[7] + j) * T.nbytes[s])
-        inside = {}
-        for s, (out, o) in found.items():
-            if (uses[s] == 1 and s in alone and out in alone and writes[s] == 1 and T.producer[s] >= 0
-                    and s not in arg_slots and writes[out] == by_stack[out] and T.dt[s] == T.dt[out]):
-                inside[s] = (out, o)
-        return inside
+            if row[0] == PYTHON.code or OPS[row[0]].vjp != "k_stack" or row[9] != 1:
+                other.update(outs)
+                continue
+            for j, s in enumerate(inputs_in(row)):
+                if s >= 0:
+                    uses[s] = uses.get(s, 0) + 1
+                    found[s] = (row[1], (row[7] + j) * T.nbytes[s])
+        alone = {slots[0] for slots, _ in groups if len(slots) == 1}
+        return {s: (out, o) for s, (out, o) in found.items()
+                if uses[s] == 1 and writes[s] == 1 and s in alone and out in alone and out not in other
+                and T.producer[s] >= 0 and s not in arg_slots and T.dt[s] == T.dt[out]}
 
     def at(self, s):
         """Slot s's element offset in the arena viewed as its dtype (-1: not in the arena)."""
@@ -368,8 +360,10 @@ class Program:
                 dst, src = (y, a + off * inner) if spec.vjp == "k_narrow" else (y + off * inner, a)
                 return [] if dst == src else [F_COPY + dt, dst, src, rk * inner]
         if y >= 0 and spec.vjp == "k_stack" and row[9] == 1:  # outer == 1: each piece one copy
-            code = self.stack_pieces(r, lambda s, at, n: [] if y + at == self.at(s) else [F_COPY + dt, y + at, self.at(s), n],
-                                     lambda s: self.at(s) >= 0 and T.dt[s] == dt)
+            def piece(s, at, n):  # (none for a piece that lives there: see inside_stacks)
+                return [] if y + at == self.at(s) else [F_COPY + dt, y + at, self.at(s), n]
+
+            code = self.stack_pieces(r, piece, lambda s: self.at(s) >= 0 and T.dt[s] == dt)
             if code is not None:
                 return code
         if y >= 0 and spec.vjp == "k_softmax":
