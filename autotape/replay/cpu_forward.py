@@ -238,7 +238,7 @@ def _softmax_rows(px, py, outer, red, inner, is_log):
                 if not is_log:
                     py[at] = e
             if is_log:
-                lacc = math.log(acc) if acc > 0.0 else -math.inf
+                lacc = math.log(acc) if acc != 0.0 else -math.inf  # (a NaN sum: NaN, as NumPy's)
                 for j in range(red):
                     at = (o * red + j) * inner + k
                     py[at] = np.float64(px[at]) - m - lacc

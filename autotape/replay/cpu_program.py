@@ -5,33 +5,43 @@ every call (sizes, dtypes, offsets, which records a gradient reaches, whether a 
 written first or added) is worked out once here. Small values move into one arena, in the
 layout they had (views stay views); the records whose work is a move or one arithmetic
 operation on one element (copies of pieces by unbind/stack/select/reshape, + - * / and their
-scalar forms) become instructions the loop runs inline, on arena offsets; every other record is
-one instruction that calls the record's compiled kernel, as the general loops do, through the
-slot table (which then names the arena). The results are the same: the inline instructions
+scalar forms, softplus) or a softmax of a short vector become instructions the loop runs
+inline, on arena offsets (a stack's pieces live in its bytes where they can: no copy); every
+other record is one instruction that calls the record's compiled kernel, as the general loops
+do, through the slot table (which then names the arena). The results are the same: the inline instructions
 are the very expressions of the op table, on the same float64 values.
 
 Instructions are four int32: (kind, a, b, c). Forward: values in the arena (``a`` the
 output's element offset in the arena viewed as its dtype). Backward: ``a`` and ``b`` are
-gradient-arena offsets. ``K`` holds the records' float attributes the instructions read.
+gradient-arena offsets. ``K`` holds the records' float attributes the instructions read (and,
+for the kinds that need more than three operands, the arena offset of the value they read).
 """
+import math
+
 import numpy as np
 from numba import njit
 
 from ..ops import OPS, PYTHON
 from ..tape import inputs_in
-from .cpu_kernels import _p32, _p64, _pi32, _pi64, _pu8, call_vjp
+from .cpu_forward import _softmax_rows
+from .cpu_kernels import _p32, _p64, _pi32, _pi64, _pu8, _softmax_vjp, call_vjp
 
 # forward kinds (+ 1 for float64 values); CALL and PY take the record in ``a``
-F_COPY, F_ADD, F_SUB, F_MUL, F_DIV, F_ADDK, F_SUBK, F_RSUBK, F_MULK, F_DIVK, F_NEG = range(0, 22, 2)
-# backward kinds (+ 1: added to a gradient already there, else written)
-B_MOV, B_NEG, B_MULK, B_DIVK, B_MULV32, B_MULV64, B_ZERO = range(0, 14, 2)
+(F_COPY, F_ADD, F_SUB, F_MUL, F_DIV, F_ADDK, F_SUBK, F_RSUBK, F_MULK, F_DIVK, F_NEG, F_SOFTPLUS,
+ F_SOFTMAX) = range(0, 26, 2)
+# backward kinds (+ 1: added to a gradient already there, else written; the softmaxes only add)
+(B_MOV, B_NEG, B_MULK, B_DIVK, B_MULV32, B_MULV64, B_ZERO, B_SOFTPLUS32, B_SOFTPLUS64, B_SOFTMAX32,
+ B_SOFTMAX64) = range(0, 22, 2)
 CALL, PY = 100, 101
 
 _FWD = {"x": F_COPY, "x1 + x2": F_ADD, "x1 - x2": F_SUB, "x1 * x2": F_MUL, "x1 / x2": F_DIV, "x + a": F_ADDK,
-        "x - a": F_SUBK, "a - x": F_RSUBK, "x * a": F_MULK, "x / a": F_DIVK, "-x": F_NEG}
+        "x - a": F_SUBK, "a - x": F_RSUBK, "x * a": F_MULK, "x / a": F_DIVK, "-x": F_NEG,
+        "x if x * a > b else (max(x * a, 0.0) + math.log1p(math.exp(-abs(x * a)))) / a": F_SOFTPLUS}
 # a VJP expression -> (kind, the input whose value it reads, or None)
 _VJP = {"g": (B_MOV, None), "-g": (B_NEG, None), "g * a": (B_MULK, None), "g / a": (B_DIVK, None),
-        "g * x2": (B_MULV32, 1), "g * x1": (B_MULV32, 0)}
+        "g * x2": (B_MULV32, 1), "g * x1": (B_MULV32, 0),
+        "g if x * a > b else g / (1.0 + math.exp(-x * a))": (B_SOFTPLUS32, 0)}  # (softplus's, as spelled out below)
+SHORT = 8  # elements: a softmax of a vector this short runs inline
 SMALL = 4096  # bytes: a value (with its views) this small lives in the arena
 _PIECES = ("k_narrow", "k_cat_piece")  # (by their VJP) unbind, select, slice, split; cat, stack
 _ITEM = (4, 8, 8)
@@ -68,6 +78,11 @@ def run_forward(P, start, K, L, A, R_at, S_at, SH_at, fwds):
             call_vjp(address, a, R, F, S, SH, _p64(0), _pi64(0), _pu8(0))
         elif k == PY:
             return i
+        elif k >= F_SOFTMAX:  # the kernel's own loop on one row (c: its length * 2 + is log)
+            if k & 1:
+                _softmax_rows(_p64(base + 8 * b), _p64(base + 8 * a), 1, c >> 1, 1, (c & 1) == 1)
+            else:
+                _softmax_rows(_p32(base + 4 * b), _p32(base + 4 * a), 1, c >> 1, 1, (c & 1) == 1)
         elif k & 1:
             _forward_op(k - 1, a, b, c, V64, Kp)
         else:
@@ -103,6 +118,9 @@ def _forward_op(k, a, b, c, V, K):
         V[a] = np.float64(V[b]) * K[c]
     elif k == F_DIVK:
         V[a] = np.float64(V[b]) / K[c]
+    elif k == F_SOFTPLUS:  # (a, b: beta, threshold)
+        x, a_, b_ = np.float64(V[b]), K[c], K[c + 1]
+        V[a] = x if x * a_ > b_ else (max(x * a_, 0.0) + math.log1p(math.exp(-abs(x * a_)))) / a_
     else:  # F_NEG
         V[a] = -np.float64(V[b])
 
@@ -143,6 +161,18 @@ def run_backward(P, start, K, A, R_at, S_at, SH_at, G, goff, ginit, vjps):
         elif k == B_ZERO:
             for j in range(c):
                 Gp[a + j] = 0.0
+        elif k == B_SOFTPLUS32 or k == B_SOFTPLUS64:  # K[c:c + 3]: beta, threshold, x's offset
+            at = int(K[c + 2])
+            x = np.float64(V32[at]) if k == B_SOFTPLUS32 else V64[at]
+            g, a_, b_ = Gp[b], K[c], K[c + 1]
+            v = g if x * a_ > b_ else g / (1.0 + math.exp(-x * a_))
+            Gp[a] = Gp[a] + v if add else v
+        elif k == B_SOFTMAX32 or k == B_SOFTMAX64:  # K[c:c + 2]: y's offset, its length * 2 + is log
+            at, n = int(K[c]), int(K[c + 1])
+            if k == B_SOFTMAX32:
+                _softmax_vjp(_p32(A.ctypes.data + 4 * at), Gp, a, b, 1, n >> 1, 1, (n & 1) == 1)
+            else:
+                _softmax_vjp(_p64(A.ctypes.data + 8 * at), Gp, a, b, 1, n >> 1, 1, (n & 1) == 1)
         elif k == B_NEG:
             if add:
                 for j in range(c):
@@ -170,7 +200,8 @@ class Tables:
         info = S[:, 1]
         dt = (info >> 32) & 3
         self.rows = R.tolist()
-        self.a = R.view(np.float64).reshape(n, 5)[:, 4].tolist()  # an elementwise record's float a
+        floats = R.view(np.float64).reshape(n, 5)
+        self.a, self.b = floats[:, 4].tolist(), floats[:, 3].tolist()  # an elementwise record's a, b
         self.addr = S[:, 0].tolist()
         self.size = np.array(tape.SH, np.int64)[info & 0xFFFFFFFF]
         self.nbytes = (self.size * np.where(dt == 0, 4, 8)).tolist()
@@ -215,12 +246,17 @@ class Program:
         arg_slots = {s for _, s in plan.arg_slots}
         self.off = off = [-1] * len(addr)  # byte offset in the arena, -1: not there
         loads, placed, size = [], [], 0
+        inside = self.inside_stacks(groups, arg_slots)
+        later = []
         for slots, end in groups:
             start = addr[slots[0]]
             if end - start > SMALL or any(dt[s] == 2 or (addr[s] - start) % _ITEM[dt[s]] for s in slots):
                 continue
             if len(slots) > 1 and any(s in arg_slots for s in slots):
                 continue  # an argument is rebound alone on every call
+            if slots[0] in inside:
+                later.append((slots, end))
+                continue
             at = (size + 7) // 8 * 8 + start % 8
             for s in slots:
                 off[s] = at + addr[s] - start
@@ -228,6 +264,14 @@ class Program:
                 loads.append([start, at, end - start])
             placed.append((at, start, end - start))
             size = at + end - start
+        for (s,), end in later:  # in its stack's bytes where that is in the arena, else on its own
+            out, o = inside[s]
+            if off[out] >= 0:
+                off[s] = off[out] + o
+            else:
+                off[s] = at = (size + 7) // 8 * 8 + addr[s] % 8
+                placed.append((at, addr[s], nbytes[s]))
+                size = at + nbytes[s]
         self.A = np.zeros(size + 16, np.uint8)
         base = self.A.ctypes.data
         load(np.array([[start, at, n] for at, start, n in placed], np.int64).reshape(-1, 3), self.A)
@@ -242,6 +286,31 @@ class Program:
             if o >= 0:
                 self.views[s] = self.A[o: o + nbytes[s]].view(np.float32 if dt[s] == 0 else np.float64)
                 self.tape.set_addr(s, base + o)
+
+    def inside_stacks(self, groups, arg_slots):
+        """The pieces of stacks (of outer 1) that can live in their stack's bytes, so that the
+        forward copies nothing: piece slot -> (stack slot, byte offset). Only a value that is
+        alone in its bytes (no views), written by its producer alone, computed (not a leaf or an
+        argument), a piece of that one stack once; and a stack alone in its bytes, written by
+        its stack records only (not modified in place)."""
+        T = self.T
+        writes, other = [0] * len(T.addr), set()  # records that write a slot; slots other records write
+        uses, found = {}, {}
+        for r, row in enumerate(T.rows):
+            outs = self.tape.python[r][2] if row[0] == PYTHON.code else (row[1],)
+            for s in outs:
+                writes[s] += 1
+            if row[0] == PYTHON.code or OPS[row[0]].vjp != "k_stack" or row[9] != 1:
+                other.update(outs)
+                continue
+            for j, s in enumerate(inputs_in(row)):
+                if s >= 0:
+                    uses[s] = uses.get(s, 0) + 1
+                    found[s] = (row[1], (row[7] + j) * T.nbytes[s])
+        alone = {slots[0] for slots, _ in groups if len(slots) == 1}
+        return {s: (out, o) for s, (out, o) in found.items()
+                if uses[s] == 1 and writes[s] == 1 and s in alone and out in alone and out not in other
+                and T.producer[s] >= 0 and s not in arg_slots and T.dt[s] == T.dt[out]}
 
     def at(self, s):
         """Slot s's element offset in the arena viewed as its dtype (-1: not in the arena)."""
@@ -290,6 +359,18 @@ class Program:
                 inner = T.size[out if spec.vjp == "k_narrow" else x] // max(rk, 1)
                 dst, src = (y, a + off * inner) if spec.vjp == "k_narrow" else (y + off * inner, a)
                 return [] if dst == src else [F_COPY + dt, dst, src, rk * inner]
+        if y >= 0 and spec.vjp == "k_stack" and row[9] == 1:  # outer == 1: each piece one copy
+            def piece(s, at, n):  # (none for a piece that lives there: see inside_stacks)
+                return [] if y + at == self.at(s) else [F_COPY + dt, y + at, self.at(s), n]
+
+            code = self.stack_pieces(r, piece, lambda s: self.at(s) >= 0 and T.dt[s] == dt)
+            if code is not None:
+                return code
+        if y >= 0 and spec.vjp == "k_softmax":
+            x = row[2]
+            n = T.size[x]
+            if row[4] == 1 and row[5] == n <= SHORT and self.at(x) >= 0 and T.dt[x] == dt:  # one contiguous row
+                return [F_SOFTMAX + dt, y, self.at(x), 2 * n + (row[6] == 1)]
         kind = _FWD.get(spec.fwd) if spec.kind in ("ew1", "ew2") else None
         if kind is not None and y >= 0:
             ins = [s for s in T.inputs(r) if s >= 0]
@@ -300,8 +381,23 @@ class Program:
                     return [] if xs[0] == y else [F_COPY + dt, y, xs[0], n]
                 if n == 1:
                     third = xs[1] if len(xs) > 1 else self.const(T.a[r])
+                    if kind == F_SOFTPLUS:
+                        self.const(T.b[r])  # (K[third + 1])
                     return [kind + dt, y, xs[0], third]
         return [CALL, r, 0, 0]
+
+    def stack_pieces(self, r, piece, fits):
+        """A stack record (of outer 1) as ``piece(slot, its offset in the output, its size)``
+        per piece that is not a constant, or None when some piece does not ``fits(slot)``."""
+        row = self.T.rows[r]
+        pieces = [(j, s) for j, s in enumerate(inputs_in(row)) if s >= 0]
+        if not all(fits(s) for _, s in pieces):
+            return None
+        code = []
+        for j, s in pieces:
+            n = self.T.size[s]
+            code += piece(s, (row[7] + j) * n, n)
+        return code
 
     # -- backward ----------------------------------------------------------------------------
     def backward_program(self, seed, goff):
@@ -348,6 +444,24 @@ class Program:
             code = [B_MOV + (touched[s] != 0), goff[s], go + off * inner, n]
             touched[s] = touched[s] or 1
             return code
+        if spec.vjp == "k_stack" and row[9] == 1:  # outer == 1: each piece's gradient one move
+            def piece(s, at, n):
+                if goff[s] < 0:
+                    return []
+                code = [B_MOV + (touched[s] != 0), goff[s], go + at, n]
+                touched[s] = touched[s] or 1
+                return code
+
+            return self.stack_pieces(r, piece, lambda s: True) if targets else []
+        if spec.vjp == "k_softmax" and targets and self.at(out) >= 0:
+            (_, s), = targets
+            n = T.size[s]
+            if row[4] == 1 and row[5] == n <= SHORT:  # one contiguous row: zeroed first, then added, as the kernel
+                code = [] if touched[s] else [B_ZERO, goff[s], 0, n]
+                touched[s] = touched[s] or 1
+                c = self.const(self.at(out))
+                self.const(2 * n + (row[6] == 1))
+                return code + [B_SOFTMAX32 + 2 * T.dt[out] + 1, goff[s], go, c]
         exprs = spec.vjp if isinstance(spec.vjp, tuple) else (spec.vjp,)
         if spec.kind in ("ew1", "ew2"):
             code = self.elementwise_vjp(r, exprs, ins, targets, go, goff)
@@ -374,6 +488,14 @@ class Program:
                 code.append((kind, goff[s], go, n))
             elif n != 1:
                 return None
+            elif kind == B_SOFTPLUS32:
+                x = self.at(ins[0])
+                if x < 0:
+                    return None
+                c = self.const(T.a[r])
+                self.const(T.b[r])
+                self.const(x)
+                code.append((kind + 2 * T.dt[ins[0]], goff[s], go, c))
             elif reads is None:
                 code.append((kind, goff[s], go, self.const(T.a[r])))
             else:
