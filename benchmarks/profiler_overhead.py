@@ -62,7 +62,7 @@ def main():
     init = at.arange(100, dtype=at.float32).requires_grad_()
     cases = {
         "poly N=2000 (9 records)": lambda: poly_loss(x, y, params),
-        "West graph (37,600 records)": lambda: west_output(init),
+        "West graph (30,100 records)": lambda: west_output(init),
     }
     print(f"{'workload':<30}{'backward off':>14}{'backward on':>14}{'on/off':>8}{'per-op sum / replay':>22}")
     for name, make in cases.items():
