@@ -16,10 +16,11 @@ from .. import profiler
 from ..grad_mode import enable_grad
 from ..tape import bump_inplace_epoch
 from ..replay.cpu_kernels import entry_point
-from ..tensor import Tensor, _wrap, contiguous, note_write
+from ..tensor import Tensor, _recordings, _wrap, contiguous, note_write
 from ..cuda.array import CudaArray
 from ._kernels import ADDR, FLAG, SIZE, STEP, WIDTH
 
+_PLAIN = (float, int, bool)  # hyperparameter types compared by value as they are
 _GRAD_MISMATCH = "a parameter's .grad does not match its shape or dtype"
 
 
@@ -33,7 +34,7 @@ class _Bucket:
 
 
 class _Layout:
-    __slots__ = ("ids", "key", "hyper", "buckets")
+    __slots__ = ("ids", "key", "hyper", "raw", "plain", "buckets")
 
 
 class Optimizer:
@@ -80,13 +81,14 @@ class Optimizer:
 
     def zero_grad(self, set_to_none=True):
         for group in self.param_groups:
+            if set_to_none:
+                for p in group["params"]:
+                    p.grad = None
+                continue
             for p in group["params"]:
                 if p.grad is not None:
-                    if set_to_none:
-                        p.grad = None
-                    else:
-                        p.grad = p.grad.detach()
-                        p.grad.zero_()
+                    p.grad = p.grad.detach()
+                    p.grad.zero_()
 
     # -- the step -----------------------------------------------------------------------
     def step(self, closure=None):
@@ -113,8 +115,39 @@ class Optimizer:
 
     def _step_group(self, gi, group, ps):
         ids = [id(p._data) for p in ps]
-        hyper = tuple(map(float, self._hyper(group)))  # float(): a tensor lr is read by value
+        raw = self._hyper(group)
         lay = self._layouts.get(gi)
+        # plain numbers are compared as they are; a tensor lr (the same object, changed in place)
+        # is read by value every step
+        if lay is None or not lay.plain or lay.ids != ids or raw != lay.raw:
+            lay = self._prepare(gi, group, ps, ids, lay, raw)
+        for b in lay.buckets:
+            bps = ps if b.index is None else [ps[i] for i in b.index]
+            for p, v in zip(bps, b.views):
+                d = p.grad._data
+                if d.shape != v.shape:  # a gradient of the same size but another shape is taken as it comes
+                    if d.size != v.size:
+                        raise RuntimeError(_GRAD_MISMATCH)
+                    d = d.reshape(v.shape)
+                v[()] = d  # [()]: NumPy's quick path for a 0-d view (50 ns against 140 for [...])
+            if b.scratch:
+                for p, s in b.scratch:
+                    np.copyto(s, p._data)
+                b.call()
+                for p, s in b.scratch:
+                    np.copyto(p._data, s)
+            else:
+                b.call()
+        for p in ps:
+            p._vc[0] += 1  # saved values of this parameter on a live tape are stale now
+        if _recordings[0]:
+            for p in ps:
+                note_write(p)
+
+    def _prepare(self, gi, group, ps, ids, lay, raw):
+        """The group's layout, rebuilt when its parameters or buffers changed, and its kernel
+        calls, bound again when a hyperparameter's value did."""
+        hyper = tuple(map(float, raw))  # float(): a tensor lr is read by value
         if lay is None or lay.ids != ids or lay.hyper != hyper:
             key = self._layout_key(group)
             if lay is None or lay.ids != ids or lay.key != key:
@@ -126,23 +159,8 @@ class Optimizer:
                     b.entry = entry_point(kernel, *args)
                 # the entry point skips the dispatcher's type checks (~0.3 us a call)
                 b.call = functools.partial(b.entry, *args)
-        for b in lay.buckets:
-            bps = ps if b.index is None else [ps[i] for i in b.index]
-            for p, v in zip(bps, b.views):
-                d = p.grad._data
-                if d.shape != v.shape:  # a gradient of the same size but another shape is taken as it comes
-                    if d.size != v.size:
-                        raise RuntimeError(_GRAD_MISMATCH)
-                    d = d.reshape(v.shape)
-                v[()] = d  # [()]: NumPy's quick path for a 0-d view (50 ns against 140 for [...])
-            for p, s in b.scratch:
-                np.copyto(s, p._data)
-            b.call()
-            for p, s in b.scratch:
-                np.copyto(p._data, s)
-        for p in ps:
-            p._vc[0] += 1  # saved values of this parameter on a live tape are stale now
-            note_write(p)
+        lay.raw, lay.plain = raw, all(type(v) in _PLAIN for v in raw)
+        return lay
 
     def _build(self, group, ps, ids, key):
         lay = _Layout()
