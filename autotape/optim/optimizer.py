@@ -34,7 +34,7 @@ class _Bucket:
 
 
 class _Layout:
-    __slots__ = ("ids", "key", "hyper", "raw", "plain", "buckets")
+    __slots__ = ("ids", "key", "hyper", "raw", "plain", "buckets", "repeat")
 
 
 class Optimizer:
@@ -100,6 +100,10 @@ class Optimizer:
         t0 = time.perf_counter_ns() if prof is not None else 0
         # no no_grad() needed: no tensor op runs here, the kernels write the parameters by address
         for gi, group in enumerate(self.param_groups):
+            lay = self._layouts.get(gi)
+            if lay is not None and lay.repeat is not None and not _recordings[0] and \
+                    lay.repeat(group["params"], self._hyper(group)):
+                continue
             # frozen parameters (requires_grad=False) and those without a gradient stay as they are
             ps = [p for p in group["params"] if p.grad is not None and p._rg]
             if ps and type(ps[0]._data) is CudaArray:
@@ -160,11 +164,12 @@ class Optimizer:
                 # the entry point skips the dispatcher's type checks (~0.3 us a call)
                 b.call = functools.partial(b.entry, *args)
         lay.raw, lay.plain = raw, all(type(v) in _PLAIN for v in raw)
+        lay.repeat = _repeat(group["params"], ps, lay) if lay.plain else None
         return lay
 
     def _build(self, group, ps, ids, key):
         lay = _Layout()
-        lay.ids, lay.key, lay.buckets = ids, key, []
+        lay.ids, lay.key, lay.buckets, lay.repeat = ids, key, [], None
         by_dtype = {}
         for i, p in enumerate(ps):
             by_dtype.setdefault(p._data.dtype, []).append(i)
@@ -277,6 +282,36 @@ class Optimizer:
             lines.extend(f"    {k}: {group[k]}" for k in sorted(group) if k != "params")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _repeat(params, ps, lay):
+    """A function ``(params, hyper) -> bool`` doing ``_step_group``'s work when nothing but the
+    gradients' values changed since ``lay`` was laid out (the same parameters, buffers, plain
+    hyperparameters, gradients of the same shapes), and False otherwise, having done nothing.
+    Generated straight-line code: the usual step costs a third of the loops'."""
+    if len(lay.buckets) != 1 or lay.buckets[0].scratch:
+        return None
+    b = lay.buckets[0]
+    env = {"HYPER": lay.raw, "CALL": b.call}
+    rows = {id(p): k for k, p in enumerate(ps)}
+    checks, copies = [], []
+    for i, q in enumerate(params):
+        env[f"P{i}"] = q
+        checks.append(f"params[{i}] is P{i}")
+    for i, q in enumerate(params):
+        if id(q) not in rows:  # left out of the layout: it must still get no update
+            checks.append(f"(P{i}.grad is None or not P{i}._rg)")
+            continue
+        k = rows[id(q)]
+        env[f"D{k}"], env[f"V{k}"], env[f"S{k}"] = q._data, b.views[k], b.views[k].shape
+        checks.append(f"P{i}._rg and P{i}._data is D{k} and P{i}.grad is not None and P{i}.grad._data.shape == S{k}")
+        copies.append(f"    V{k}[()] = P{i}.grad._data")
+    bumps = [f"    P{i}._vc[0] += 1" for i, q in enumerate(params) if id(q) in rows]
+    src = "\n".join([f"def repeat(params, hyper):",
+                     f"    if len(params) != {len(params)} or hyper != HYPER or not ({' and '.join(checks)}):",
+                     "        return False", *copies, "    CALL()", *bumps, "    return True"])
+    exec(src, env)
+    return env["repeat"]
 
 
 def _kernel_array(state, name, like):
