@@ -391,6 +391,8 @@ class FusedPlan:
             + [(f"{{t}}._vc[0] == {v} and {{t}}._data is {{v}} and {{t}}._rg == {bool(rg)}", t, d)
                for t, d, v, rg in plan.sources])
         self.read_versions = _list_of(plan.read_tensors, "._vc[0]")
+        if not plan.arg_slots:  # the leaves stay those of the recording
+            self.deliver = _straight_deliver(self.targets)
         self.tape.compiled_backward = self.backward
         self.tape.check_latest = self.check_latest
 
@@ -483,15 +485,11 @@ class FusedPlan:
         """Each reached leaf's gradient (``vals[j]``) into its ``.grad`` as ``Plan.deliver`` does
         it (every leaf here holds one value, so plain Python is quicker than a compiled call)."""
         for p, j, dtype, shape in self.targets:
-            gt = p.grad
-            if gt is None:
+            if p.grad is None:
                 g = np.array(vals[j], dtype)
                 p.grad = _wrap(g if shape == () else g.reshape(shape))
-            elif gt._data.shape == shape and gt._data.dtype == dtype and gt._data.flags.writeable:
-                d = gt._data  # one value (of shape (), (1,), ...): in place, the sum in float64 as the interpreter's
-                d.flat[0] = float(d.flat[0]) + vals[j]
             else:
-                p.grad = _wrap(gt._data + np.array(vals[j], dtype).reshape(shape))
+                _accumulate(p, vals[j], dtype, shape)
 
     def explain(self):
         f = self.fusion
@@ -500,6 +498,31 @@ class FusedPlan:
         again = f"; recomputes {len(f.derived.slots)} constant(s) in the loop" if f.derived.slots else ""
         return (f"fused: one generated pass over {f.n} elements computing the output and its gradient "
                 f"({self.n_rec} records: {top}{again}); compile {self.compile_s * 1e3:.0f} ms")
+
+
+def _accumulate(p, v, dtype, shape):
+    """``v`` added to the leaf ``p``'s existing ``.grad``."""
+    d = p.grad._data
+    if d.shape == shape and d.dtype == dtype and d.flags.writeable:
+        # one value (of shape (), (1,), ...): in place, the sum in float64 as the interpreter's
+        d.flat[0] = float(d.flat[0]) + v
+    else:
+        p.grad = _wrap(d + np.array(v, dtype).reshape(shape))
+
+
+def _straight_deliver(targets):
+    """``FusedPlan.deliver`` for fixed ``targets``, generated as straight-line code (the loop
+    and its unpacking cost as much as the new gradients)."""
+    env, lines = {"array": np.array, "_wrap": _wrap, "_accumulate": _accumulate}, ["def deliver(vals):"]
+    for k, (p, j, dtype, shape) in enumerate(targets):
+        env[f"P{k}"], env[f"T{k}"], env[f"S{k}"] = p, dtype, shape
+        new = f"array(vals[{j}], T{k})" + ("" if shape == () else f".reshape(S{k})")
+        lines += [f"    if P{k}.grad is None:", f"        P{k}.grad = _wrap({new})",
+                  "    else:", f"        _accumulate(P{k}, vals[{j}], T{k}, S{k})"]
+    if not targets:
+        lines.append("    pass")
+    exec("\n".join(lines), env)
+    return env["deliver"]
 
 
 def _all_true(checks):
