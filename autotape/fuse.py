@@ -386,10 +386,13 @@ class FusedPlan:
         self.fresh = True  # whether self.vals belongs to the latest outputs
         self.stored = True  # whether the tape's buffers hold the latest call's values (the recording's do)
         self.replayed = True  # whether the tape's records were replayed (their state changed) since
-        self.guards_hold = None if plan.arg_slots else _all_true(
+        # no traced arguments: Plan.bind's checks and the versions it notes, as one generated
+        # function (the read tensors' versions, or None when a guard fails)
+        read = {f"r{k}": t for k, t in enumerate(plan.read_tensors)}
+        self.guarded_versions = None if plan.arg_slots else _all_true(
             [(f"{{t}}._data is {{v}} and {{t}}._rg == {bool(rg)}", t, d) for t, d, rg in plan.guards]
             + [(f"{{t}}._vc[0] == {v} and {{t}}._data is {{v}} and {{t}}._rg == {bool(rg)}", t, d)
-               for t, d, v, rg in plan.sources])
+               for t, d, v, rg in plan.sources], f"[{', '.join(f'{r}._vc[0]' for r in read)}]", read)
         self.read_versions = _list_of(plan.read_tensors, "._vc[0]")
         if not plan.arg_slots:  # the leaves stay those of the recording
             self.deliver = _straight_deliver(self.targets)
@@ -407,10 +410,11 @@ class FusedPlan:
         if profiler.current() is not None:  # the interpreter times each record
             self.fresh, self.stored, self.replayed = False, True, True
             return plan.run(flat)
-        if self.guards_hold is not None:  # no traced arguments: Plan.bind's checks, as one generated function
-            if not self.guards_hold():
+        if self.guarded_versions is not None:
+            versions = self.guarded_versions()
+            if versions is None:
                 return None
-            plan.read_versions = self.read_versions()
+            plan.read_versions = versions
             if self.tape.hooks or plan.recorded_hooks:
                 self.tape.hooks = {s: list(h) for s, h in plan.recorded_hooks.items()}
         elif not plan.bind(flat):
@@ -525,15 +529,16 @@ def _straight_deliver(targets):
     return env["deliver"]
 
 
-def _all_true(checks):
-    """A function of no arguments: whether every check holds. ``checks``: (condition, tensor,
-    value), the condition naming them ``{t}`` and ``{v}``. Generated as one expression, the
-    guards of a step cost a third of what a loop over them does."""
-    env, terms = {}, []
+def _all_true(checks, then="True", names=None):
+    """A function of no arguments: the expression ``then`` (True unless given; ``names`` are the
+    values it names) when every check holds, else None. ``checks``: (condition, tensor, value),
+    the condition naming them ``{t}`` and ``{v}``. Generated as one expression, the guards of a
+    step cost a third of what a loop over them does."""
+    env, terms = dict(names or {}), []
     for k, (cond, t, value) in enumerate(checks):
         env[f"t{k}"], env[f"v{k}"] = t, value
         terms.append(cond.format(t=f"t{k}", v=f"v{k}"))
-    return eval(f"lambda: {' and '.join(terms) or 'True'}", env)
+    return eval(f"lambda: ({then}) if ({' and '.join(terms) or 'True'}) else None", env)
 
 
 def _list_of(tensors, attr):
