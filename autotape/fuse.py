@@ -434,14 +434,14 @@ class FusedPlan:
             self.replayed = False
         tape.epoch = tape_mod._inplace_epoch[0]
         data = np.array(vals[0], self.out_dtype)
-        t = _wrap(data if self.out_shape == () else data.reshape(self.out_shape))
+        t = _wrap(data if self.out_shape == () else data.reshape(self.out_shape), self.out_rg)
         if self.out_rg:
             t._tape = tape
             t._slot = self.out_slot
-            t._rg = True
         plan.latest = (t,)
         plan.consumed = False
-        self.fresh, self.stored = True, False
+        self.fresh = True  # (one assignment a statement: no tuple built and unpacked)
+        self.stored = False
         return t if self.single else _rebuild(plan.structure, iter(plan.latest))
 
     def check_latest(self, t):
