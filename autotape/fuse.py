@@ -389,7 +389,7 @@ class FusedPlan:
         # no traced arguments: Plan.bind's checks and the versions it notes, as one generated
         # function (the read tensors' versions, or None when a guard fails)
         read = {f"r{k}": t for k, t in enumerate(plan.read_tensors)}
-        self.guarded_versions = None if plan.arg_slots else _all_true(
+        self.guarded_versions = None if plan.arg_slots else _when_all_hold(
             [(f"{{t}}._data is {{v}} and {{t}}._rg == {bool(rg)}", t, d) for t, d, rg in plan.guards]
             + [(f"{{t}}._vc[0] == {v} and {{t}}._data is {{v}} and {{t}}._rg == {bool(rg)}", t, d)
                for t, d, v, rg in plan.sources], f"[{', '.join(f'{r}._vc[0]' for r in read)}]", read)
@@ -529,7 +529,7 @@ def _straight_deliver(targets):
     return env["deliver"]
 
 
-def _all_true(checks, then="True", names=None):
+def _when_all_hold(checks, then="True", names=None):
     """A function of no arguments: the expression ``then`` (True unless given; ``names`` are the
     values it names) when every check holds, else None. ``checks``: (condition, tensor, value),
     the condition naming them ``{t}`` and ``{v}``. Generated as one expression, the guards of a
@@ -542,7 +542,7 @@ def _all_true(checks, then="True", names=None):
 
 
 def _list_of(tensors, attr):
-    """A function of no arguments giving ``[t<attr> for t in tensors]`` (generated, as ``_all_true``)."""
+    """A function of no arguments giving ``[t<attr> for t in tensors]`` (generated, as ``_when_all_hold``)."""
     env = {f"t{k}": t for k, t in enumerate(tensors)}
     return eval(f"lambda: [{', '.join(f't{k}{attr}' for k in range(len(tensors)))}]", env)
 
