@@ -307,7 +307,7 @@ def _repeat(params, ps, lay):
         checks.append(f"P{i}._rg and P{i}._data is D{k} and P{i}.grad is not None and P{i}.grad._data.shape == S{k}")
         copies.append(f"    V{k}[()] = P{i}.grad._data")
     bumps = [f"    P{i}._vc[0] += 1" for i, q in enumerate(params) if id(q) in rows]
-    src = "\n".join([f"def repeat(params, hyper):",
+    src = "\n".join(["def repeat(params, hyper):",
                      f"    if len(params) != {len(params)} or hyper != HYPER or not ({' and '.join(checks)}):",
                      "        return False", *copies, "    CALL()", *bumps, "    return True"])
     exec(src, env)
