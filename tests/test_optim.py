@@ -372,8 +372,9 @@ def test_repeated_steps_follow_every_change(torch):
         group["params"][1] = c
         del group["params"][2]  # b out of the group
         step(([1.0, 1.0], [1.0, 1.0], [[3.0, 3.0]]))
-        group["lr"] = 0.01
-        step(([1.0, 1.0], [1.0, 1.0], [[3.0, 3.0]]))
+        for lr in (0.01, 0.02, 0.03):  # a scheduler's new lr every step
+            group["lr"] = lr
+            step(([1.0, 1.0], [1.0, 1.0], [[3.0, lr]]))
         return [p.detach().numpy().tolist() for p in (a, b, c)]
 
     got, want = run(at), run(torch)

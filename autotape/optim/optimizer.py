@@ -101,8 +101,8 @@ class Optimizer:
         # no no_grad() needed: no tensor op runs here, the kernels write the parameters by address
         for gi, group in enumerate(self.param_groups):
             lay = self._layouts.get(gi)
-            if lay is not None and lay.repeat is not None and not _recordings[0] and \
-                    lay.repeat(group["params"], self._hyper(group)):
+            if lay is not None and lay.repeat is not None and lay.plain and not _recordings[0] and \
+                    self._hyper(group) == lay.raw and lay.repeat(group["params"]):
                 continue
             # frozen parameters (requires_grad=False) and those without a gradient stay as they are
             ps = [p for p in group["params"] if p.grad is not None and p._rg]
@@ -156,6 +156,7 @@ class Optimizer:
             key = self._layout_key(group)
             if lay is None or lay.ids != ids or lay.key != key:
                 lay = self._layouts[gi] = self._build(group, ps, ids, key)
+                lay.repeat = _repeat(group["params"], ps, lay)
             lay.hyper = hyper
             for b in lay.buckets:
                 kernel, args = self._kernel_args(group, b.table, b.g)
@@ -164,12 +165,11 @@ class Optimizer:
                 # the entry point skips the dispatcher's type checks (~0.3 us a call)
                 b.call = functools.partial(b.entry, *args)
         lay.raw, lay.plain = raw, all(type(v) in _PLAIN for v in raw)
-        lay.repeat = _repeat(group["params"], ps, lay) if lay.plain else None
         return lay
 
     def _build(self, group, ps, ids, key):
         lay = _Layout()
-        lay.ids, lay.key, lay.buckets, lay.repeat = ids, key, [], None
+        lay.ids, lay.key, lay.buckets = ids, key, []
         by_dtype = {}
         for i, p in enumerate(ps):
             by_dtype.setdefault(p._data.dtype, []).append(i)
@@ -285,14 +285,15 @@ class Optimizer:
 
 
 def _repeat(params, ps, lay):
-    """A function ``(params, hyper) -> bool`` doing ``_step_group``'s work when nothing but the
-    gradients' values changed since ``lay`` was laid out (the same parameters, buffers, plain
-    hyperparameters, gradients of the same shapes), and False otherwise, having done nothing.
-    Generated straight-line code: the usual step costs a third of the loops'."""
+    """A function ``(params) -> bool`` doing ``_step_group``'s work when nothing but the
+    gradients' values changed since ``lay`` was laid out (the same parameters in ``params``, the
+    same buffers, gradients of the same shapes; the caller checks the hyperparameters),
+    and False otherwise, having done nothing. Generated straight-line code: the usual step
+    costs a third of the loops'. Made once per layout (a new lr rebinds the bucket's call)."""
     if len(lay.buckets) != 1 or lay.buckets[0].scratch:
         return None
     b = lay.buckets[0]
-    env = {"HYPER": lay.raw, "CALL": b.call}
+    env = {"B": b}
     rows = {id(p): k for k, p in enumerate(ps)}
     checks, copies = [], []
     for i, q in enumerate(params):
@@ -307,9 +308,9 @@ def _repeat(params, ps, lay):
         checks.append(f"P{i}._rg and P{i}._data is D{k} and P{i}.grad is not None and P{i}.grad._data.shape == S{k}")
         copies.append(f"    V{k}[()] = P{i}.grad._data")
     bumps = [f"    P{i}._vc[0] += 1" for i, q in enumerate(params) if id(q) in rows]
-    src = "\n".join(["def repeat(params, hyper):",
-                     f"    if len(params) != {len(params)} or hyper != HYPER or not ({' and '.join(checks)}):",
-                     "        return False", *copies, "    CALL()", *bumps, "    return True"])
+    src = "\n".join(["def repeat(params):",
+                     f"    if len(params) != {len(params)} or not ({' and '.join(checks)}):",
+                     "        return False", *copies, "    B.call()", *bumps, "    return True"])
     exec(src, env)
     return env["repeat"]
 
