@@ -386,11 +386,16 @@ class FusedPlan:
         self.fresh = True  # whether self.vals belongs to the latest outputs
         self.stored = True  # whether the tape's buffers hold the latest call's values (the recording's do)
         self.replayed = True  # whether the tape's records were replayed (their state changed) since
-        self.guards_hold = None if plan.arg_slots else _all_true(
+        # no traced arguments: Plan.bind's checks and the versions it notes, as one generated
+        # function (the read tensors' versions, or None when a guard fails)
+        read = {f"r{k}": t for k, t in enumerate(plan.read_tensors)}
+        self.guarded_versions = None if plan.arg_slots else _when_all_hold(
             [(f"{{t}}._data is {{v}} and {{t}}._rg == {bool(rg)}", t, d) for t, d, rg in plan.guards]
             + [(f"{{t}}._vc[0] == {v} and {{t}}._data is {{v}} and {{t}}._rg == {bool(rg)}", t, d)
-               for t, d, v, rg in plan.sources])
+               for t, d, v, rg in plan.sources], f"[{', '.join(f'{r}._vc[0]' for r in read)}]", read)
         self.read_versions = _list_of(plan.read_tensors, "._vc[0]")
+        if not plan.arg_slots:  # the leaves stay those of the recording
+            self.deliver = _straight_deliver(self.targets)
         self.tape.compiled_backward = self.backward
         self.tape.check_latest = self.check_latest
 
@@ -405,10 +410,11 @@ class FusedPlan:
         if profiler.current() is not None:  # the interpreter times each record
             self.fresh, self.stored, self.replayed = False, True, True
             return plan.run(flat)
-        if self.guards_hold is not None:  # no traced arguments: Plan.bind's checks, as one generated function
-            if not self.guards_hold():
+        if self.guarded_versions is not None:
+            versions = self.guarded_versions()
+            if versions is None:
                 return None
-            plan.read_versions = self.read_versions()
+            plan.read_versions = versions
             if self.tape.hooks or plan.recorded_hooks:
                 self.tape.hooks = {s: list(h) for s, h in plan.recorded_hooks.items()}
         elif not plan.bind(flat):
@@ -428,14 +434,14 @@ class FusedPlan:
             self.replayed = False
         tape.epoch = tape_mod._inplace_epoch[0]
         data = np.array(vals[0], self.out_dtype)
-        t = _wrap(data if self.out_shape == () else data.reshape(self.out_shape))
+        t = _wrap(data if self.out_shape == () else data.reshape(self.out_shape), self.out_rg)
         if self.out_rg:
             t._tape = tape
             t._slot = self.out_slot
-            t._rg = True
         plan.latest = (t,)
         plan.consumed = False
-        self.fresh, self.stored = True, False
+        self.fresh = True  # (one assignment a statement: no tuple built and unpacked)
+        self.stored = False
         return t if self.single else _rebuild(plan.structure, iter(plan.latest))
 
     def check_latest(self, t):
@@ -483,15 +489,11 @@ class FusedPlan:
         """Each reached leaf's gradient (``vals[j]``) into its ``.grad`` as ``Plan.deliver`` does
         it (every leaf here holds one value, so plain Python is quicker than a compiled call)."""
         for p, j, dtype, shape in self.targets:
-            gt = p.grad
-            if gt is None:
+            if p.grad is None:
                 g = np.array(vals[j], dtype)
                 p.grad = _wrap(g if shape == () else g.reshape(shape))
-            elif gt._data.shape == shape and gt._data.dtype == dtype and gt._data.flags.writeable:
-                d = gt._data  # one value (of shape (), (1,), ...): in place, the sum in float64 as the interpreter's
-                d.flat[0] = float(d.flat[0]) + vals[j]
             else:
-                p.grad = _wrap(gt._data + np.array(vals[j], dtype).reshape(shape))
+                _accumulate(p, vals[j], dtype, shape)
 
     def explain(self):
         f = self.fusion
@@ -502,19 +504,45 @@ class FusedPlan:
                 f"({self.n_rec} records: {top}{again}); compile {self.compile_s * 1e3:.0f} ms")
 
 
-def _all_true(checks):
-    """A function of no arguments: whether every check holds. ``checks``: (condition, tensor,
-    value), the condition naming them ``{t}`` and ``{v}``. Generated as one expression, the
-    guards of a step cost a third of what a loop over them does."""
-    env, terms = {}, []
+def _accumulate(p, v, dtype, shape):
+    """``v`` added to the leaf ``p``'s existing ``.grad``."""
+    d = p.grad._data
+    if d.shape == shape and d.dtype == dtype and d.flags.writeable:
+        # one value (of shape (), (1,), ...): in place, the sum in float64 as the interpreter's
+        d.flat[0] = float(d.flat[0]) + v
+    else:
+        p.grad = _wrap(d + np.array(v, dtype).reshape(shape))
+
+
+def _straight_deliver(targets):
+    """``FusedPlan.deliver`` for fixed ``targets``, generated as straight-line code (the loop
+    and its unpacking cost as much as the new gradients)."""
+    env, lines = {"array": np.array, "_wrap": _wrap, "_accumulate": _accumulate}, ["def deliver(vals):"]
+    for k, (p, j, dtype, shape) in enumerate(targets):
+        env[f"P{k}"], env[f"T{k}"], env[f"S{k}"] = p, dtype, shape
+        new = f"array(vals[{j}], T{k})" + ("" if shape == () else f".reshape(S{k})")
+        lines += [f"    if P{k}.grad is None:", f"        P{k}.grad = _wrap({new})",
+                  "    else:", f"        _accumulate(P{k}, vals[{j}], T{k}, S{k})"]
+    if not targets:
+        lines.append("    pass")
+    exec("\n".join(lines), env)
+    return env["deliver"]
+
+
+def _when_all_hold(checks, then="True", names=None):
+    """A function of no arguments: the expression ``then`` (True unless given; ``names`` are the
+    values it names) when every check holds, else None. ``checks``: (condition, tensor, value),
+    the condition naming them ``{t}`` and ``{v}``. Generated as one expression, the guards of a
+    step cost a third of what a loop over them does."""
+    env, terms = dict(names or {}), []
     for k, (cond, t, value) in enumerate(checks):
         env[f"t{k}"], env[f"v{k}"] = t, value
         terms.append(cond.format(t=f"t{k}", v=f"v{k}"))
-    return eval(f"lambda: {' and '.join(terms) or 'True'}", env)
+    return eval(f"lambda: ({then}) if ({' and '.join(terms) or 'True'}) else None", env)
 
 
 def _list_of(tensors, attr):
-    """A function of no arguments giving ``[t<attr> for t in tensors]`` (generated, as ``_all_true``)."""
+    """A function of no arguments giving ``[t<attr> for t in tensors]`` (generated, as ``_when_all_hold``)."""
     env = {f"t{k}": t for k, t in enumerate(tensors)}
     return eval(f"lambda: [{', '.join(f't{k}{attr}' for k in range(len(tensors)))}]", env)
 

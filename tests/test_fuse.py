@@ -328,3 +328,26 @@ def test_recomputed_constants_follow_their_sources():
         c.fill_(4.0)  # the scalar the recomputation reads: a source too
     close(step().item(), fn(we).item())
     assert step.records == 2
+
+
+def test_gradients_are_fresh_tensors_or_accumulate_in_place():
+    """After zero_grad each step's .grad is a new tensor (a reference kept from the step before
+    keeps its value); a .grad left in place accumulates into the same tensor."""
+    a, b = leaves(0.5, -1.5)
+    step = torch.compile(lambda: (a * X + b * X * X).pow(2).sum())
+    eager = lambda: (a * X + b * X * X).pow(2).sum()  # noqa: E731
+    step().backward()
+    kept = [a.grad, b.grad]
+    first = [float(g) for g in kept]
+    a.grad = b.grad = None
+    step().backward()
+    assert a.grad is not kept[0] and b.grad is not kept[1]
+    assert [float(g) for g in kept] == first
+    same = [a.grad, b.grad]
+    step().backward()  # accumulates
+    assert a.grad is same[0] and b.grad is same[1]
+    a.grad = b.grad = None
+    eager().backward()
+    for p, g, v in zip((a, b), same, first):
+        close(p.grad._data, v)
+        close(g._data, 2 * v)

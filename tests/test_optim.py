@@ -338,3 +338,45 @@ def test_step_over_many_small_parameters_is_one_compiled_call():
     t = _step_time(optim.Adam(ps, lr=1e-3))
     # one Python round trip per parameter per op would be ~10 ops x 100 params x >=1 us
     assert t < 1e-3, f"Adam step over 100 parameters took {t * 1e6:.0f} us"
+
+
+def test_repeated_steps_follow_every_change(torch):
+    """A step that repeats the last one's layout takes a shortcut; each change below must leave
+    it for the general step, with PyTorch's result: a gradient gone, a
+    parameter frozen, thawed, given new data, added to or taken out of the group, a new lr."""
+    def run(lib):
+        a, b, c = (lib.nn.Parameter(lib.tensor(v)) for v in ([1.0, 2.0], [3.0, 4.0], [[5.0, 6.0]]))
+        opt = lib.optim.SGD([a, b], lr=0.1, momentum=0.5)
+        group = opt.param_groups[0]
+
+        def step(grads):
+            for p, g in zip((a, b, c), grads):
+                p.grad = None if g is None else lib.tensor(g)
+            opt.step()
+
+        step(([1.0, 1.0], [2.0, 2.0], None))
+        step(([1.0, 2.0], [3.0, 4.0], None))  # the shortcut
+        step(([1.0, 1.0], None, None))  # b without a gradient keeps its value
+        step(([1.0, 1.0], [1.0, 1.0], None))
+        b.requires_grad_(False)
+        # frozen: a stale gradient is not applied (PyTorch would apply it: it has none there)
+        step(([1.0, 1.0], [5.0, 5.0] if lib is at else None, None))
+        b.requires_grad_(True)
+        step(([2.0, 2.0], [1.0, 1.0], None))
+        with lib.no_grad():
+            a.data = lib.tensor([10.0, 20.0])
+        step(([1.0, 1.0], [1.0, 1.0], None))
+        group["params"].append(c)
+        step(([1.0, 1.0], [1.0, 1.0], [[1.0, 2.0]]))
+        step(([1.0, 1.0], [1.0, 1.0], [[1.0, 2.0]]))
+        group["params"][1] = c
+        del group["params"][2]  # b out of the group
+        step(([1.0, 1.0], [1.0, 1.0], [[3.0, 3.0]]))
+        for lr in (0.01, 0.02, 0.03):  # a scheduler's new lr every step
+            group["lr"] = lr
+            step(([1.0, 1.0], [1.0, 1.0], [[3.0, lr]]))
+        return [p.detach().numpy().tolist() for p in (a, b, c)]
+
+    got, want = run(at), run(torch)
+    assert np.allclose(np.concatenate([np.ravel(v) for v in got]), np.concatenate([np.ravel(v) for v in want]),
+                       rtol=1e-6), (got, want)

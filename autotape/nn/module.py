@@ -218,13 +218,14 @@ class Module:
 
     # -- state --------------------------------------------------------------------------
     def zero_grad(self, set_to_none=True):
+        if set_to_none:
+            for p in self.parameters():
+                p.grad = None
+            return
         for p in self.parameters():
             if p.grad is not None:
-                if set_to_none:
-                    p.grad = None
-                else:
-                    p.grad = p.grad.detach()
-                    p.grad.zero_()
+                p.grad = p.grad.detach()
+                p.grad.zero_()
 
     def train(self, mode=True):
         if not isinstance(mode, bool):
