@@ -2,7 +2,11 @@
 
 ``import autotape as torch`` runs the usual autograd tutorials.
 """
-from . import dtypes as _dtypes
+from . import _numba_cache
+
+_numba_cache.drop_stale()  # before any module loads a cached function (see _numba_cache.py)
+
+from . import dtypes as _dtypes  # noqa: E402
 from .dtypes import dtype, get_default_dtype, set_default_dtype  # noqa: F401
 from .devices import device  # noqa: F401
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401

@@ -18,6 +18,7 @@ import tempfile
 import numpy as np
 from numba import cfunc, njit
 
+from .._numba_cache import sources_digest
 from ..ops import OPS, PYTHON
 from . import cpu_kernels
 from .cpu_kernels import (VJP_SIGNATURE, _p32, _p64, _pi32, _pi64, _pu8, _softmax_vjp, call_vjp, cycles, dtype_of,
@@ -292,8 +293,9 @@ def cache_dir():
 
 
 def load_generated(name, source):
-    """Import generated ``source`` as a module whose file is named by the source's hash."""
-    digest = hashlib.sha1(source.encode()).hexdigest()[:12]
+    """Import generated ``source`` as a module whose file is named by the hash of the source and
+    of autotape's own (whose functions it calls: Numba's cache of it would not see them change)."""
+    digest = hashlib.sha1((sources_digest() + source).encode()).hexdigest()[:12]
     modname = f"autotape_gen_{name}_{digest}"
     if modname in sys.modules:
         return sys.modules[modname]
