@@ -38,7 +38,9 @@ named by its hash and compiled with ``njit(cache=True)``: a second process loads
 """
 import ast
 import collections
+import sys
 import time
+import weakref
 
 import numpy as np
 from numba import types
@@ -516,13 +518,34 @@ def _accumulate(p, v, dtype, shape):
 
 def _straight_deliver(targets):
     """``FusedPlan.deliver`` for fixed ``targets``, generated as straight-line code (the loop
-    and its unpacking cost as much as the new gradients)."""
-    env, lines = {"array": np.array, "_wrap": _wrap, "_accumulate": _accumulate}, ["def deliver(vals):"]
+    and its unpacking cost as much as the new gradients).
+
+    After ``zero_grad()`` a step's gradients are new tensors; making one costs more than the
+    rest of its delivery. So a 0-d leaf's previous gradient is kept (in ``G``) and given the new
+    value instead, when nothing else can see it: no reference but ours to the tensor or to its
+    array (no tape saved it, no view reads it), no weak reference. Its autograd state is reset
+    as a new tensor's; its version counter goes on counting (no one holds it)."""
+    env = {"array": np.array, "_wrap": _wrap, "_accumulate": _accumulate, "refs": sys.getrefcount,
+           "weak_refs": weakref.getweakrefcount, "G": [None] * len(targets)}
+    lines = ["def deliver(vals):"]
     for k, (p, j, dtype, shape) in enumerate(targets):
         env[f"P{k}"], env[f"T{k}"], env[f"S{k}"] = p, dtype, shape
-        new = f"array(vals[{j}], T{k})" + ("" if shape == () else f".reshape(S{k})")
-        lines += [f"    if P{k}.grad is None:", f"        P{k}.grad = _wrap({new})",
-                  "    else:", f"        _accumulate(P{k}, vals[{j}], T{k}, S{k})"]
+        lines.append(f"    if P{k}.grad is None:")
+        if shape == ():
+            # refs: G's item, g, the call's argument; of the array: g's attribute, the argument
+            lines += [f"        g = G[{k}]",
+                      "        if g is not None and refs(g) == 3 and refs(g._data) == 2 and not weak_refs(g) "
+                      "and g._data.flags.writeable:",
+                      f"            g._data[()] = vals[{j}]",
+                      "            g._rg = False",
+                      "            g.grad = g._tape = g._hooks = g._retains = None",
+                      "            g._slot = g._lserial = -1",
+                      f"            P{k}.grad = g",
+                      "        else:",
+                      f"            P{k}.grad = G[{k}] = _wrap(array(vals[{j}], T{k}))"]
+        else:
+            lines.append(f"        P{k}.grad = _wrap(array(vals[{j}], T{k}).reshape(S{k}))")
+        lines += ["    else:", f"        _accumulate(P{k}, vals[{j}], T{k}, S{k})"]
     if not targets:
         lines.append("    pass")
     exec("\n".join(lines), env)

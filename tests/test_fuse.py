@@ -351,3 +351,34 @@ def test_gradients_are_fresh_tensors_or_accumulate_in_place():
     for p, g, v in zip((a, b), same, first):
         close(p.grad._data, v)
         close(g._data, 2 * v)
+
+
+def test_a_dropped_gradient_comes_back_as_a_new_one():
+    """Delivery may refill the tensor of a gradient dropped by zero_grad (when nothing else can
+    see it): it must look new, and whatever still sees an old gradient keeps its value."""
+    import weakref
+
+    a, b, c = leaves(0.5, -1.5, 0.25)
+    loss = lambda: (a * X + b * X * X + c).pow(2).sum()  # noqa: E731
+    step = torch.compile(loss)
+    for _ in range(2):  # (the second call's delivery keeps the gradients it makes)
+        a.grad = b.grad = c.grad = None
+        step().backward()
+    kept = a.grad
+    a.grad.requires_grad_()
+    a.grad.register_hook(lambda g: g)
+    held_array, held_weak = b.grad.numpy(), weakref.ref(c.grad)
+    first = [float(b.grad), float(c.grad)]  # (a weak reference keeps nothing: c's old gradient dies)
+    a.grad = b.grad = c.grad = None
+    del kept
+    with torch.no_grad():
+        a -= 0.25  # new values, so the gradients change
+        b += 0.5
+    step().backward()
+    assert not a.grad.requires_grad and a.grad.grad_fn is None and a.grad.is_leaf and not a.grad._hooks
+    assert float(held_array) == first[0] and held_weak() is None  # not refilled
+    got = [float(a.grad), float(b.grad), float(c.grad)]
+    a.grad = b.grad = c.grad = None
+    loss().backward()
+    close(got, [float(a.grad), float(b.grad), float(c.grad)])
+    assert float(b.grad) != first[0] and float(c.grad) != first[1]
