@@ -54,7 +54,7 @@ import numpy as np
 
 from . import dtypes
 from . import tape as tape_mod
-from .grad_mode import is_grad_enabled
+from .grad_mode import _state as _grad_state
 from .ops import OPS
 from .replay import cpu_forward
 from .tape import R_WIDTH, Tape
@@ -325,13 +325,13 @@ class CompiledFunction:
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
-        if _recordings[0] and _trace.recorder is not None or not is_grad_enabled():
+        if _recordings[0] and _trace.recorder is not None or not _grad_state.enabled:
             return self.fn(*args, **kwargs)  # inside another recording, or nothing to record
         if args or kwargs:
             flat = _flatten((args, kwargs), [])
             key = _signature(flat)
         else:  # the training loop's call: its key is the default dtype alone
-            flat, key = (), (dtypes.get_default_dtype().name,)
+            flat, key = (), (dtypes._default[0].name,)
         entry = self.cache.get(key)
         if entry is not None:
             if isinstance(entry, _Eager):

@@ -46,6 +46,7 @@ import numpy as np
 from numba import types
 
 from . import profiler
+from .autograd import anomaly
 from . import tape as tape_mod
 from .autograd.engine import _SECOND_BACKWARD, _seeds
 from .fuse_expr import (_INPUT_NAMES, _Derived, _float32_arithmetic, _fold, _lit, _one_rounding,
@@ -398,8 +399,12 @@ class FusedPlan:
         self.read_versions = _list_of(plan.read_tensors, "._vc[0]")
         if not plan.arg_slots:  # the leaves stay those of the recording
             self.deliver = _straight_deliver(self.targets)
+            self.needs_engine = _needs_engine(self.tape)
         self.tape.compiled_backward = self.backward
         self.tape.check_latest = self.check_latest
+
+    def needs_engine(self):
+        return self.plan.needs_engine()
 
     def _targets(self):
         """(leaf, its index in ``vals``, dtype, shape) per reached leaf."""
@@ -409,7 +414,7 @@ class FusedPlan:
     def run(self, flat):
         """The fused forward (and gradient) on this call's arguments; None when a guard fails."""
         plan = self.plan
-        if profiler.current() is not None:  # the interpreter times each record
+        if profiler._active:  # the interpreter times each record
             self.fresh, self.stored, self.replayed = False, True, True
             return plan.run(flat)
         if self.guarded_versions is not None:
@@ -468,7 +473,7 @@ class FusedPlan:
     def backward(self, t, grad_tensors, retain_graph):
         """As ``Plan.backward``: scale the gradients the forward pass took and deliver them."""
         plan = self.plan
-        if not self.fresh or plan.needs_engine():  # profiled by the interpreter; hooks, anomaly mode
+        if not self.fresh or self.needs_engine():  # profiled by the interpreter; hooks, anomaly mode
             self.replayed = True
             return plan.backward(t, grad_tensors, retain_graph)
         if t is not plan.latest[0]:
@@ -550,6 +555,18 @@ def _straight_deliver(targets):
         lines.append("    pass")
     exec("\n".join(lines), env)
     return env["deliver"]
+
+
+def _needs_engine(tape):
+    """``Plan.needs_engine`` for a tape whose leaves stay those of the recording, generated as one
+    expression (``_when_all_hold``'s reason)."""
+    env = {"tape": tape, "prof": profiler._active, "anomaly": anomaly._state}
+    hooks = []
+    for k, (_, p) in enumerate(tape.leaves):
+        env[f"p{k}"] = p
+        hooks.append(f" or p{k}._hooks")
+    return eval("lambda: bool(prof or tape.python or tape.hooks or tape.retained or anomaly.enabled"
+                f"{''.join(hooks)})", env)
 
 
 def _when_all_hold(checks, then="True", names=None):

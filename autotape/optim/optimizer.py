@@ -305,8 +305,9 @@ def _repeat(params, ps, lay):
             continue
         k = rows[id(q)]
         env[f"D{k}"], env[f"V{k}"], env[f"S{k}"] = q._data, b.views[k], b.views[k].shape
-        checks.append(f"P{i}._rg and P{i}._data is D{k} and P{i}.grad is not None and P{i}.grad._data.shape == S{k}")
-        copies.append(f"    V{k}[()] = P{i}.grad._data")
+        checks.append(f"P{i}._rg and P{i}._data is D{k} and (g{k} := P{i}.grad) is not None "
+                      f"and (a{k} := g{k}._data).shape == S{k}")
+        copies.append(f"    V{k}[()] = a{k}")
     bumps = [f"    P{i}._vc[0] += 1" for i, q in enumerate(params) if id(q) in rows]
     src = "\n".join(["def repeat(params):",
                      f"    if len(params) != {len(params)} or not ({' and '.join(checks)}):",
