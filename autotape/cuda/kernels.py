@@ -438,6 +438,22 @@ _SCATTER_ADD = """def k(out_, g_, idx_, n):
 """
 
 
+_SCATTER_SET = """def k(out_, v_, idx_, n):
+    i = cuda.grid(1)
+    if i < n:
+        out_[idx_[i]] = v_[i]
+"""
+
+
+def scatter_set(out, idx, v):
+    """``out.flat[idx] = v`` (``v`` in ``idx``'s shape)."""
+    _compile(("scatter_set",), _SCATTER_SET)
+    if v.size:
+        grid, tpb = _blocks(v.size)
+        launch(("scatter_set",), grid, tpb, out.a, v.a, idx.a, v.size)
+    return out
+
+
 def gather(x, idx):
     """``x.flat[idx]``, in ``idx``'s shape."""
     out = empty(idx.shape, x.dtype)

@@ -3,10 +3,12 @@ thread's CUDA tape when an input requires grad. The CPU op functions hand a CUDA
 to these with one type test (``type(x._data) is CudaArray``), after their own argument checks.
 
 Shape ops: CUDA tensors are always contiguous, so ``reshape``/``view``/``unsqueeze``/
-``squeeze``/``flatten`` are views (same device buffer) but ``permute``/``transpose``/``expand``
-write a contiguous copy (PyTorch returns strided views): writing in place through their result
-does not change the original."""
+``squeeze``/``flatten`` are views (same device buffer) but slicing, ``select``, ``unbind``,
+``split``, ``permute``/``transpose``, ``expand`` and basic indexing write a contiguous copy where
+PyTorch returns a strided view. An in-place change of such a copy, or of what it was taken from,
+while the other lives would leave the other stale: it raises instead (``copy_view``)."""
 import math
+import weakref
 
 import numpy as np
 
@@ -217,10 +219,45 @@ for _name in ("sum", "sum_dim", "mean", "mean_dim"):
 
 
 # -- shapes -----------------------------------------------------------------------------------
+def copy_view(out, base):
+    """``out``, a copy of part of ``base`` that the CPU makes a view of: it joins ``base``'s
+    storage group as a view does (one version counter), and the counter carries weak references
+    to the group's tensors, which ``check_no_stale_copy`` reads before a write in place."""
+    vc = base._vc
+    if len(vc) < 3:
+        if len(vc) == 1:
+            vc.append(True)  # (the CPU's mark of shared storage)
+        vc.append([weakref.ref(base)])
+    members = vc[2]
+    if len(members) > 32:  # the dead ones go now and then
+        members[:] = [r for r in members if r() is not None]
+    members.append(weakref.ref(out))
+    out._vc = vc
+    return out
+
+
+def check_no_stale_copy(t):
+    """Before ``t`` is written in place: no live tensor of its storage group has a buffer of its own."""
+    vc = t._vc
+    if len(vc) < 3:
+        return
+    buf = t._data.a
+    for r in vc[2]:
+        m = r()
+        if m is not None and m is not t and type(m._data) is CudaArray and m._data.a is not buf:
+            raise RuntimeError(
+                "in-place operation on a CUDA tensor that is, or has, a view made by slicing, indexing, select, "
+                "unbind, split, transpose/permute or expand: on CUDA such a view is a copy, so the change would not "
+                f"show through the other tensor of shape {list(m._data.shape)} as it does on the CPU. Make the change "
+                "out of place (torch.where, torch.cat), or .clone() the view before changing it.")
+
+
 def view(spec, x, data):
     """A reshape of ``x`` (``data``: its CudaArray reshaped): shares the device buffer."""
     out = _wrap(data)
     share_storage(out, x)
+    if len(x._vc) > 2:  # a member of a group with copies: the writes above must see it
+        x._vc[2].append(weakref.ref(out))
     if _recording(x):
         current_tape().record(spec, out, (x,))
     return out
@@ -235,7 +272,7 @@ for _name in ("view", "reshape", "unsqueeze", "squeeze"):
 
 
 def permute(spec, x, perm):
-    out = _wrap(kernels.permute(x._data, perm))
+    out = copy_view(_wrap(kernels.permute(x._data, perm)), x)
     if _recording(x):
         current_tape().record(spec, out, (x,), attrs=(tuple(perm),))
     return out
@@ -254,7 +291,7 @@ def expand(spec, x, shape, padded):
     if any(p != s and p != 1 for p, s in zip(padded, shape)):
         raise RuntimeError(f"The expanded size of the tensor ({list(shape)}) must match the existing size "
                            f"({list(x._data.shape)}) at non-singleton dimensions")
-    out = _wrap(kernels.expand(x._data, shape))
+    out = copy_view(_wrap(kernels.expand(x._data, shape)), x)
     if _recording(x):
         current_tape().record(spec, out, (x,))
     return out
@@ -350,6 +387,7 @@ for _name in ("mm", "mv", "dot", "bmm"):
 # -- in place ---------------------------------------------------------------------------------
 def inplace(fn, self, args, kwargs):
     """``x.op_(...)`` on a CUDA tensor: the op out of place, then written into x's buffer."""
+    check_no_stale_copy(self)
     if is_grad_enabled() and (self._rg or any(isinstance(a, Tensor) and a._rg for a in args)):
         check_inplace(self)
         if len(self._vc) > 1:
@@ -401,6 +439,7 @@ def _write(t, result):
 
 def fill_(t, value):
     check_inplace(t)
+    check_no_stale_copy(t)
     if t._tape is not None:
         raise NotImplementedError("fill_/zero_ of a CUDA tensor that has a grad_fn is not implemented yet")
     v = value.item() if isinstance(value, Tensor) else value
@@ -413,6 +452,8 @@ def fill_(t, value):
 def copy_(t, src):
     """``t.copy_(src)`` with either side on the device (a host side is copied across)."""
     check_inplace(t)
+    if type(t._data) is CudaArray:
+        check_no_stale_copy(t)
     if isinstance(src, Tensor) and src._rg and is_grad_enabled() or t._tape is not None:
         raise NotImplementedError("a recorded copy_ is not implemented on CUDA yet")
     s = src._data if isinstance(src, Tensor) else np.asarray(src)
@@ -434,5 +475,6 @@ def copy_(t, src):
 
 
 from .ops_dim import (  # noqa: E402,F401  (the CPU ops hand over to these)
-    all_any, argmax, cumsum, extreme, index, join, logsumexp, max_dim, narrow, norm, prod, softmax, spread,
+    all_any, argmax, cumsum, extreme, index, join, logsumexp, max_dim, narrow, norm, prod, setitem, softmax,
+    spread,
 )

@@ -129,12 +129,14 @@ CUDA_VJPS["logsumexp"] = _vjp_logsumexp
 
 # -- slices and joins ------------------------------------------------------------------------
 def narrow(spec, x, dim, start, length, squeeze_dim):
-    """``length`` elements of ``x`` from ``start`` along ``dim`` (a copy, not a view), the dim
-    dropped for ``select``."""
+    """``length`` elements of ``x`` from ``start`` along ``dim`` (a copy the CPU makes a view:
+    ``copy_view``), the dim dropped for ``select``."""
+    from .ops import copy_view
+
     part = kernels.window(x._data, dim, start, length)
     if squeeze_dim:
         part = part.reshape(x._data.shape[:dim] + x._data.shape[dim + 1:])
-    out = _wrap(part)
+    out = copy_view(_wrap(part), x)
     if _recording(x):
         current_tape().record(spec, out, (x,), attrs=(dim, start, length))
     return out
@@ -349,33 +351,83 @@ CUDA_VJPS["max_dim"] = CUDA_VJPS["min_dim"] = _vjp_max_dim
 
 
 # -- indexing with masks, integer arrays, steps, None -------------------------------------------
-def index(spec, input, key):
-    """``x[key]`` for the keys that are not one int or one plain slice: the flat positions
-    are worked out on the host (a CUDA mask or index tensor is copied there, as PyTorch also
-    waits for a mask), then one gather kernel. Always a copy, never a view."""
+def _host_key(k):
+    """An index key with its CUDA tensors copied to the host (a mask's positions are found there,
+    as PyTorch also waits for a mask)."""
     from ..tensor import Tensor
-    from .array import to_device
 
-    def host_key(k):
-        if isinstance(k, tuple):
-            return tuple(host_key(v) for v in k)
-        if isinstance(k, Tensor):
-            return k._data.host() if type(k._data) is CudaArray else k._data
-        if isinstance(k, list):
-            arr = np.asarray([host_key(v) for v in k])
-            return arr if arr.size else arr.astype(np.int64)
-        return k
+    if isinstance(k, tuple):
+        return tuple(_host_key(v) for v in k)
+    if isinstance(k, Tensor):
+        return k._data.host() if type(k._data) is CudaArray else k._data
+    if isinstance(k, list):
+        arr = np.asarray([_host_key(v) for v in k])
+        return arr if arr.size else arr.astype(np.int64)
+    return k
 
-    x = input._data
+
+def _positions(x, key):
+    """The flat positions ``key`` picks from ``x``, on the host, and whether the CPU's result
+    would be a view (basic indexing: NumPy's result then shares the positions' memory)."""
+    positions = np.arange(x.size, dtype=np.int64).reshape(x.shape)
     try:
-        flat = np.arange(x.size, dtype=np.int64).reshape(x.shape)[host_key(key)]
+        flat = positions[_host_key(key)]
     except IndexError as e:
         raise IndexError(f"{e} (tensor of shape {list(x.shape)})") from None
+    return flat, bool(flat.size) and np.shares_memory(flat, positions)
+
+
+def index(spec, input, key):
+    """``x[key]`` for the keys that are not one int or one plain slice: the flat positions
+    worked out on the host, then one gather kernel. Always a copy (``copy_view`` where the CPU
+    would make a view)."""
+    from .array import to_device
+
+    flat, is_view = _positions(input._data, key)
     idx = to_device(np.ascontiguousarray(flat))
-    out = _wrap(kernels.gather(x, idx))
+    out = _wrap(kernels.gather(input._data, idx))
+    if is_view:
+        from .ops import copy_view
+
+        copy_view(out, input)
     if _recording(input):
         current_tape().record(spec, out, (input,), attrs=(idx,))
     return out
+
+
+def setitem(input, key, value):
+    """``x[key] = value`` on a CUDA tensor, written on the device: the positions found as
+    ``index`` finds them, the value broadcast over them, one scatter kernel."""
+    from ..tape import bump_inplace_epoch
+    from ..tensor import Tensor
+    from .array import to_device
+    from .ops import broadcast_shape, check_no_stale_copy, mismatch
+
+    if is_grad_enabled() and (input._rg or isinstance(value, Tensor) and value._rg):
+        raise NotImplementedError(
+            "x[key] = value on a CUDA tensor that requires grad (or with a value that does) is not implemented yet; "
+            "build the result with torch.where(mask, value, x) or torch.cat, or assign under torch.no_grad()")
+    check_no_stale_copy(input)
+    x = input._data
+    flat, _ = _positions(x, key)
+    v = value._data if isinstance(value, Tensor) else value
+    if type(v) is not CudaArray:
+        if np.ndim(v):
+            raise mismatch("cuda:0", "cpu")
+        vals = kernels.fill(empty(flat.shape, x.dtype), float(np.asarray(v)))
+    else:
+        try:
+            fits = broadcast_shape(v.shape, flat.shape) == tuple(flat.shape)
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise RuntimeError(f"shape mismatch: value tensor of shape {list(v.shape)} cannot be broadcast to "
+                               f"indexing result of shape {list(flat.shape)}")
+        vals = kernels.expand(v if v.dtype == x.dtype else kernels.cast(v, x.dtype), flat.shape)
+    kernels.scatter_set(x, to_device(np.ascontiguousarray(flat)), vals)
+    input._vc[0] += 1
+    bump_inplace_epoch()
+    return input
 
 
 def _vjp_index(rec, g, grads):

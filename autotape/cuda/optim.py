@@ -87,10 +87,13 @@ def step(opt, group, ps):
     from ..optim.rmsprop import RMSprop
     from ..optim.sgd import SGD
 
+    from .ops import check_no_stale_copy
+
     for p in ps:
         if type(p._data) is not CudaArray:
             raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
                                "cuda:0 and cpu! (one optimizer group holds CUDA and CPU parameters)")
+        check_no_stale_copy(p)  # (a kept w.T, say, would not see the update)
     if isinstance(opt, SGD):
         _sgd(opt, group, ps)
     elif isinstance(opt, Adam):

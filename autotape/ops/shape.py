@@ -433,6 +433,8 @@ def _set(data, key, v):
 def setitem(input, key, value):
     """``x[key] = value`` in place. Gradients flow to the kept part of ``x``, not into ``value``."""
     check_inplace(input)
+    if type(input._data) is CudaArray:
+        return cuda_ops().setitem(input, key, value)
     v = value._data if isinstance(value, Tensor) else value
     if isinstance(value, Tensor) and value._rg and _recording(value):
         raise NotImplementedError(
