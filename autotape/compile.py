@@ -52,7 +52,7 @@ import weakref
 
 import numpy as np
 
-from . import dtypes
+from . import captures, dtypes
 from . import tape as tape_mod
 from .grad_mode import _state as _grad_state
 from .ops import OPS
@@ -321,6 +321,7 @@ class CompiledFunction:
         self.fn, self.fallback, self.cache_size = fn, fallback, cache_size
         self.cache = collections.OrderedDict()
         self.records = 0  # how many times the function was recorded
+        self.names_hold = None  # captures.guard of the latest recording (None: it reads no names)
         self.record_s = self.compile_s = 0.0  # of the latest recording
         functools.update_wrapper(self, fn)
 
@@ -336,6 +337,9 @@ class CompiledFunction:
         if entry is not None:
             if isinstance(entry, _Eager):
                 return self.fn(*args, **kwargs)
+            if self.names_hold is not None and not self._names_hold():
+                self.cache.clear()  # a name it reads holds another tensor now: every entry is stale
+                return self._record(key, flat, args, kwargs)
             out = entry.run(flat)
             if out is not None:
                 if len(self.cache) > 1:
@@ -344,8 +348,15 @@ class CompiledFunction:
             del self.cache[key]  # a captured leaf's .data was replaced: record again
         return self._record(key, flat, args, kwargs)
 
+    def _names_hold(self):
+        try:
+            return self.names_hold()
+        except ValueError:  # a closure cell it reads was emptied
+            return False
+
     def _record(self, key, flat, args, kwargs):
         t0 = time.perf_counter()
+        self.names_hold = captures.guard(self.fn)
         tape = _RecordingTape()
         name = getattr(self.fn, "__name__", "fn")
         recorder = _Recorder(tape, name, self.fallback)

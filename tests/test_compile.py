@@ -537,3 +537,55 @@ def test_in_place_changes_of_outside_tensors_are_refused_as_a_replay_would_drop_
 
     f = torch.compile(own)
     assert f().item() == f().item() == own().item()
+
+
+W_GLOBAL = torch.tensor(2.0, requires_grad=True)
+X_GLOBAL = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float32)
+
+
+def _scaled_sum():
+    return (W_GLOBAL * X_GLOBAL).sum()
+
+
+def test_rebinding_a_name_the_function_reads_records_again():
+    """A replay reads the recorded tensors: a name rebound to another tensor (a global, a closure
+    cell, a Module's parameter, a helper redefined) must record again, never replay the old one."""
+    global W_GLOBAL, X_GLOBAL, _scaled_sum
+    step = torch.compile(lambda: _scaled_sum() * 1.0)  # the globals are read one call deep
+    assert step().item() == 12.0
+    old = W_GLOBAL, X_GLOBAL, _scaled_sum
+    try:
+        W_GLOBAL = torch.tensor(5.0, requires_grad=True)
+        out = step()
+        out.backward()
+        assert out.item() == 30.0 and W_GLOBAL.grad.item() == 6.0 and step.records == 2
+        X_GLOBAL = torch.tensor([10.0, 20.0, 30.0])
+        assert step().item() == 300.0
+
+        def _scaled_sum():
+            return (W_GLOBAL * X_GLOBAL).sum() * 3
+
+        assert step().item() == 900.0 and step.records == 4
+        assert step().item() == 900.0 and step.records == 4  # nothing rebound: replayed
+    finally:
+        W_GLOBAL, X_GLOBAL, _scaled_sum = old
+
+    w = torch.tensor(2.0, requires_grad=True)
+    x = torch.ones(3)
+    closure = torch.compile(lambda: (w * x).sum())
+    assert closure().item() == 6.0
+    w = torch.tensor(-1.0, requires_grad=True)  # the lambda's cell now holds the new tensor
+    assert closure().item() == -3.0
+
+    model = torch.nn.Sequential(torch.nn.Linear(1, 1))
+    xx = torch.ones(4, 1)
+    f = torch.compile(lambda: model(xx).sum())
+    f()
+    model[0].weight = torch.nn.Parameter(torch.tensor([[10.0]]))
+    model[0].bias = torch.nn.Parameter(torch.tensor([0.5]))
+    out = f()
+    out.backward()
+    assert out.item() == 42.0 and model[0].weight.grad.item() == 4.0
+    records = f.records
+    model.train()  # an attribute set that leaves the layout alone: replayed
+    assert f().item() == 42.0 and f.records == records

@@ -5,6 +5,10 @@ from ..grad_mode import no_grad
 from ..tensor import Tensor
 from .parameter import Parameter
 
+# Bumped by every attribute set or registration on any Module: a compiled function then checks
+# that the Modules it reads still hold the tensors it recorded (captures.py).
+layout_epoch = [0]
+
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     def __repr__(self):
@@ -73,6 +77,7 @@ class Module:
 
     # -- registration -------------------------------------------------------------------
     def __setattr__(self, name, value):
+        layout_epoch[0] += 1  # (autotape.compile's guard compares the layout again: captures.py)
         d = self.__dict__
         if "_parameters" not in d:
             raise AttributeError("cannot assign to a Module attribute before Module.__init__() call "
@@ -116,6 +121,7 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):
+        layout_epoch[0] += 1
         for key in ("_parameters", "_buffers", "_modules"):
             if name in self.__dict__[key]:
                 del self.__dict__[key][name]
@@ -136,6 +142,7 @@ class Module:
                              "created explicitly; wrap a detached tensor in nn.Parameter")
         self.__dict__.pop(name, None)
         self._parameters[name] = param
+        layout_epoch[0] += 1
 
     def register_buffer(self, name, tensor, persistent=True):
         if tensor is not None and not isinstance(tensor, Tensor):
@@ -143,12 +150,14 @@ class Module:
                             "(Tensor or None required)")
         self.__dict__.pop(name, None)
         self._buffers[name] = tensor
+        layout_epoch[0] += 1
         (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
 
     def add_module(self, name, module):
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._modules[name] = module
+        layout_epoch[0] += 1
 
     register_module = add_module
 

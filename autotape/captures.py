@@ -1,0 +1,113 @@
+"""What a compiled function reads by name, and a guard that those names still hold what they
+held when it was recorded.
+
+A replay reads the recorded tensors by address, so rebinding a name the function reads
+(``w = torch.tensor(5.0)`` in the next notebook cell, ``model.weight = nn.Parameter(...)``,
+a redefined helper function) must record again: replaying would silently use the old tensors.
+The names are the function's globals and closure cells, followed through the plain Python
+functions and Modules they hold (a Module's ``forward`` reads names too). Objects inside a
+container (``params[0] = new``) are not followed.
+"""
+import types
+
+from .tensor import Tensor
+
+# functions of these packages read no user tensors by name
+_LIBRARIES = {"autotape", "numpy", "torch", "math", "builtins", "functools", "operator"}
+_MISSING = object()
+_DEPTH = 4  # how many calls deep the names are followed
+
+
+def _module_type():
+    from .nn.module import Module
+
+    return Module
+
+
+def _user_function(f):
+    return isinstance(f, types.FunctionType) and (f.__module__ or "").split(".")[0] not in _LIBRARIES
+
+
+def _names(code):
+    """The global names ``code`` and the functions defined in it read."""
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _names(c)
+    return names
+
+
+def _reads(fn, Module):
+    """(where, value) for each name ``fn`` reads that holds a tensor, a Module or a user function:
+    where is ("cell", cell) or ("global", globals dict, name)."""
+    if isinstance(fn, types.MethodType):
+        fn = fn.__func__
+    if not _user_function(fn):
+        return []
+    out = []
+    for cell in fn.__closure__ or ():
+        try:
+            out.append((("cell", cell), cell.cell_contents))
+        except ValueError:  # an empty cell (a name assigned later in the enclosing function)
+            pass
+    g = fn.__globals__
+    for name in _names(fn.__code__):
+        v = g.get(name, _MISSING)
+        if v is not _MISSING:
+            out.append((("global", g, name), v))
+    return [(w, v) for w, v in out if isinstance(v, (Tensor, Module)) or _user_function(v)]
+
+
+def _module_layout(m):
+    """The identities of everything a Module's forward may read by attribute, recursively."""
+    ids = []
+    for sub in m.modules():
+        d = sub.__dict__
+        ids += [id(v) for v in d.values() if isinstance(v, Tensor)]
+        for key in ("_parameters", "_buffers", "_modules"):
+            ids += [id(v) for v in d[key].values()]
+    return ids
+
+
+def guard(fn):
+    """A function of no arguments, True while every name ``fn`` reads still holds the object it
+    holds now (and the Modules among them are laid out as now); or None when it reads none."""
+    Module = _module_type()
+    checks, env, modules, seen = [], {"MISSING": _MISSING}, [], set()
+    todo = [(fn, 0)]
+    if isinstance(fn, Module):
+        modules.append(fn)
+        todo = [(type(fn).forward, 0)]
+    while todo:
+        f, depth = todo.pop()
+        for where, v in _reads(f, Module):
+            key = (where[0], id(where[1])) + where[2:]
+            if key in seen:
+                continue
+            seen.add(key)
+            k = len(seen)
+            env[f"o{k}"], env[f"w{k}"] = v, where[1]
+            checks.append(f"w{k}.cell_contents is o{k}" if where[0] == "cell" else f"w{k}.get({where[2]!r}, MISSING) is o{k}")
+            if isinstance(v, Module):
+                modules.append(v)
+                v = type(v).forward
+            if depth < _DEPTH and _user_function(v) and id(v) not in seen:
+                seen.add(id(v))
+                todo.append((v, depth + 1))
+    if modules:
+        from .nn import module as module_mod
+
+        layout = [_module_layout(m) for m in modules]
+        state = {"epoch": module_mod.layout_epoch[0]}
+
+        def same_layout():
+            # a Module attribute set since: compare the layouts (most sets change nothing of it)
+            if [_module_layout(m) for m in modules] != layout:
+                return False
+            state["epoch"] = module_mod.layout_epoch[0]
+            return True
+
+        env.update(epoch=module_mod.layout_epoch, state=state, same_layout=same_layout)
+        checks.append("(epoch[0] == state['epoch'] or same_layout())")
+    # (a cell emptied since raises ValueError when read: the caller takes that as False)
+    return eval(f"lambda: {' and '.join(checks)}", env) if checks else None
