@@ -23,7 +23,9 @@ which is traced. Code under ``no_grad`` inside the function is not recorded eith
 
 Guards. A call whose arguments differ in shape, dtype, requires_grad (or, for integer tensors
 and Python values, in value) records again, into a small cache keyed by that signature; so
-does a call after a captured leaf's ``.data`` was replaced. Reading a traced value into Python
+does a call after a captured leaf's ``.data`` was replaced, or after a name the function reads
+was rebound to another tensor, Module or function (``captures.py``: its globals and closure
+cells, followed through the helper functions and Modules they hold; not items of containers). Reading a traced value into Python
 while recording (``item()``, ``bool()``, ``float()``, ``tolist()``, ``numpy()``, a comparison's
 result used in ``if``/``where``/indexing) raises, naming the line, since a replay would silently
 reuse the recorded value; so do drawing random numbers and changing a tensor from outside the
