@@ -73,7 +73,7 @@ def guard(fn):
     """A function of no arguments, True while every name ``fn`` reads still holds the object it
     holds now (and the Modules among them are laid out as now); or None when it reads none."""
     Module = _module_type()
-    checks, env, modules, seen = [], {"MISSING": _MISSING}, [], set()
+    checks, names, env, modules, seen = [], [], {"MISSING": _MISSING}, [], set()
     todo = [(fn, 0)]
     if isinstance(fn, Module):
         modules.append(fn)
@@ -88,6 +88,7 @@ def guard(fn):
             k = len(seen)
             env[f"o{k}"], env[f"w{k}"] = v, where[1]
             checks.append(f"w{k}.cell_contents is o{k}" if where[0] == "cell" else f"w{k}.get({where[2]!r}, MISSING) is o{k}")
+            names.append(where[2] if where[0] == "global" else _cell_name(f, where[1]))
             if isinstance(v, Module):
                 modules.append(v)
                 v = type(v).forward
@@ -109,5 +110,22 @@ def guard(fn):
 
         env.update(epoch=module_mod.layout_epoch, state=state, same_layout=same_layout)
         checks.append("(epoch[0] == state['epoch'] or same_layout())")
+        names.append("an attribute of " + ", ".join(type(m).__name__ for m in modules))
+    if not checks:
+        return None
     # (a cell emptied since raises ValueError when read: the caller takes that as False)
-    return eval(f"lambda: {' and '.join(checks)}", env) if checks else None
+    holds = eval(f"lambda: {' and '.join(checks)}", env)
+    holds.rebound = lambda: [n for c, n in zip(checks, names) if not _holds(c, env)]
+    return holds
+
+
+def _holds(check, env):
+    try:
+        return eval(check, env)
+    except ValueError:
+        return False
+
+
+def _cell_name(f, cell):
+    f = f.__func__ if isinstance(f, types.MethodType) else f
+    return next((n for n, c in zip(f.__code__.co_freevars, f.__closure__ or ()) if c is cell), "?")

@@ -324,6 +324,7 @@ class CompiledFunction:
         self.cache = collections.OrderedDict()
         self.records = 0  # how many times the function was recorded
         self.names_hold = None  # captures.guard of the latest recording (None: it reads no names)
+        self.rebinds = 0  # recordings made because such a name was rebound
         self.record_s = self.compile_s = 0.0  # of the latest recording
         functools.update_wrapper(self, fn)
 
@@ -340,7 +341,7 @@ class CompiledFunction:
             if isinstance(entry, _Eager):
                 return self.fn(*args, **kwargs)
             if self.names_hold is not None and not self._names_hold():
-                self.cache.clear()  # a name it reads holds another tensor now: every entry is stale
+                self._rebound()
                 return self._record(key, flat, args, kwargs)
             out = entry.run(flat)
             if out is not None:
@@ -355,6 +356,18 @@ class CompiledFunction:
             return self.names_hold()
         except ValueError:  # a closure cell it reads was emptied
             return False
+
+    def _rebound(self):
+        """A name the function reads holds another object now: every cached entry is stale. Done
+        every few calls, that is data that belongs in the arguments: say so, once."""
+        self.cache.clear()
+        self.rebinds += 1
+        if self.rebinds == 3:
+            name = getattr(self.fn, "__name__", "fn")
+            warnings.warn(
+                f"autotape.compile: {name} recorded again {self.rebinds} times because a name it reads was rebound "
+                f"({', '.join(self.names_hold.rebound())}); pass tensors that change between calls as arguments "
+                "(they are traced, not recorded again)", RuntimeWarning, stacklevel=3)
 
     def _record(self, key, flat, args, kwargs):
         t0 = time.perf_counter()

@@ -589,3 +589,16 @@ def test_rebinding_a_name_the_function_reads_records_again():
     records = f.records
     model.train()  # an attribute set that leaves the layout alone: replayed
     assert f().item() == 42.0 and f.records == records
+
+
+def test_data_rebound_every_call_is_recorded_each_time_with_a_warning_to_pass_it_as_an_argument():
+    model = torch.nn.Linear(2, 1)
+    rng = np.random.default_rng(0)
+    xb = torch.tensor(rng.standard_normal((4, 2)), dtype=torch.float32)
+    step = torch.compile(lambda: model(xb).sum())
+    with pytest.warns(RuntimeWarning, match=r"rebound \(xb\); pass tensors"):
+        for _ in range(4):
+            xb = torch.tensor(rng.standard_normal((4, 2)), dtype=torch.float32)
+            out = step()
+            assert out.item() == pytest.approx(model(xb).sum().item(), rel=1e-6)
+    assert step.records == 4  # every call
