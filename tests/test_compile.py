@@ -547,6 +547,7 @@ def _scaled_sum():
     return (W_GLOBAL * X_GLOBAL).sum()
 
 
+@pytest.mark.filterwarnings("ignore:autotape.compile.*rebound:RuntimeWarning")  # (the test below checks it)
 def test_rebinding_a_name_the_function_reads_records_again():
     """A replay reads the recorded tensors: a name rebound to another tensor (a global, a closure
     cell, a Module's parameter, a helper redefined) must record again, never replay the old one."""
