@@ -8,6 +8,7 @@ The names are the function's globals and closure cells, followed through the pla
 functions and Modules they hold (a Module's ``forward`` reads names too). Objects inside a
 container (``params[0] = new``) are not followed.
 """
+import dis
 import types
 
 from .tensor import Tensor
@@ -29,8 +30,9 @@ def _user_function(f):
 
 
 def _names(code):
-    """The global names ``code`` and the functions defined in it read."""
-    names = set(code.co_names)
+    """The global names ``code`` and the functions defined in it read (``co_names`` also holds
+    attribute names: ``m.weight`` is no read of a global ``weight``)."""
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
             names |= _names(c)

@@ -371,7 +371,6 @@ class CompiledFunction:
 
     def _record(self, key, flat, args, kwargs):
         t0 = time.perf_counter()
-        self.names_hold = captures.guard(self.fn)
         tape = _RecordingTape()
         name = getattr(self.fn, "__name__", "fn")
         recorder = _Recorder(tape, name, self.fallback)
@@ -396,6 +395,7 @@ class CompiledFunction:
             for a in temp:
                 a._rg = False
         self.records += 1
+        self.names_hold = captures.guard(self.fn)  # (after the call: the objects its names hold now)
         tensors = []
         structure = _structure(result, tape, tensors)
         reason = None

@@ -603,3 +603,25 @@ def test_data_rebound_every_call_is_recorded_each_time_with_a_warning_to_pass_it
             out = step()
             assert out.item() == pytest.approx(model(xb).sum().item(), rel=1e-6)
     assert step.records == 4  # every call
+
+
+def test_a_module_storing_a_tensor_attribute_while_recording_is_refused():
+    """A replay does not run ``forward``: an attribute it sets would keep the recording's tensor."""
+
+    class Keeps(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 1)
+
+        def forward(self, x):
+            self.last = self.lin(x)
+            return self.last
+
+    m, x = Keeps(), torch.ones(3, 2)
+    with pytest.raises(CompileError, match=r"stores a tensor as a Module attribute \(self.last = ...\)"):
+        torch.compile(lambda: m(x).sum())()
+    eager = torch.compile(lambda: m(x).sum(), fallback="eager")  # (asked for: no warning)
+    first = eager()
+    with torch.no_grad():
+        m.lin.bias.add_(1.0)
+    assert eager().item() == pytest.approx(first.item() + 3.0) and m.last.sum().item() == pytest.approx(eager().item())

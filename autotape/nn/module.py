@@ -2,7 +2,7 @@
 from collections import OrderedDict, namedtuple
 
 from ..grad_mode import no_grad
-from ..tensor import Tensor
+from ..tensor import Tensor, _recordings, _trace
 from .parameter import Parameter
 
 # Bumped by every attribute set or registration on any Module: a compiled function then checks
@@ -78,6 +78,10 @@ class Module:
     # -- registration -------------------------------------------------------------------
     def __setattr__(self, name, value):
         layout_epoch[0] += 1  # (autotape.compile's guard compares the layout again: captures.py)
+        if _recordings[0] and _trace.recorder is not None and isinstance(value, Tensor):
+            _trace.recorder.violate(f"stores a tensor as a Module attribute (self.{name} = ...)",
+                                    "A replay would not store it again: the attribute would keep this call's "
+                                    "tensor. Return it from the function instead")
         d = self.__dict__
         if "_parameters" not in d:
             raise AttributeError("cannot assign to a Module attribute before Module.__init__() call "
