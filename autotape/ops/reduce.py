@@ -145,7 +145,7 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
     return _reduce(PROD if dim is None else PROD_DIM, input, dims, y)
 
 
-def _extreme(spec, np_fn, input, dim, keepdim):
+def _extreme(spec, np_fn, input, dim, keepdim, mode=0):
     data = _data_of(input, spec.name.split("_")[0])
     dims = _dims(dim, data.ndim)
     empty = [d for d in dims if data.shape[d] == 0]
@@ -160,7 +160,7 @@ def _extreme(spec, np_fn, input, dim, keepdim):
     y = np_fn(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
     if data.dtype.kind != "f":
         return _wrap(_array(y))
-    return _reduce(spec, input, dims, y, mode=0)
+    return _reduce(spec, input, dims, y, mode=mode)  # (the gradient's rule: see k_extreme)
 
 
 def amax(input, dim=(), keepdim=False):
@@ -180,7 +180,7 @@ def _max_or_min(input, dim, keepdim, other, is_max):
     if other is not None:
         return maximum(input, other) if is_max else minimum(input, other)
     if dim is None:
-        return _extreme(MAX_ALL if is_max else MIN_ALL, np.max if is_max else np.min, input, None, False)
+        return _extreme(MAX_ALL if is_max else MIN_ALL, np.max if is_max else np.min, input, None, False, mode=2)
     data = input._data
     d = _dim(dim, data.ndim)
     if type(data) is CudaArray:
@@ -295,15 +295,34 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def _shifted(data, axis):
-    """``data`` minus its max along ``axis`` (kept 0 where the max is infinite, so a row of
-    -inf stays -inf rather than turning NaN). Ufunc reductions: np.max's Python wrapper costs
-    more than the arithmetic on the small inputs these ops see most."""
+    """``data`` minus its max along ``axis``, and the max (0 where the max is infinite, so a row
+    of -inf has logsumexp -inf and one with +inf has +inf, as PyTorch's). Ufunc reductions:
+    np.max's Python wrapper costs more than the arithmetic on the small inputs these ops see most."""
     if data.size == 0:
         return data.copy(), data
     m = np.maximum.reduce(data, axis=axis, keepdims=True)
     if not np.isfinite(m).all():
         m = np.where(np.isfinite(m), m, 0)
     return data - m, m
+
+
+def _softmax_np(data, axis, log):
+    """Softmax (or log_softmax) by NumPy, shifted by the row's max itself: a row holding +inf
+    (inf - inf) or only -inf (-inf + inf) comes out all NaN, as PyTorch's."""
+    if data.size == 0:
+        return data.copy()
+    m = np.maximum.reduce(data, axis=axis, keepdims=True)
+    if np.isfinite(m).all():
+        return _normalized(data - m, axis, log)
+    with np.errstate(invalid="ignore"):  # (NaN rows: PyTorch warns of none)
+        return _normalized(data - m, axis, log)
+
+
+def _normalized(shifted, axis, log):
+    e = np.exp(shifted)
+    if log:
+        return shifted - np.log(np.add.reduce(e, axis=axis, keepdims=True))
+    return e / np.add.reduce(e, axis=axis, keepdims=True)
 
 
 def logsumexp(input, dim, keepdim=False):
@@ -385,8 +404,7 @@ def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
         total = row[2]
         y = np.array([e / total for e in row[1]], data.dtype)
     else:
-        e = np.exp(_shifted(data, axis)[0])
-        y = e / np.add.reduce(e, axis=axis, keepdims=True)
+        y = _softmax_np(data, axis, False)
     return _along(SOFTMAX, input, dim, y, 0)
 
 
@@ -399,8 +417,7 @@ def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
         lse = math.log(row[2])
         y = np.array([v - lse for v in row[0]], data.dtype)
     else:
-        shifted = _shifted(data, axis)[0]
-        y = shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True)) if data.size else shifted
+        y = _softmax_np(data, axis, True)
     return _along(LOG_SOFTMAX, input, dim, y, 1)
 
 

@@ -215,7 +215,7 @@ def f_logsumexp(r, R, F, S, SH, G, goff, ginit):
             acc = 0.0
             for j in range(red):
                 acc += math.exp(ld(xa, xd, (o * red + j) * inner + k) - m)
-            st(ya, yd, o * inner + k, (math.log(acc) if acc > 0.0 else -math.inf) + m)
+            st(ya, yd, o * inner + k, (math.log(acc) if acc != 0.0 else -math.inf) + m)  # (NaN: NaN)
 
 
 @njit(cache=True, error_model="numpy")
@@ -228,8 +228,8 @@ def _softmax_rows(px, py, outer, red, inner, is_log):
                 v = np.float64(px[(o * red + j) * inner + k])
                 if v > m:
                     m = v
-            if (m - m) != 0.0:  # an infinite max: 0, so a row of -inf stays -inf (as _row_max)
-                m = 0.0
+            # (not 0 for an infinite max, as _row_max: a row holding +inf, or only -inf, is
+            # all NaN, as PyTorch's)
             acc = 0.0
             for j in range(red):
                 at = (o * red + j) * inner + k
@@ -238,7 +238,7 @@ def _softmax_rows(px, py, outer, red, inner, is_log):
                 if not is_log:
                     py[at] = e
             if is_log:
-                lacc = math.log(acc) if acc != 0.0 else -math.inf  # (a NaN sum: NaN, as NumPy's)
+                lacc = math.log(acc)  # (acc >= 1, or NaN)
                 for j in range(red):
                     at = (o * red + j) * inner + k
                     py[at] = np.float64(px[at]) - m - lacc
