@@ -86,16 +86,16 @@ def _filled(fill, size, dtype, device, requires_grad):
     return _make(fill(_size(size), _np_dtype(dtype)), dtype, device, requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _filled(np.zeros, size, dtype, device, requires_grad)
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False):
+    return _filled(np.zeros, _sizes("zeros", sizes, size), dtype, device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _filled(np.ones, size, dtype, device, requires_grad)
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False):
+    return _filled(np.ones, _sizes("ones", sizes, size), dtype, device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
-    return _filled(np.empty, size, dtype, device, requires_grad)
+def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False):
+    return _filled(np.empty, _sizes("empty", sizes, size), dtype, device, requires_grad)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
@@ -104,6 +104,61 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
         dtype = {"b": dtypes.bool_, "i": dtypes.int64, "f": dtypes.get_default_dtype()}[kind]
     return _make(np.full(_size((size,) if isinstance(size, int) else size), fill_value, _np_dtype(dtype)),
                  dtype, device, requires_grad)
+
+
+# -- Tensor.new_*: the dtype and device of ``self`` unless told otherwise; no gradient by default
+def _new(self, data, dtype, device, requires_grad):
+    return _make(data, dtype, self.device if device is None else device, requires_grad)
+
+
+def _new_dtype(self, dtype):
+    return self._data.dtype if dtype is None else dtypes.to_numpy_dtype(dtype)
+
+
+def _sizes(name, sizes, size):
+    """The shape given as ints, one sequence, or PyTorch's keyword ``size=``."""
+    if size is not None:
+        if sizes:
+            raise TypeError(f"{name}() got multiple values for argument 'size'")
+        sizes = (size,)
+    return sizes
+
+
+def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+    if isinstance(data, Tensor):
+        import warnings
+
+        warnings.warn("To copy construct from a tensor, it is recommended to use sourceTensor.detach().clone() or "
+                      "sourceTensor.detach().clone().requires_grad_(True), rather than "
+                      "tensor.new_tensor(sourceTensor).", UserWarning, stacklevel=2)
+    return _new(self, _to_array(data, self.dtype if dtype is None else dtype), dtype, device, requires_grad)
+
+
+def new_zeros(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
+    sizes = _sizes("new_zeros", sizes, size)
+    if not sizes:
+        raise TypeError('new_zeros() missing 1 required positional arguments: "size"')
+    return _new(self, np.zeros(_size(sizes), _new_dtype(self, dtype)), dtype, device, requires_grad)
+
+
+def new_ones(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
+    sizes = _sizes("new_ones", sizes, size)
+    if not sizes:
+        raise TypeError('new_ones() missing 1 required positional arguments: "size"')
+    return _new(self, np.ones(_size(sizes), _new_dtype(self, dtype)), dtype, device, requires_grad)
+
+
+def new_empty(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
+    sizes = _sizes("new_empty", sizes, size)
+    if not sizes:
+        raise TypeError('new_empty() missing 1 required positional arguments: "size"')
+    return _new(self, np.empty(_size(sizes), _new_dtype(self, dtype)), dtype, device, requires_grad)
+
+
+def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"new_full(): argument 'size' (position 1) must be tuple of ints, not {type(size).__name__}")
+    return _new(self, np.full(_size(size), fill_value, _new_dtype(self, dtype)), dtype, device, requires_grad)
 
 
 def _like(fill, input, dtype, device, requires_grad):

@@ -111,3 +111,160 @@ def test_extreme_gradients_over_nan_as_torch(torch, case, device):
         y.backward(at.arange(1.0, y.numel() + 1.0, dtype=at.float64, device=x.device).reshape(y.shape))
         _close(y.detach().cpu().numpy(), yt, "float64")
         _close(x.grad.cpu().numpy(), xt.grad, "float64")
+
+
+# -- 3. grad_fn names ---------------------------------------------------------------------------
+GRAD_FNS = [
+    "x.norm()", "x.norm(1)", "m.norm(dim=1)", "m.reshape(6)", "m.flatten()", "m.view(6)", "m.t().reshape(6)",
+    "m.t().flatten()", "m.t().reshape(3, 2)", "m.reshape(-1)", "m.reshape_as(m.t())", "m[None].flatten(1)",
+    "x.unsqueeze(0).squeeze(0)", "x.unsqueeze(0).squeeze()", "x.unsqueeze(0).squeeze((0,))", "x.squeeze(0)",
+    "m[:, :1].squeeze(-1)", "m.squeeze(0)", "T.outer(x, x)", "T.ger(x, x)", "2 ** x", "x ** x", "x ** 2",
+    "T.tensor(2.) ** x", "T.pow(2, x)", "1 / x", "2 / x", "x / 2", "1 - x", "x / x", "m.t()", "m.T", "m.mT",
+    "x[0]", "x[:2]", "x[None]", "m[..., 0]", "m[:, 0]", "m[0, 0]", "m[1:]", "x[::2]", "m[:]", "m[...]",
+    "m[0, 1:]", "m[1:, 0]", "m[None, 0]", "m[0, None]", "m[:, ::2]", "m[::2, :]", "m[:, None, 0]", "m[:, :]",
+    "x[[0, 1]]", "x[x > 1]", "m.transpose(0, 1)", "m.permute(1, 0)",
+]
+
+
+def _grad_fn_name(T, src):
+    x = T.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    m = T.ones(2, 3, requires_grad=True) * 1.0
+    return type(eval(src, {"T": T, "x": x, "m": m}).grad_fn).__name__
+
+
+@pytest.mark.parametrize("src", GRAD_FNS)
+def test_grad_fn_names_as_torch(torch, src):
+    assert _grad_fn_name(at, src) == _grad_fn_name(torch, src)
+
+
+def test_flatten_of_a_vector_is_itself(torch):
+    x = at.tensor([1.0, 2.0], requires_grad=True)
+    assert x.flatten() is x and (x * 1.0).flatten(0, 0).grad_fn.name() == "MulBackward0"
+    assert torch.ones(2).flatten(0, 0).shape == (2,)
+
+
+@pytest.mark.parametrize("src", ["T.outer(m, x)", "T.outer(x, m)", "T.outer([1.0], x)"])
+def test_outer_refuses_what_torch_refuses(torch, src):
+    def run(T):
+        x = T.tensor([1.0, 2.0, 3.0])
+        m = T.ones(2, 3)
+        with pytest.raises((RuntimeError, TypeError)) as e:
+            eval(src, {"T": T, "x": x, "m": m})
+        return e
+
+    mine, theirs = run(at), run(torch)
+    assert mine.type is theirs.type and str(mine.value) == str(theirs.value)
+
+
+def test_outer_gradients_against_finite_differences():
+    a = at.tensor([0.5, -1.5, 2.0], dtype=at.float64, requires_grad=True)
+    b = at.tensor([1.25, 3.0], dtype=at.float64, requires_grad=True)
+    assert at.autograd.gradcheck(lambda u, v: at.outer(u, v) * at.outer(u, v).sin(), (a, b))
+
+
+# -- 4. Tensor.new_*, Tensor.repeat, and the keyword spellings PyTorch takes ---------------------
+def _same(a, b):
+    if isinstance(a, tuple):  # (values, indices), chunks
+        for u, v in zip(a, b):
+            _same(u, v)
+        return
+    assert str(a.dtype).split(".")[-1] == str(b.dtype).split(".")[-1]
+    assert tuple(a.shape) == tuple(b.shape) and a.requires_grad == b.requires_grad
+    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-15)  # (softmax: last bits)
+
+
+NEW_AND_REPEAT = [
+    "x.new_ones(2)", "x.new_ones((2, 3))", "x.new_ones(2, 3)", "x.new_zeros(2, dtype=T.int64)", "x.new_full((2,), 7)",
+    "x.new_empty(2, 1).shape", "x.new_tensor([1, 2])", "x.new_tensor([1, 2], requires_grad=True)",
+    "x.new_ones(2, requires_grad=True)", "T.arange(3).new_tensor([1.5])", "T.arange(3).new_ones(2)", "x.new_ones([])",
+    "x.new_zeros(size=(2,))", "x.new_full(size=(2,), fill_value=3)", "x.new_zeros(2, dtype=T.float64)",
+    "x.repeat(2, 2)", "x.repeat(1, 2, 2)", "x.repeat((2, 1))", "x.repeat([2, 1])", "T.tensor(3.).repeat(2)",
+    "x.repeat(0, 1)", "x.repeat(1, 1)", "T.zeros(size=(2,))", "T.ones(size=(2, 1))",
+]
+
+
+@pytest.mark.parametrize("src", NEW_AND_REPEAT)
+def test_new_and_repeat_as_torch(torch, src):
+    def run(T):
+        return eval(src, {"T": T, "x": T.arange(6.0).reshape(2, 3)})
+
+    mine, theirs = run(at), run(torch)
+    if isinstance(theirs, torch.Size):
+        assert tuple(mine) == tuple(theirs)
+    else:
+        _same(mine, theirs)
+
+
+@pytest.mark.parametrize("src", ["x.new_full(2, 7)", "x.new_ones()", "x.repeat(2)", "x.repeat()", "x.repeat(-1, 1)"])
+def test_new_and_repeat_errors_as_torch(torch, src):
+    def run(T):
+        with pytest.raises((TypeError, RuntimeError)) as e:
+            eval(src, {"T": T, "x": T.arange(6.0).reshape(2, 3)})
+        return e
+
+    mine, theirs = run(at), run(torch)
+    assert mine.type is theirs.type and str(mine.value) == str(theirs.value)
+
+
+def test_repeat_does_not_alias_its_input():
+    x = at.tensor([1.0, 2.0])
+    y = x.repeat(1)
+    y[0] = 5.0
+    assert x.tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda", "compiled"])
+@pytest.mark.parametrize("repeats, shape", [((2, 3), (2, 3)), ((2, 1, 2), (3,)), ((3, 2), (2, 1))])
+def test_repeat_gradient_as_torch_and_finite_differences(torch, device, repeats, shape):
+    if device == "cuda" and not at.cuda.is_available():
+        pytest.skip("no CUDA device and no simulator")
+    a = np.random.default_rng(3).standard_normal(shape)
+    w = np.random.default_rng(4).standard_normal(tuple(torch.zeros(shape).repeat(*repeats).shape))
+
+    def f(T, x):
+        return (x.repeat(*repeats).sin() * T.tensor(w, device=x.device)).sum()
+
+    xt = torch.tensor(a, requires_grad=True)
+    f(torch, xt).backward()
+    run = at.compile(lambda x: f(at, x)) if device == "compiled" else lambda x: f(at, x)
+    for _ in range(2 if device == "compiled" else 1):
+        x = at.tensor(a, requires_grad=True, device=device.replace("compiled", "cpu"))
+        y = run(x)
+        y.backward()
+        np.testing.assert_allclose(y.item(), f(torch, xt).item(), rtol=1e-12)
+        np.testing.assert_allclose(x.grad.cpu().numpy(), xt.grad.numpy(), rtol=1e-12, atol=1e-14)
+    if device == "cpu":
+        assert at.autograd.gradcheck(lambda x: f(at, x), (at.tensor(a, requires_grad=True),))
+        assert (at.ones(2, requires_grad=True) * 1.0).repeat(2).grad_fn.name() == "RepeatBackward0"
+
+
+KEYWORDS = [
+    "T.sum(input=x, dim=0)", "x.sum(axis=0)", "T.sum(x, axis=0)", "x.sum(dim=0, keepdims=True)", "x.sum(0, keepdims=True)",
+    "x.sum(axis=(0, 1), keepdims=True)", "x.mean(axis=1)", "x.mean(0, keepdims=True)", "x.max(axis=1)",
+    "x.max(axis=1, keepdims=True)", "x.min(axis=0)", "x.amax(axis=1)", "x.amin(axis=(0, 1), keepdims=True)",
+    "x.std(axis=1)", "x.var(axis=0, keepdims=True)", "x.prod(axis=1)", "x.softmax(axis=1)", "T.log_softmax(x, axis=0)",
+    "x.cumsum(axis=1)", "x.argmax(axis=1)", "T.argmax(x, dim=1, keepdims=True)", "x.argmin(axis=0)",
+    "x.logsumexp(axis=1)", "x.all(axis=0)", "T.any(x, axis=0, keepdims=True)",
+    "T.cat(tensors=[x, x], dim=0)", "T.cat([x, x], axis=1)", "T.stack(tensors=[x, x], dim=1)", "T.stack([x, x], axis=1)",
+    "T.clamp(x, min=1, max=3)", "T.clamp(input=x, min=1)", "x.clamp(max=2)", "x.clip(min=1)",
+    "x.unsqueeze(dim=0)", "T.unsqueeze(x, axis=0)", "x.squeeze(dim=0)", "T.squeeze(x[None], axis=0)",
+    "x.reshape(shape=(3, 2))", "x.view(size=(3, 2))", "x.permute(dims=(1, 0))", "x.expand(size=(2, 2, 3))",
+    "x.transpose(dim0=0, dim1=1)", "x.flatten(start_dim=0)",
+]
+
+
+@pytest.mark.parametrize("src", KEYWORDS)
+def test_keyword_spellings_as_torch(torch, src):
+    def run(T):  # (float64: float32's exp may differ from PyTorch's in the last bit)
+        return eval(src, {"T": T, "x": T.arange(6.0, dtype=T.float64).reshape(2, 3)})
+
+    _same(run(at), run(torch))
+
+
+@pytest.mark.parametrize("src", ["x.sum(dims=0)", "T.sum(x, dim=0, foo=1)", "T.cat([x, x], dimension=0)",
+                                 "T.nn.functional.softmax(x, axis=1)", "x.softmax(dim=1, axis=1)",
+                                 "x.sum(dim=0, axis=0)", "T.clamp(x, mn=1)"])
+def test_wrong_keywords_raise_type_error_as_torch(torch, src):
+    for T in (at, torch):
+        with pytest.raises(TypeError, match="unexpected keyword argument|invalid combination of arguments"):
+            eval(src, {"T": T, "x": T.arange(6.0).reshape(2, 3)})

@@ -394,7 +394,8 @@ def _vjp_index(rec, g, grads):
     kernels.scatter_add(have, idx, g)
 
 
-CUDA_VJPS["index"] = _vjp_index
+for _name in ("index", "index_as_select", "index_as_slice", "index_as_unsqueeze", "index_as_alias"):
+    CUDA_VJPS[_name] = _vjp_index
 
 
 def all_any(input, dim, keepdim, is_all):

@@ -27,7 +27,7 @@ MAX_ALL = defop("max_all", "MaxBackward1", "kernel", "k_extreme", uses={"x", "y"
 MIN_ALL = defop("min_all", "MinBackward1", "kernel", "k_extreme", uses={"x", "y"})
 MAX_DIM = defop("max_dim", "MaxBackward0", "kernel", "k_extreme", uses={"x", "y"})
 MIN_DIM = defop("min_dim", "MinBackward0", "kernel", "k_extreme", uses={"x", "y"})
-NORM = defop("norm", "NormBackward1", "kernel", "k_norm", uses={"x", "y"})
+NORM = defop("norm", "LinalgVectorNormBackward0", "kernel", "k_norm", uses={"x", "y"})
 VAR = defop("var", "VarBackward0", "kernel", "k_var", uses={"x", "y"})
 STD = defop("std", "StdBackward0", "kernel", "k_var", uses={"x", "y"})
 LOGSUMEXP = defop("logsumexp", "LogsumexpBackward0", "kernel", "k_logsumexp", uses={"x", "y"})
@@ -72,6 +72,16 @@ def _data_of(x, name):
         raise not_tensor(name, x) from None
 
 
+def _numpy_spelling(name, dim, keepdim, axis, keepdims, unset=None):
+    """PyTorch's argument parser also takes NumPy's ``axis=`` for ``dim=`` and ``keepdims=`` for
+    ``keepdim=`` (one spelling at a time)."""
+    if axis is not None:
+        if dim is not unset:
+            raise TypeError(f"{name}() got an unexpected keyword argument 'axis'")
+        dim = axis
+    return dim, keepdim if keepdims is None else keepdims
+
+
 def _reduce(spec, x, dims, y, mode=0, f=0.0):
     out = _wrap(_array(y))
     if _recording(x):
@@ -86,7 +96,9 @@ def _axis(dims, ndim):
     return dims if ndim else None
 
 
-def sum(input, dim=None, keepdim=False, *, dtype=None):
+def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:  # (NumPy's spellings: off the loss's fast path below)
+        return sum(input, *_numpy_spelling("sum", dim, keepdim, axis, keepdims), dtype=dtype)
     try:
         data = input._data
     except AttributeError:
@@ -111,7 +123,9 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     return _reduce(SUM if dim is None else SUM_DIM, input, dims, y, f=1.0)
 
 
-def mean(input, dim=None, keepdim=False, *, dtype=None):
+def mean(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("mean", dim, keepdim, axis, keepdims)
     try:
         if dtype is not None:
             input = input.to(dtype)
@@ -132,7 +146,9 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     return _reduce(MEAN if dim is None else MEAN_DIM, input, dims, y, f=1.0 / builtins.max(red, 1))
 
 
-def prod(input, dim=None, keepdim=False, *, dtype=None):
+def prod(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("prod", dim, keepdim, axis, keepdims)
     _data_of(input, "prod")
     data = input._data if dtype is None else input._data.astype(dtypes.to_numpy_dtype(dtype))
     dims = _dims(dim, data.ndim)
@@ -163,11 +179,15 @@ def _extreme(spec, np_fn, input, dim, keepdim, mode=0):
     return _reduce(spec, input, dims, y, mode=mode)  # (the gradient's rule: see k_extreme)
 
 
-def amax(input, dim=(), keepdim=False):
+def amax(input, dim=(), keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("amax", dim, keepdim, axis, keepdims, ())
     return _extreme(AMAX, np.max, input, dim, keepdim)
 
 
-def amin(input, dim=(), keepdim=False):
+def amin(input, dim=(), keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("amin", dim, keepdim, axis, keepdims, ())
     return _extreme(AMIN, np.min, input, dim, keepdim)
 
 
@@ -198,11 +218,15 @@ def _max_or_min(input, dim, keepdim, other, is_max):
     return values_indices(values, indices)
 
 
-def max(input, dim=None, keepdim=False, *, other=None):
+def max(input, dim=None, keepdim=False, *, other=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("max", dim, keepdim, axis, keepdims)
     return _max_or_min(input, dim, keepdim, other, True)
 
 
-def min(input, dim=None, keepdim=False, *, other=None):
+def min(input, dim=None, keepdim=False, *, other=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("min", dim, keepdim, axis, keepdims)
     return _max_or_min(input, dim, keepdim, other, False)
 
 
@@ -232,11 +256,15 @@ def _arg_extreme(np_fn, name, input, dim, keepdim):
     return _wrap(_array(np_fn(data, axis=axis, keepdims=keepdim)).astype(np.int64))
 
 
-def argmax(input, dim=None, keepdim=False):
+def argmax(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("argmax", dim, keepdim, axis, keepdims)
     return _arg_extreme(np.argmax, "argmax", input, dim, keepdim)
 
 
-def argmin(input, dim=None, keepdim=False):
+def argmin(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("argmin", dim, keepdim, axis, keepdims)
     return _arg_extreme(np.argmin, "argmin", input, dim, keepdim)
 
 
@@ -286,11 +314,15 @@ def _spread(spec, np_fn, input, dim, unbiased, keepdim, correction):
     return _reduce(spec, input, dims, y, mode=int(spec is STD), f=corr)
 
 
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("var", dim, keepdim, axis, keepdims)
     return _spread(VAR, np.var, input, dim, unbiased, keepdim, correction)
 
 
-def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("std", dim, keepdim, axis, keepdims)
     return _spread(STD, np.std, input, dim, unbiased, keepdim, correction)
 
 
@@ -325,7 +357,11 @@ def _normalized(shifted, axis, log):
     return e / np.add.reduce(e, axis=axis, keepdims=True)
 
 
-def logsumexp(input, dim, keepdim=False):
+def logsumexp(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("logsumexp", dim, keepdim, axis, keepdims)
+    if dim is None:
+        raise TypeError('logsumexp() missing 1 required positional arguments: "dim"')
     _data_of(input, "logsumexp")
     data = _float_data(input)
     dims = _dims(dim, data.ndim)
@@ -395,8 +431,8 @@ def _small_row(data):
 _exp = math.exp
 
 
-def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
-    input, data, dim, axis = _softmax_input(input, dim, dtype)
+def softmax(input, dim=None, dtype=None, *, _stacklevel=3, axis=None):
+    input, data, dim, axis = _softmax_input(input, _numpy_spelling("softmax", dim, 0, axis, None)[0], dtype)
     if type(data) is CudaArray:
         return cuda_ops().softmax(SOFTMAX, input if input._data is data else _wrap(data), axis or 0, False)
     row = _small_row(data)
@@ -408,8 +444,8 @@ def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     return _along(SOFTMAX, input, dim, y, 0)
 
 
-def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
-    input, data, dim, axis = _softmax_input(input, dim, dtype)
+def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3, axis=None):
+    input, data, dim, axis = _softmax_input(input, _numpy_spelling("log_softmax", dim, 0, axis, None)[0], dtype)
     if type(data) is CudaArray:
         return cuda_ops().softmax(LOG_SOFTMAX, input if input._data is data else _wrap(data), axis or 0, True)
     row = _small_row(data)
@@ -421,7 +457,10 @@ def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     return _along(LOG_SOFTMAX, input, dim, y, 1)
 
 
-def cumsum(input, dim, *, dtype=None):
+def cumsum(input, dim=None, *, dtype=None, axis=None):
+    dim = _numpy_spelling("cumsum", dim, 0, axis, None)[0]
+    if dim is None:
+        raise TypeError('cumsum() missing 1 required positional arguments: "dim"')
     _data_of(input, "cumsum")
     if dtype is not None:
         input = input.to(dtype)
@@ -459,9 +498,13 @@ def _all_or_any(is_all, input, dim, keepdim):
     return out
 
 
-def all(input, dim=None, keepdim=False):
+def all(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("all", dim, keepdim, axis, keepdims)
     return _all_or_any(True, input, dim, keepdim)
 
 
-def any(input, dim=None, keepdim=False):
+def any(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("any", dim, keepdim, axis, keepdims)
     return _all_or_any(False, input, dim, keepdim)

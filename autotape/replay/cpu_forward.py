@@ -410,9 +410,11 @@ KERNELS = {
     "amax": "f_max", "max_all": "f_max", "amin": "f_min", "min_all": "f_min",
     "norm": "f_norm", "var": "f_var", "std": "f_var", "logsumexp": "f_logsumexp",
     "softmax": "f_softmax", "log_softmax": "f_softmax", "cumsum": "f_cumsum",
-    "expand": "f_expand", "permute": "f_permute", "transpose": "f_permute",
+    "expand": "f_expand", "permute": "f_permute", "transpose": "f_permute", "t": "f_permute",
     "slice": "f_narrow", "select": "f_narrow", "split": "f_narrow", "unbind": "f_narrow",
     "cat": "f_cat_piece", "stack": "f_stack", "index": "f_gather",
+    "index_as_select": "f_gather", "index_as_slice": "f_gather", "index_as_unsqueeze": "f_gather",
+    "index_as_alias": "f_gather",
     "mm": "f_matmul", "mv": "f_matmul", "dot": "f_matmul", "bmm": "f_matmul",
 }
 
