@@ -98,7 +98,14 @@ def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     return _filled(np.empty, _sizes("empty", sizes, size), dtype, device, requires_grad)
 
 
+def _check_fill(name, fill_value):
+    if not isinstance(fill_value, (bool, int, float, np.number)) and not (
+            isinstance(fill_value, Tensor) and fill_value._data.ndim == 0):
+        raise TypeError(f"{name}(): argument 'fill_value' (position 2) must be Number, not {type(fill_value).__name__}")
+
+
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    _check_fill("full", fill_value)
     if dtype is None:
         kind = "b" if isinstance(fill_value, bool) else "i" if isinstance(fill_value, int) else "f"
         dtype = {"b": dtypes.bool_, "i": dtypes.int64, "f": dtypes.get_default_dtype()}[kind]
@@ -158,6 +165,7 @@ def new_empty(self, *sizes, size=None, dtype=None, device=None, requires_grad=Fa
 def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
     if not isinstance(size, (tuple, list)):
         raise TypeError(f"new_full(): argument 'size' (position 1) must be tuple of ints, not {type(size).__name__}")
+    _check_fill("new_full", fill_value)
     return _new(self, np.full(_size(size), fill_value, _new_dtype(self, dtype)), dtype, device, requires_grad)
 
 
@@ -237,4 +245,7 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    for name, v in (("n", n), ("m", m)):
+        if v is not None and v < 0:
+            raise RuntimeError(f"{name} must be greater or equal to 0, got {v}")
     return _make(np.eye(n, m, dtype=_np_dtype(dtype)), dtype, device, requires_grad)

@@ -268,3 +268,51 @@ def test_wrong_keywords_raise_type_error_as_torch(torch, src):
     for T in (at, torch):
         with pytest.raises(TypeError, match="unexpected keyword argument|invalid combination of arguments"):
             eval(src, {"T": T, "x": T.arange(6.0).reshape(2, 3)})
+
+
+# -- 5. what a sweep of the tutorials' kind of code found: PyTorch's errors and warnings ----------
+SWEEP_ERRORS = [
+    "T.cat(x)", "T.cat([x, 1])", "T.cat([])", "T.stack(x)", "T.stack([x, 1])", "T.stack([])", "T.cat([[1.0]])",
+    "x.repeat(2, 'a')", "x.repeat(2.5, 1)", "T.full((2,), 'a')", "T.full((2,), None)", "T.eye(-1)", "T.eye(2, -1)",
+    "T.tensor([1, 2]).norm()", "T.tensor([True]).norm()", "T.tensor([1, 2]).var()", "T.tensor([1, 2]).std(0)",
+    "T.tensor([1, 2]).mean()", "T.tensor([1, 2], dtype=T.int32).mean()", "T.empty(0).argmax()",
+    "T.tensor(2.).permute()", "x.norm(p='abc')",
+]
+
+
+@pytest.mark.parametrize("src", SWEEP_ERRORS)
+def test_errors_of_the_sweep_as_torch(torch, src):
+    def run(T):
+        with pytest.raises(Exception) as e:
+            eval(src, {"T": T, "x": T.arange(6.0).reshape(2, 3)})
+        return e
+
+    mine, theirs = run(at), run(torch)
+    assert mine.type is theirs.type, (mine.value, theirs.value)
+    if "repeat" not in src:  # (PyTorch's argument parser words those two oddly; ours names the argument)
+        assert str(mine.value).startswith(str(theirs.value).split("\n")[0].split(" (Triggered")[0][:60])
+
+
+@pytest.mark.parametrize("src", ["x.flip(0, 1)", "x.flip((0, 1))", "T.empty(0).mean()", "T.empty(0, 2).mean(0)",
+                                 "T.cat((x,), dim=0)"])
+def test_values_of_the_sweep_as_torch(torch, src):
+    def run(T):
+        return eval(src, {"T": T, "x": T.arange(6.0).reshape(2, 3)})
+
+    _same(run(at), run(torch))
+
+
+@pytest.mark.parametrize("src", ["T.tensor([1.]).std()", "T.ones(2, 3).var(0, correction=3)", "T.empty(0).std()",
+                                 "T.tensor(1.).var()"])
+def test_no_degrees_of_freedom_warns_as_torch(torch, src):
+    import warnings
+
+    def run(T):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            r = eval(src, {"T": T})
+        return r, [(c.category, str(c.message).split(" (Triggered")[0]) for c in w]
+
+    (mine, wm), (theirs, wt) = run(at), run(torch)
+    np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    assert wm == wt

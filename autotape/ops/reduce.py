@@ -3,7 +3,9 @@
 adjacent first permutes them to the end."""
 import builtins
 import collections
+import contextlib
 import math
+import warnings
 
 import numpy as np
 
@@ -35,6 +37,7 @@ SOFTMAX = defop("softmax", "SoftmaxBackward0", "kernel", "k_softmax", uses={"y"}
 LOG_SOFTMAX = defop("log_softmax", "LogSoftmaxBackward0", "kernel", "k_softmax", uses={"y"})
 CUMSUM = defop("cumsum", "CumsumBackward0", "kernel", "k_cumsum", uses=())
 
+_NOTHING = contextlib.nullcontext()
 values_indices = collections.namedtuple("values_indices", ["values", "indices"])
 
 
@@ -63,6 +66,12 @@ def _layout(x, dims):
     if not dims:
         return x, math.prod(shape), 1
     return x, math.prod(shape[: dims[0]]), math.prod(shape[dims[0]: dims[-1] + 1])
+
+
+def _torch_name(np_dtype):
+    """A dtype as PyTorch's messages name it (Long, Int, Bool, Float, Double)."""
+    return {"int64": "Long", "int32": "Int", "bool": "Bool", "float32": "Float", "float64": "Double"}.get(
+        np_dtype.name, np_dtype.name)
 
 
 def _data_of(x, name):
@@ -135,13 +144,16 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None
     if data.dtype.kind != "f":
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be either a floating point or complex "
-            f"dtype. Got: {input.dtype.name.capitalize()}; call .float() first"
+            f"dtype. Got: {_torch_name(data.dtype)}; call .float() first"
         )
     dims = _dims(dim, data.ndim)
     red = math.prod([data.shape[d] for d in dims]) if data.ndim else 1
     if type(data) is CudaArray:
         return cuda_ops().sum(MEAN if dim is None else MEAN_DIM, input, dims, keepdim, 1.0 / builtins.max(red, 1))
-    with np.errstate(invalid="ignore", divide="ignore"):
+    if red == 0:  # NaN, as PyTorch's, without NumPy's "Mean of empty slice"
+        y = np.full([1 if d in dims else s for d, s in enumerate(data.shape) if keepdim or d not in dims], np.nan,
+                    data.dtype)
+    else:
         y = np.mean(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
     return _reduce(MEAN if dim is None else MEAN_DIM, input, dims, y, f=1.0 / builtins.max(red, 1))
 
@@ -233,8 +245,8 @@ def min(input, dim=None, keepdim=False, *, other=None, axis=None, keepdims=None)
 def _check_arg_dim(data, axis, name):
     """PyTorch's errors where NumPy's argmax would raise its own."""
     if data.size == 0:
-        if axis is None:
-            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+        if axis is None:  # (argmax, argmin: max and min raise their RuntimeError before)
+            raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
         if data.shape[axis] == 0:
             raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
 
@@ -269,8 +281,16 @@ def argmin(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    if _data_of(input, "norm").dtype.kind != "f":
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. "
+                           f"Got {_torch_name(input._data.dtype)}")
     if p in ("fro", None):
         p = 2.0
+    elif isinstance(p, str):
+        if p == "nuc":
+            raise NotImplementedError("norm(p='nuc') (the nuclear norm) is not supported by autotape; the sum of "
+                                      "the singular values needs an SVD")
+        raise RuntimeError(f"linalg.matrix_norm: Order {p} not supported.")
     if p in (math.inf, -math.inf):
         from .pointwise import abs as _abs
 
@@ -300,16 +320,24 @@ def _correction(unbiased, correction):
 
 
 def _spread(spec, np_fn, input, dim, unbiased, keepdim, correction):
-    _data_of(input, spec.name)
     """var or std: the record's mode tells the kernel which (0 var, 1 std)."""
+    _data_of(input, spec.name)
     if isinstance(dim, bool):
         unbiased, dim = dim, None
     corr = _correction(unbiased, correction)
-    data = _float_data(input)
+    data = input._data
+    if data.dtype.kind != "f":
+        raise RuntimeError("std and var only support floating point and complex dtypes")
     dims = _dims(dim, data.ndim)
+    no_dof = math.prod([data.shape[d] for d in dims]) - corr <= 0
+    if no_dof:
+        warnings.warn(f"{spec.name}(): degrees of freedom is <= 0. Correction should be strictly less than the "
+                      "reduction factor (input numel divided by output numel).", UserWarning, stacklevel=3)
     if type(data) is CudaArray:
         return cuda_ops().spread(spec, input if input._data is data else _wrap(data), dims, keepdim, corr, spec is STD)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings() if no_dof else _NOTHING:
+        if no_dof:  # (PyTorch's warning above, not NumPy's as well)
+            warnings.simplefilter("ignore", RuntimeWarning)
         y = np_fn(data, axis=_axis(dims, data.ndim), ddof=corr, keepdims=keepdim)
     return _reduce(spec, input, dims, y, mode=int(spec is STD), f=corr)
 

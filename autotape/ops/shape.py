@@ -132,7 +132,11 @@ def repeat(input, *repeats):
     of ``x`` viewed as (1, s0, 1, s1, ...) to (r0, s0, r1, s1, ...), copied as (r0 * s0, ...)."""
     if not repeats:
         raise TypeError('repeat() missing 1 required positional arguments: "repeats"')
-    repeats = _shape_arg(repeats)
+    if len(repeats) == 1 and isinstance(repeats[0], (tuple, list)):
+        repeats = tuple(repeats[0])
+    if not all(type(r) is int or isinstance(r, np.integer) for r in repeats):
+        raise TypeError(f"repeat(): argument 'repeats' must be tuple of ints, but got {repeats}")
+    repeats = tuple(map(int, repeats))
     shape = input._data.shape
     if len(repeats) < len(shape):
         raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
@@ -163,6 +167,8 @@ def _permuted(spec, input, perm):
 
 
 def permute(input, *perm, dims=None):
+    if not perm and dims is None:
+        raise TypeError('permute() missing 1 required positional arguments: "dims"')
     dims = _shape_arg(perm if dims is None else (dims,))
     nd = input._data.ndim
     if len(dims) != nd:
@@ -313,9 +319,11 @@ def split(tensor, split_size_or_sections, dim=0):
     return tuple(_narrow(SPLIT, tensor, d, int(s), int(k)) for s, k in zip(starts, sizes))
 
 
-def flip(input, dims):
+def flip(input, *dims):
     """``input`` reversed along each of ``dims``: one gather per dim, whose gradient scatters back."""
-    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if not dims:
+        raise TypeError('flip() missing 1 required positional arguments: "dims"')
+    dims = _shape_arg(dims)
     axes = [_dim(d, input._data.ndim) for d in dims]
     if len(set(axes)) != len(axes):
         raise RuntimeError(f"dim {axes[0]} appears multiple times in the list of dims")
@@ -354,8 +362,10 @@ def _join(spec, tensors, data, sizes, d):
 
 def _same_dtype(tensors, op):
     """``tensors`` (a list) as Tensors of one dtype: PyTorch's promotion of them."""
-    if not tensors:
-        raise RuntimeError(f"{op}(): expected a non-empty list of Tensors")
+    if not tensors:  # (PyTorch's two errors)
+        if op == "stack":
+            raise RuntimeError("stack expects a non-empty TensorList")
+        raise ValueError(f"torch.{op}(): expected a non-empty list of Tensors")
     if isinstance(tensors[0], Tensor):  # the common case, in one loop
         rt = tensors[0]._data.dtype
         for t in tensors:
@@ -363,7 +373,9 @@ def _same_dtype(tensors, op):
                 break
         else:
             return tensors
-    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    for k, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"expected Tensor as element {k} in argument 0, but got {type(t).__name__}")
     rt = tensors[0]._data.dtype
     if all(t._data.dtype == rt for t in tensors):
         return tensors
@@ -372,10 +384,17 @@ def _same_dtype(tensors, op):
     return [t if t._data.dtype == rt else t.to(dtypes.from_numpy_dtype(rt)) for t in tensors]
 
 
+def _tensor_list(tensors, op):
+    if type(tensors) is not list and type(tensors) is not tuple:
+        raise TypeError(f"{op}(): argument 'tensors' (position 1) must be tuple of Tensors, not "
+                        f"{type(tensors).__name__}")
+    return list(tensors)
+
+
 def stack(tensors, dim=0, *, axis=None):
     if axis is not None:
         dim = _numpy_axis("stack", dim, axis, unset=0)
-    tensors = _same_dtype(list(tensors), "stack")
+    tensors = _same_dtype(_tensor_list(tensors, "stack"), "stack")
     datas = [t._data for t in tensors]
     shape = datas[0].shape
     for a in datas:
@@ -406,7 +425,8 @@ def stack(tensors, dim=0, *, axis=None):
 def cat(tensors, dim=0, *, axis=None):
     if axis is not None:
         dim = _numpy_axis("cat", dim, axis, unset=0)
-    tensors = [t for t in _same_dtype(list(tensors), "cat") if t._data.shape != (0,)] or list(tensors)[:1]
+    tensors = _tensor_list(tensors, "cat")
+    tensors = [t for t in _same_dtype(tensors, "cat") if t._data.shape != (0,)] or tensors[:1]
     nd = tensors[0]._data.ndim
     if nd == 0:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
