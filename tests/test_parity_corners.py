@@ -316,3 +316,22 @@ def test_no_degrees_of_freedom_warns_as_torch(torch, src):
     (mine, wm), (theirs, wt) = run(at), run(torch)
     np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
     assert wm == wt
+
+
+NEXT_FUNCTIONS = ["x + 2", "2 + x", "x - 2", "2 - x", "x * 2", "2 * x", "x / 2", "x ** 2", "2 ** x", "x ** x",
+                  "x.clamp(0, 1)", "x.exp()", "T.where(x > 1, x, 0.)", "T.where(x > 1, x, x * 2)", "x * x",
+                  "T.stack([x, x])", "T.add(x, 2, alpha=3)", "x.sum()"]
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("src", NEXT_FUNCTIONS)
+def test_next_functions_as_torch(torch, src, device):
+    if device == "cuda" and not at.cuda.is_available():
+        pytest.skip("no CUDA device and no simulator")
+
+    def names(T, dev):
+        x = T.tensor([1.0, 2.0], requires_grad=True, device=dev)
+        y = eval(src, {"T": T, "x": x})
+        return [None if n is None else type(n).__name__ for n, _ in y.grad_fn.next_functions]
+
+    assert names(at, device) == names(torch, "cpu")

@@ -2,6 +2,10 @@
 The same for CPU and CUDA tapes: both answer ``grad_fn_name``, ``input_slots``, ``producer_of``
 and ``leaves``."""
 _classes = {}
+# ops whose PyTorch form takes a number as a second input (x + 2, x * 2, 2 / x): next_functions
+# lists it, as (None, 0)
+_NUMBER_OPERAND = frozenset(("add_scalar", "sub_scalar", "mul_scalar", "div_scalar", "rdiv_scalar"))
+_CONDITION_FIRST = frozenset(("where",))  # (its condition is no differentiable input: not listed)
 
 
 class Node:
@@ -18,7 +22,9 @@ class Node:
     @property
     def next_functions(self):
         tape, out = self._tape, []
-        for slot in tape.input_slots(self._rec):
+        op = _op_name(tape, self._rec)
+        slots = tape.input_slots(self._rec)
+        for slot in slots[1:] if op in _CONDITION_FIRST else slots:
             if slot < 0:  # an input that needs no gradient
                 out.append((None, 0))
                 continue
@@ -28,6 +34,8 @@ class Node:
             else:
                 leaf = next((t for s, t in tape.leaves if s == slot), None)
                 out.append((AccumulateGrad(leaf), 0) if leaf is not None else (None, 0))
+        if op in _NUMBER_OPERAND:
+            out.append((None, 0))
         return tuple(out)
 
     def __eq__(self, other):
@@ -53,6 +61,13 @@ class AccumulateGrad:
 
     def __repr__(self):
         return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+def _op_name(tape, rec):
+    from ..ops import OPS
+
+    records = getattr(tape, "records", None)  # (a CUDA tape keeps its records' specs)
+    return records[rec].spec.name if records is not None else OPS[tape.op_of(rec)].name
 
 
 def _class(name):

@@ -107,7 +107,7 @@ def dot(input, other):
 def outer(input, vec2):
     """A broadcast product, as PyTorch's (its grad_fn is MulBackward0)."""
     from .pointwise import mul
-    from .shape import unsqueeze
+    from .shape import reshape
 
     for k, (name, v) in enumerate((("self", input), ("vec2", vec2))):
         if not isinstance(v, Tensor):
@@ -115,7 +115,7 @@ def outer(input, vec2):
                             f"not {type(v).__name__}")
         if v._data.ndim != 1:
             raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {v._data.ndim}-D")
-    return mul(unsqueeze(input, 1), vec2)
+    return mul(reshape(input, (-1, 1)), vec2)
 
 
 ger = outer
