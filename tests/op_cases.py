@@ -99,6 +99,9 @@ CASES = {
     "min_all": unary(lambda T, x: x.min(), shapes=[(4,), (2, 3)]),
     "max_dim": unary(lambda T, x: x.max(dim=1).values, shapes=[(2, 3)]),
     "min_dim": unary(lambda T, x: x.min(0, keepdim=True)[0], shapes=[(2, 3)]),
+    "norm_max": unary(lambda T, x: x.norm(float("inf")) * 2.0, shapes=[(2, 3)])
+    + unary(lambda T, x: T.norm(x, float("inf"), dim=1).exp(), shapes=[(2, 3)]),
+    "norm_min": unary(lambda T, x: x.norm(-float("inf"), dim=0, keepdim=True).sin(), shapes=[(3, 2)]),
     "norm": unary(lambda T, x: x.norm(), shapes=[(4,), (2, 3)]) + unary(lambda T, x: x.norm(p=3, dim=1), shapes=[(2, 3)]),
     "var": unary(lambda T, x: x.var(), shapes=[(4,), (2, 3)]) + unary(lambda T, x: x.var(0, correction=0),
                                                                    shapes=[(2, 3)]),

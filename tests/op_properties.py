@@ -267,6 +267,16 @@ def norm_case(draw):
 
 
 @st.composite
+def inf_norm_case(draw, p):
+    s = draw(shapes(min_dims=1, min_side=1))
+    dim = draw(dims_of(s, single=True))
+    keep = draw(st.booleans())
+    np_fn = np.max if p > 0 else np.min
+    return Case(f"x.norm(p={p}, dim={dim}, keepdim={keep})", lambda T, x: x.norm(p=p, dim=dim, keepdim=keep),
+                lambda a: np.asarray(np_fn(np.abs(a), axis=_axis(dim, a.ndim), keepdims=keep)), [s])
+
+
+@st.composite
 def var_case(draw, name):
     s = draw(shapes(min_side=1))
     dim = draw(dims_of(s, allow_none=True))
@@ -597,6 +607,8 @@ PROPS = {
     "max_dim": extreme_dim_case("max"),
     "min_dim": extreme_dim_case("min"),
     "norm": norm_case(),
+    "norm_max": inf_norm_case(math.inf),
+    "norm_min": inf_norm_case(-math.inf),
     "var": var_case("var"),
     "std": var_case("std"),
     "logsumexp": logsumexp_case(),

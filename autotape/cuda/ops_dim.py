@@ -55,7 +55,7 @@ def _vjp_extreme(rec, g, grads):
     grads[rec.ins[0]] = target
 
 
-for _name in ("amax", "amin", "max_all", "min_all"):
+for _name in ("amax", "amin", "max_all", "min_all", "norm_max", "norm_min"):
     CUDA_VJPS[_name] = _vjp_extreme
 
 

@@ -30,6 +30,9 @@ MIN_ALL = defop("min_all", "MinBackward1", "kernel", "k_extreme", uses={"x", "y"
 MAX_DIM = defop("max_dim", "MaxBackward0", "kernel", "k_extreme", uses={"x", "y"})
 MIN_DIM = defop("min_dim", "MinBackward0", "kernel", "k_extreme", uses={"x", "y"})
 NORM = defop("norm", "LinalgVectorNormBackward0", "kernel", "k_norm", uses={"x", "y"})
+# the inf-norms: amax / amin of |x|, as PyTorch names them
+NORM_MAX = defop("norm_max", "LinalgVectorNormBackward0", "kernel", "k_extreme", uses={"x", "y"})
+NORM_MIN = defop("norm_min", "LinalgVectorNormBackward0", "kernel", "k_extreme", uses={"x", "y"})
 VAR = defop("var", "VarBackward0", "kernel", "k_var", uses={"x", "y"})
 STD = defop("std", "StdBackward0", "kernel", "k_var", uses={"x", "y"})
 LOGSUMEXP = defop("logsumexp", "LogsumexpBackward0", "kernel", "k_logsumexp", uses={"x", "y"})
@@ -294,7 +297,8 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     if p in (math.inf, -math.inf):
         from .pointwise import abs as _abs
 
-        return (amax if p > 0 else amin)(_abs(input), dim=() if dim is None else dim, keepdim=keepdim)
+        return _extreme(NORM_MAX if p > 0 else NORM_MIN, np.max if p > 0 else np.min, _abs(input),
+                        () if dim is None else dim, keepdim)
     p = float(p)
     if p <= 0:
         raise RuntimeError(f"norm: p={p} is not supported here; use p >= 1 (or inf)")
