@@ -350,3 +350,22 @@ def test_inf_norms_as_torch(torch, p):
         yt.backward(torch.ones_like(yt))
         _close(y.detach().numpy(), yt, "float32")
         _close(x.grad.numpy(), xt.grad, "float32")
+
+
+def test_saved_tensors_as_torch(torch):
+    """The autograd mechanics notes' example: what a record saves, and its freeing by backward."""
+    def probe(T):
+        x = T.tensor([1.0, 2.0], requires_grad=True)
+        y = x.pow(2)
+        z = x.exp()
+        h = (x * 3.0).sin()
+        out = [x.equal(y.grad_fn._saved_self), x is y.grad_fn._saved_self, z.equal(z.grad_fn._saved_result),
+               z is z.grad_fn._saved_result, (x * x).grad_fn._saved_other is x, h.grad_fn._saved_self.tolist()]
+        with pytest.raises(AttributeError, match="_saved_self"):
+            (x + 1.0).grad_fn._saved_self
+        h.sum().backward()
+        with pytest.raises(RuntimeError, match="directly access saved tensors after they have already been freed"):
+            h.grad_fn._saved_self
+        return out
+
+    assert probe(at) == probe(torch)
