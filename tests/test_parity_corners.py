@@ -369,3 +369,13 @@ def test_saved_tensors_as_torch(torch):
         return out
 
     assert probe(at) == probe(torch)
+
+
+@pytest.mark.parametrize("src", ["T.tensor([[1, 2]]).softmax(1)", "T.tensor([True]).log_softmax(0)",
+                                 "T.softmax(T.tensor([1, 2]), 0)"])
+def test_integer_softmax_refused_as_torch(torch, src):
+    for T in (at, torch):
+        with pytest.raises(NotImplementedError, match="not implemented for '(Long|Bool)'"):
+            eval(src, {"T": T})
+    np.testing.assert_allclose(at.tensor([[1, 2]]).softmax(1, dtype=at.float64).numpy(),
+                               torch.tensor([[1, 2]]).softmax(1, dtype=torch.float64).numpy(), rtol=1e-15)

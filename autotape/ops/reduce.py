@@ -429,11 +429,14 @@ def _along(spec, input, dim, y, mode):
     return out
 
 
-def _softmax_input(input, dim, dtype):
-    _data_of(input, "softmax")
+def _softmax_input(input, dim, dtype, name):
+    _data_of(input, name)
     if dtype is not None:
         input = input.to(dtype)
-    data = _float_data(input)
+    data = input._data
+    if data.dtype.kind != "f":  # (PyTorch's: no integer softmax unless told a dtype)
+        raise NotImplementedError(f"{name}(): not implemented for '{_torch_name(data.dtype)}' tensors; pass "
+                                  "dtype=autotape.float32, or call .float() first")
     if dim is None:
         raise TypeError("softmax() missing required argument 'dim' (int): name the dimension to normalize over "
                         "(autotape.nn.functional.softmax picks one, as PyTorch's does, with a warning)")
@@ -464,7 +467,8 @@ _exp = math.exp
 
 
 def softmax(input, dim=None, dtype=None, *, _stacklevel=3, axis=None):
-    input, data, dim, axis = _softmax_input(input, _numpy_spelling("softmax", dim, 0, axis, None)[0], dtype)
+    input, data, dim, axis = _softmax_input(input, _numpy_spelling("softmax", dim, 0, axis, None)[0], dtype,
+                                            "softmax")
     if type(data) is CudaArray:
         return cuda_ops().softmax(SOFTMAX, input if input._data is data else _wrap(data), axis or 0, False)
     row = _small_row(data)
@@ -477,7 +481,8 @@ def softmax(input, dim=None, dtype=None, *, _stacklevel=3, axis=None):
 
 
 def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3, axis=None):
-    input, data, dim, axis = _softmax_input(input, _numpy_spelling("log_softmax", dim, 0, axis, None)[0], dtype)
+    input, data, dim, axis = _softmax_input(input, _numpy_spelling("log_softmax", dim, 0, axis, None)[0], dtype,
+                                            "log_softmax")
     if type(data) is CudaArray:
         return cuda_ops().softmax(LOG_SOFTMAX, input if input._data is data else _wrap(data), axis or 0, True)
     row = _small_row(data)
