@@ -86,24 +86,87 @@ def _filled(fill, size, dtype, device, requires_grad):
     return _make(fill(_size(size), _np_dtype(dtype)), dtype, device, requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _filled(np.zeros, size, dtype, device, requires_grad)
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False):
+    return _filled(np.zeros, _sizes("zeros", sizes, size), dtype, device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _filled(np.ones, size, dtype, device, requires_grad)
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False):
+    return _filled(np.ones, _sizes("ones", sizes, size), dtype, device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
-    return _filled(np.empty, size, dtype, device, requires_grad)
+def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False):
+    return _filled(np.empty, _sizes("empty", sizes, size), dtype, device, requires_grad)
+
+
+def _check_fill(name, fill_value):
+    if not isinstance(fill_value, (bool, int, float, np.number)) and not (
+            isinstance(fill_value, Tensor) and fill_value._data.ndim == 0):
+        raise TypeError(f"{name}(): argument 'fill_value' (position 2) must be Number, not {type(fill_value).__name__}")
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    _check_fill("full", fill_value)
     if dtype is None:
         kind = "b" if isinstance(fill_value, bool) else "i" if isinstance(fill_value, int) else "f"
         dtype = {"b": dtypes.bool_, "i": dtypes.int64, "f": dtypes.get_default_dtype()}[kind]
     return _make(np.full(_size((size,) if isinstance(size, int) else size), fill_value, _np_dtype(dtype)),
                  dtype, device, requires_grad)
+
+
+# -- Tensor.new_*: the dtype and device of ``self`` unless told otherwise; no gradient by default
+def _new(self, data, dtype, device, requires_grad):
+    return _make(data, dtype, self.device if device is None else device, requires_grad)
+
+
+def _new_dtype(self, dtype):
+    return self._data.dtype if dtype is None else dtypes.to_numpy_dtype(dtype)
+
+
+def _sizes(name, sizes, size):
+    """The shape given as ints, one sequence, or PyTorch's keyword ``size=``."""
+    if size is not None:
+        if sizes:
+            raise TypeError(f"{name}() got multiple values for argument 'size'")
+        sizes = (size,)
+    return sizes
+
+
+def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+    if isinstance(data, Tensor):
+        import warnings
+
+        warnings.warn("To copy construct from a tensor, it is recommended to use sourceTensor.detach().clone() or "
+                      "sourceTensor.detach().clone().requires_grad_(True), rather than "
+                      "tensor.new_tensor(sourceTensor).", UserWarning, stacklevel=2)
+    return _new(self, _to_array(data, self.dtype if dtype is None else dtype), dtype, device, requires_grad)
+
+
+def new_zeros(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
+    sizes = _sizes("new_zeros", sizes, size)
+    if not sizes:
+        raise TypeError('new_zeros() missing 1 required positional arguments: "size"')
+    return _new(self, np.zeros(_size(sizes), _new_dtype(self, dtype)), dtype, device, requires_grad)
+
+
+def new_ones(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
+    sizes = _sizes("new_ones", sizes, size)
+    if not sizes:
+        raise TypeError('new_ones() missing 1 required positional arguments: "size"')
+    return _new(self, np.ones(_size(sizes), _new_dtype(self, dtype)), dtype, device, requires_grad)
+
+
+def new_empty(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
+    sizes = _sizes("new_empty", sizes, size)
+    if not sizes:
+        raise TypeError('new_empty() missing 1 required positional arguments: "size"')
+    return _new(self, np.empty(_size(sizes), _new_dtype(self, dtype)), dtype, device, requires_grad)
+
+
+def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"new_full(): argument 'size' (position 1) must be tuple of ints, not {type(size).__name__}")
+    _check_fill("new_full", fill_value)
+    return _new(self, np.full(_size(size), fill_value, _new_dtype(self, dtype)), dtype, device, requires_grad)
 
 
 def _like(fill, input, dtype, device, requires_grad):
@@ -182,4 +245,7 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    for name, v in (("n", n), ("m", m)):
+        if v is not None and v < 0:
+            raise RuntimeError(f"{name} must be greater or equal to 0, got {v}")
     return _make(np.eye(n, m, dtype=_np_dtype(dtype)), dtype, device, requires_grad)

@@ -1,6 +1,7 @@
 """Tensor methods and operators, bound to the functions of ``ops``: one definition each."""
 import numpy as np
 
+from . import factories
 from .ops import linalg, pointwise as pw, reduce as red, shape as sh
 from .tape import _inplace_epoch, bump_inplace_epoch
 from .grad_mode import _state as _grad_state, is_grad_enabled
@@ -19,7 +20,7 @@ _SAME_NAME = {
         "greater greater_equal less less_equal not_equal logical_not isnan isfinite equal allclose isclose",
     red: "sum mean prod amax amin max min argmax argmin norm var std logsumexp softmax log_softmax cumsum all any",
     sh: "reshape view flatten unsqueeze squeeze transpose swapaxes swapdims permute t expand expand_as "
-        "broadcast_to narrow select unbind split chunk flip",
+        "broadcast_to narrow select unbind split chunk flip repeat",
     linalg: "matmul mm bmm mv dot outer ger",
 }
 for module, names in _SAME_NAME.items():
@@ -56,10 +57,8 @@ Tensor.contiguous = lambda self, memory_format=None: self if self._data.flags.c_
 Tensor.view_as = lambda self, other: sh.view(self, other._data.shape)
 Tensor.reshape_as = lambda self, other: sh.reshape(self, other._data.shape)
 Tensor.type_as = lambda self, other: self.to(other.dtype)
-Tensor.new_tensor = lambda self, data, **kw: Tensor(data, **{"dtype": self.dtype, **kw})
-Tensor.new_zeros = lambda self, *size, **kw: _wrap(np.zeros(size[0] if len(size) == 1 and
-                                                           isinstance(size[0], (tuple, list)) else size,
-                                                           self._data.dtype))
+Tensor.new_tensor, Tensor.new_zeros, Tensor.new_ones, Tensor.new_empty, Tensor.new_full = (
+    factories.new_tensor, factories.new_zeros, factories.new_ones, factories.new_empty, factories.new_full)
 
 
 def _inplace(fn, ufunc=None):

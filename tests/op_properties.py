@@ -137,15 +137,36 @@ def unsqueeze_case(draw):
 
 
 @st.composite
-def squeeze_case(draw):
+def squeeze_case(draw, how):
+    """``how``: "all" (x.squeeze()), "dim" (x.squeeze(d)) or "dims" (x.squeeze((d,)))."""
     s = list(draw(shapes(max_dims=2)))
     for _ in range(draw(st.integers(1, 2))):
         s.insert(draw(st.integers(0, len(s))), 1)
-    if draw(st.booleans()):
+    if how == "all":
         return Case("x.squeeze()", lambda T, x: x.squeeze(), lambda a: np.squeeze(a), [s])
     d = draw(st.integers(-len(s), len(s) - 1))
+    arg = d if how == "dim" else (d,)
     ref = (lambda a: np.squeeze(a, axis=d)) if s[d] == 1 else (lambda a: a)
-    return Case(f"x.squeeze({d})", lambda T, x: x.squeeze(d), ref, [s])
+    return Case(f"x.squeeze({arg})", lambda T, x: x.squeeze(arg), ref, [s])
+
+
+@st.composite
+def reshape_of_transposed_case(draw, alias):
+    """A reshape of a non-contiguous tensor: to its own shape (a view PyTorch calls an alias) or
+    flat (a copy)."""
+    s = draw(shapes(min_dims=2, min_side=2))
+    target = tuple(reversed(s[:2])) + tuple(s[2:]) if alias else (-1,)
+    return Case(f"x.transpose(0, 1).reshape{target}", lambda T, x: x.transpose(0, 1).reshape(*target).sin(),
+                lambda a: np.sin(np.swapaxes(a, 0, 1).reshape(target)), [s])
+
+
+@st.composite
+def repeat_case(draw):
+    s = draw(shapes(max_dims=2, max_side=3))
+    reps = tuple(draw(st.lists(st.integers(0, 3), min_size=max(len(s), 1), max_size=3)))
+    pad = (1,) * (len(reps) - len(s)) + tuple(s)
+    return Case(f"x.repeat{reps}", lambda T, x: x.repeat(*reps).sin(),
+                lambda a: np.sin(np.tile(a.reshape(pad), reps)), [s])
 
 
 def broadcast_pair(min_side=0):
@@ -243,6 +264,16 @@ def norm_case(draw):
 
     return Case(f"x.norm(p={p!r}, dim={dim}, keepdim={keep})", lambda T, x: x.norm(p=p, dim=dim, keepdim=keep),
                 ref, [s])
+
+
+@st.composite
+def inf_norm_case(draw, p):
+    s = draw(shapes(min_dims=1, min_side=1))
+    dim = draw(dims_of(s, single=True))
+    keep = draw(st.booleans())
+    np_fn = np.max if p > 0 else np.min
+    return Case(f"x.norm(p={p}, dim={dim}, keepdim={keep})", lambda T, x: x.norm(p=p, dim=dim, keepdim=keep),
+                lambda a: np.asarray(np_fn(np.abs(a), axis=_axis(dim, a.ndim), keepdims=keep)), [s])
 
 
 @st.composite
@@ -437,8 +468,8 @@ def stack_case(draw):
 
 
 @st.composite
-def index_case(draw):
-    kind = draw(st.sampled_from(["ints", "mask", "step", "newaxis", "ellipsis", "mixed"]))
+def index_case(draw, kinds):
+    kind = draw(st.sampled_from(kinds))
     if kind == "ints":
         s = draw(shapes(min_dims=1, min_side=1))
         idx = draw(st.lists(st.integers(-s[0], s[0] - 1), max_size=5))
@@ -546,10 +577,14 @@ PROPS = {
                      lambda a: a.astype(np.float32).astype(np.float64), fd_eps=1e-3, fd_rtol=1e-3,
                      rounds=True),  # (torch rounds the gradient through float32 too; autotape keeps float64)
     "clone": unary("x.clone() * x", lambda T, x: x.clone() * x, np.square),
-    "view": view_case("view"),
-    "reshape": view_case("reshape"),
+    "view": st.one_of(view_case("view"), view_case("reshape")),  # (a reshape of a contiguous tensor: a view)
+    "reshape": reshape_of_transposed_case(False),
+    "reshape_alias": reshape_of_transposed_case(True),
+    "repeat": repeat_case(),
     "unsqueeze": unsqueeze_case(),
-    "squeeze": squeeze_case(),
+    "squeeze": squeeze_case("all"),
+    "squeeze_dim": squeeze_case("dim"),
+    "squeeze_dims": squeeze_case("dims"),
     "add": binary("x + y", lambda T, x, y: x + y, np.add),
     "sub": binary("x - y", lambda T, x, y: x - y, np.subtract),
     "mul": binary("x * y", lambda T, x, y: x * y, np.multiply),
@@ -572,6 +607,8 @@ PROPS = {
     "max_dim": extreme_dim_case("max"),
     "min_dim": extreme_dim_case("min"),
     "norm": norm_case(),
+    "norm_max": inf_norm_case(math.inf),
+    "norm_min": inf_norm_case(-math.inf),
     "var": var_case("var"),
     "std": var_case("std"),
     "logsumexp": logsumexp_case(),
@@ -581,13 +618,20 @@ PROPS = {
     "expand": expand_case(),
     "permute": permute_case(),
     "transpose": transpose_case(),
+    "t": st.builds(lambda s: Case("x.t()", lambda T, x: x.t().sin(), lambda a: np.sin(a.T), [s]),
+                   shapes(min_dims=2, max_dims=2)),
     "slice": slice_case(),
     "select": select_case(),
     "split": split_case(),
     "unbind": unbind_case(),
     "cat": cat_case(),
     "stack": stack_case(),
-    "index": index_case(),
+    "index": index_case(["ints", "mask", "mixed"]),
+    "index_as_slice": index_case(["step"]),
+    "index_as_unsqueeze": index_case(["newaxis"]),
+    "index_as_select": index_case(["ellipsis"]),
+    "index_as_alias": st.builds(lambda s: Case("x[:, :]", lambda T, x: x[:, :].sin(), lambda a: np.sin(a), [s]),
+                                shapes(min_dims=2)),
     "mm": mm_case(),
     "mv": mv_case(),
     "dot": dot_case(),

@@ -79,14 +79,14 @@ _CORNERS = [0.5, float("inf"), -2.0, float("-inf"), 30.0, float("nan"), -40.0, 1
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # (NumPy's, on NaN and infinities)
-def test_eager_replay_of_the_inline_records_matches_pytorch():
-    """(Eager softmax of a row with an infinity differs from PyTorch's, [0, nan, 0] for [0.5, inf, -2]
-    against NaNs: rows with NaN but no infinity here.)"""
+@pytest.mark.parametrize("finite_softmax", [True, False])
+def test_eager_replay_of_the_inline_records_matches_pytorch(finite_softmax):
+    """Softmaxes of finite rows, and of rows holding NaN and infinities (all NaN, as PyTorch's)."""
     pt = pytest.importorskip("torch")
     x = torch.tensor(_CORNERS, dtype=torch.float64, requires_grad=True)
     xt = pt.tensor(_CORNERS, dtype=pt.float64, requires_grad=True)
     g = np.linspace(-1.0, 2.0, 51)
-    out, ref = corners(x, finite_softmax=True), corners(xt, pt, finite_softmax=True)
+    out, ref = corners(x, finite_softmax=finite_softmax), corners(xt, pt, finite_softmax=finite_softmax)
     out.backward(torch.tensor(g))
     ref.backward(pt.tensor(g))
     np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12)

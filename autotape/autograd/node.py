@@ -2,6 +2,15 @@
 The same for CPU and CUDA tapes: both answer ``grad_fn_name``, ``input_slots``, ``producer_of``
 and ``leaves``."""
 _classes = {}
+# ops whose PyTorch form takes a number as a second input (x + 2, x * 2, 2 / x): next_functions
+# lists it, as (None, 0)
+_NUMBER_OPERAND = frozenset(("add_scalar", "sub_scalar", "mul_scalar", "div_scalar", "rdiv_scalar"))
+_CONDITION_FIRST = frozenset(("where",))  # (its condition is no differentiable input: not listed)
+_SAVED = {"_saved_self": 0, "_saved_other": 1, "_saved_result": -1}  # -> input position, -1 the output
+_FREED = ("Trying to backward through the graph a second time (or directly access saved tensors after they have "
+          "already been freed). Saved intermediate values of the graph are freed when you call .backward() or "
+          "autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or "
+          "if you need to access saved tensors after calling backward.")
 
 
 class Node:
@@ -18,7 +27,9 @@ class Node:
     @property
     def next_functions(self):
         tape, out = self._tape, []
-        for slot in tape.input_slots(self._rec):
+        op = _op_name(tape, self._rec)
+        slots = tape.input_slots(self._rec)
+        for slot in slots[1:] if op in _CONDITION_FIRST else slots:
             if slot < 0:  # an input that needs no gradient
                 out.append((None, 0))
                 continue
@@ -28,7 +39,18 @@ class Node:
             else:
                 leaf = next((t for s, t in tape.leaves if s == slot), None)
                 out.append((AccumulateGrad(leaf), 0) if leaf is not None else (None, 0))
+        if op in _NUMBER_OPERAND:
+            out.append((None, 0))
         return tuple(out)
+
+    def __getattr__(self, name):
+        """PyTorch's ``_saved_self``, ``_saved_other`` and ``_saved_result``: the values the
+        record keeps for backward (a leaf itself; another value as a tensor sharing its memory)."""
+        at = _SAVED.get(name)
+        value = None if at is None else _saved_value(self._tape, self._rec, at)
+        if value is None:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        return value
 
     def __eq__(self, other):
         return isinstance(other, Node) and other._tape is self._tape and other._rec == self._rec
@@ -53,6 +75,42 @@ class AccumulateGrad:
 
     def __repr__(self):
         return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+def _saved_value(tape, rec, at):
+    """Input ``at`` (-1: the output) of record ``rec`` where its VJP reads it, else None."""
+    from ..ops import OPS
+    from ..tape import Tape, _address
+    from ..tensor import _wrap
+
+    if type(tape) is not Tape:  # (a CUDA record keeps what its own VJP needs, in its own order)
+        raise NotImplementedError("saved tensors (grad_fn._saved_*) are read from CPU tapes only")
+    spec = OPS[tape.op_of(rec)]
+    if at < 0:
+        slot = tape.out_of(rec) if spec.uses_output else -1
+    else:
+        slots = tape.inputs_of(rec)
+        slot = slots[at] if at < len(slots) and spec.kind != "python" and spec.value_inputs[at] else -1
+    if slot < 0:
+        return None
+    state = tape.state
+    if (state is not None and rec < len(state) and state[rec] == 1) or not tape.slot_addr(slot):
+        raise RuntimeError(_FREED)
+    leaf = next((t for s, t in tape.leaves if s == slot), None)
+    if leaf is not None:
+        return leaf
+    addr = tape.slot_addr(slot)
+    data = next((a for a in tape.vals if a.size and _address(a) == addr), None)
+    if data is None:
+        raise RuntimeError(_FREED)
+    return _wrap(data.reshape(tape.slot_shape(slot)))
+
+
+def _op_name(tape, rec):
+    from ..ops import OPS
+
+    records = getattr(tape, "records", None)  # (a CUDA tape keeps its records' specs)
+    return records[rec].spec.name if records is not None else OPS[tape.op_of(rec)].name
 
 
 def _class(name):

@@ -124,7 +124,10 @@ _INIT = {"sum": "0.0", "prod": "1.0", "max": "-math.inf", "min": "math.inf"}
 
 
 def _combine(op, a, b):
-    return f"{a} + {b}" if op == "sum" else f"{a} * {b}" if op == "prod" else f"{op}({a}, {b})"
+    """``a`` op ``b``; max and min propagate NaN, as PyTorch's (Python's max(-inf, nan) is -inf)."""
+    if op in ("sum", "prod"):
+        return f"{a} + {b}" if op == "sum" else f"{a} * {b}"
+    return f"({a} if ({a} != {a} or {a} {'>' if op == 'max' else '<'} {b}) else {b})"
 
 
 def tree_source(expr, names, modes, as_float=False, op="sum"):

@@ -267,7 +267,7 @@ def _vjp_view(rec, g, grads):
     _add_into(grads, rec.ins[0], g, rec.in_shapes[0], g.dtype)
 
 
-for _name in ("view", "reshape", "unsqueeze", "squeeze"):
+for _name in ("view", "reshape", "reshape_alias", "unsqueeze", "squeeze", "squeeze_dim", "squeeze_dims", "repeat"):
     CUDA_VJPS[_name] = _vjp_view
 
 
@@ -284,7 +284,7 @@ def _vjp_permute(rec, g, grads):
     _add_into(grads, rec.ins[0], kernels.permute(g.reshape(rec.out_shape), inverse), rec.in_shapes[0], g.dtype)
 
 
-CUDA_VJPS["permute"] = CUDA_VJPS["transpose"] = _vjp_permute
+CUDA_VJPS["permute"] = CUDA_VJPS["transpose"] = CUDA_VJPS["t"] = _vjp_permute
 
 
 def expand(spec, x, shape, padded):

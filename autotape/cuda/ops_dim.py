@@ -40,19 +40,22 @@ def extreme(spec, input, dims, keepdim, op):
 
 
 def _vjp_extreme(rec, g, grads):
+    """As k_extreme: ties share the gradient; a NaN extreme gives amax/amin's row NaN, and
+    max()/min()'s to the NaN elements."""
     dims, kept = rec.attrs
     x, y = rec.saved
     y, g = y.reshape(kept), g.reshape(kept)
+    tie = "x == y or (y != y and x != x)" if rec.spec.name in ("max_all", "min_all") else "x == y"
     count = empty(kept, np.float64)  # how many elements tie for the extreme
-    kernels.sum_axes(kernels.elementwise("x == y", empty(x.shape, np.float64), [("x", x), ("y", y)]), dims,
-                     out=count)
+    kernels.sum_axes(kernels.elementwise(f"1.0 if {tie} else 0.0", empty(x.shape, np.float64),
+                                         [("x", x), ("y", y)], as_float=True), dims, out=count)
     target, acc = _grad_target(grads, rec.ins[0], x.shape, g.dtype)
-    kernels.elementwise("g / c if x == y else 0.0", target, [("g", g), ("c", count), ("x", x), ("y", y)],
-                        acc=acc, as_float=True)
+    kernels.elementwise(f"math.nan if c == 0.0 else (g / c if {tie} else 0.0)", target,
+                        [("g", g), ("c", count), ("x", x), ("y", y)], acc=acc, as_float=True)
     grads[rec.ins[0]] = target
 
 
-for _name in ("amax", "amin", "max_all", "min_all"):
+for _name in ("amax", "amin", "max_all", "min_all", "norm_max", "norm_min"):
     CUDA_VJPS[_name] = _vjp_extreme
 
 
@@ -72,7 +75,9 @@ def _sum_exp_kept(x, m, dims):
 def softmax(spec, input, axis, log):
     x = input._data
     dims = (axis,) if x.ndim else ()
-    m = _max_kept(x, dims)
+    # shifted by the max itself (not 0 where it is infinite, as logsumexp): a row holding +inf,
+    # or only -inf, is all NaN, as PyTorch's
+    m = kernels.sum_axes(x, dims, op="max").reshape(_kept(x.shape, dims))
     s = _sum_exp_kept(x, m, dims)
     expr = "x - m - math.log(s)" if log else "math.exp(x - m) / s"
     out = _wrap(kernels.elementwise(expr, empty(x.shape, x.dtype), [("x", x), ("m", m), ("s", s)], as_float=True))
@@ -108,7 +113,9 @@ def logsumexp(spec, input, dims, keepdim):
     out_shape = kept if keepdim else tuple(s for i, s in enumerate(x.shape) if i not in dims)
     m = _max_kept(x, dims)
     s = _sum_exp_kept(x, m, dims)
-    y = kernels.elementwise("m + math.log(s)", empty(kept, x.dtype), [("m", m), ("s", s)], as_float=True)
+    # (log(0) spelled out: -inf on a GPU, but the simulator's Python math raises)
+    y = kernels.elementwise("m + (math.log(s) if s != 0.0 else -math.inf)", empty(kept, x.dtype),
+                            [("m", m), ("s", s)], as_float=True)
     out = _wrap(y.reshape(out_shape))
     if _recording(input):
         current_tape().record(spec, out, (input,), (input,), attrs=(dims, kept), save_output=True)
@@ -439,7 +446,8 @@ def _vjp_index(rec, g, grads):
     kernels.scatter_add(have, idx, g)
 
 
-CUDA_VJPS["index"] = _vjp_index
+for _name in ("index", "index_as_select", "index_as_slice", "index_as_unsqueeze", "index_as_alias"):
+    CUDA_VJPS[_name] = _vjp_index
 
 
 def all_any(input, dim, keepdim, is_all):

@@ -100,7 +100,7 @@ POW_SCALAR = defop(
     fwd='x * x if a == 2.0 else (x * x * x if a == 3.0 else (x if a == 1.0 else x ** a))',
 )
 RPOW = defop(
-    "rpow", "PowBackward1", "ew1", "0.0 if (a == 0.0 and x >= 0.0) else g * y * math.log(a)", _rpow,
+    "rpow", "PowBackward2", "ew1", "0.0 if (a == 0.0 and x >= 0.0) else g * y * math.log(a)", _rpow,
     fwd='a ** x',
 )
 ADD_SCALAR = defop("add_scalar", "AddBackward0", "ew1", "g", lambda x, a, b: x + x.dtype.type(a), fwd='x + a',
@@ -113,17 +113,25 @@ MUL_SCALAR = defop("mul_scalar", "MulBackward0", "ew1", "g * a", lambda x, a, b:
                     scalar=lambda x, a, b: x * a)
 DIV_SCALAR = defop("div_scalar", "DivBackward0", "ew1", "g / a", _quiet(lambda x, a, b: x / x.dtype.type(a)),
                    fwd='x / a', scalar=lambda x, a, b: x / a)
-RDIV_SCALAR = defop(
-    "rdiv_scalar", "DivBackward0", "ew1", "-g * y / x", _quiet(lambda x, a, b: x.dtype.type(a) / x),
+RDIV_SCALAR = defop(  # (PyTorch's 2 / x is 2 * reciprocal(x): a MulBackward0)
+    "rdiv_scalar", "MulBackward0", "ew1", "-g * y / x", _quiet(lambda x, a, b: x.dtype.type(a) / x),
     fwd='a / x', scalar=lambda x, a, b: a / x,
 )
 # Ops that move no numbers: the gradient passes through unchanged on the flat layout.
 TO_COPY = defop("to_copy", "ToCopyBackward0", "ew1", "g", lambda x, a, b: x.copy())
 CLONE = defop("clone", "CloneBackward0", "ew1", "g", lambda x, a, b: x.copy(), fwd='x')
 VIEW = defop("view", "ViewBackward0", "ew1", "g", lambda x, a, b: x, fwd='x')
-RESHAPE = defop("reshape", "ReshapeAliasBackward0", "ew1", "g", lambda x, a, b: x, fwd='x')
+# PyTorch's reshape: a view of a contiguous tensor; an alias of another it can view; an "unsafe
+# view" of the copy where it cannot
+RESHAPE = defop("reshape", "UnsafeViewBackward0", "ew1", "g", lambda x, a, b: x, fwd='x')
+RESHAPE_ALIAS = defop("reshape_alias", "ReshapeAliasBackward0", "ew1", "g", lambda x, a, b: x, fwd='x')
 UNSQUEEZE = defop("unsqueeze", "UnsqueezeBackward0", "ew1", "g", lambda x, a, b: x, fwd='x')
+# PyTorch's three squeezes: of every size-1 dim, of one dim, of a tuple of dims
 SQUEEZE = defop("squeeze", "SqueezeBackward0", "ew1", "g", lambda x, a, b: x, fwd='x')
+SQUEEZE_DIM = defop("squeeze_dim", "SqueezeBackward1", "ew1", "g", lambda x, a, b: x, fwd='x')
+SQUEEZE_DIMS = defop("squeeze_dims", "SqueezeBackward2", "ew1", "g", lambda x, a, b: x, fwd='x')
+# (the last step of x.repeat: the copy of an expanded view; the expand's VJP sums the copies back)
+REPEAT = defop("repeat", "RepeatBackward0", "ew1", "g", lambda x, a, b: x, fwd='x')
 
 # Two-input ops of one shape (or one side of size 1): forward(x1, x2); VJPs in x1, x2, y, g.
 ADD = defop("add", "AddBackward0", "ew2", ("g", "g"), np.add, fwd='x1 + x2', scalar=operator.add)

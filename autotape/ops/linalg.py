@@ -105,9 +105,17 @@ def dot(input, other):
 
 
 def outer(input, vec2):
-    from .shape import unsqueeze
+    """A broadcast product, as PyTorch's (its grad_fn is MulBackward0)."""
+    from .pointwise import mul
+    from .shape import reshape
 
-    return matmul(unsqueeze(input, 1), unsqueeze(vec2, 0))
+    for k, (name, v) in enumerate((("self", input), ("vec2", vec2))):
+        if not isinstance(v, Tensor):
+            raise TypeError(f"outer(): argument '{('input', 'vec2')[k]}' (position {k + 1}) must be Tensor, "
+                            f"not {type(v).__name__}")
+        if v._data.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {v._data.ndim}-D")
+    return mul(reshape(input, (-1, 1)), vec2)
 
 
 ger = outer

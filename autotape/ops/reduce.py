@@ -3,7 +3,9 @@
 adjacent first permutes them to the end."""
 import builtins
 import collections
+import contextlib
 import math
+import warnings
 
 import numpy as np
 
@@ -27,7 +29,10 @@ MAX_ALL = defop("max_all", "MaxBackward1", "kernel", "k_extreme", uses={"x", "y"
 MIN_ALL = defop("min_all", "MinBackward1", "kernel", "k_extreme", uses={"x", "y"})
 MAX_DIM = defop("max_dim", "MaxBackward0", "kernel", "k_extreme", uses={"x", "y"})
 MIN_DIM = defop("min_dim", "MinBackward0", "kernel", "k_extreme", uses={"x", "y"})
-NORM = defop("norm", "NormBackward1", "kernel", "k_norm", uses={"x", "y"})
+NORM = defop("norm", "LinalgVectorNormBackward0", "kernel", "k_norm", uses={"x", "y"})
+# the inf-norms: amax / amin of |x|, as PyTorch names them
+NORM_MAX = defop("norm_max", "LinalgVectorNormBackward0", "kernel", "k_extreme", uses={"x", "y"})
+NORM_MIN = defop("norm_min", "LinalgVectorNormBackward0", "kernel", "k_extreme", uses={"x", "y"})
 VAR = defop("var", "VarBackward0", "kernel", "k_var", uses={"x", "y"})
 STD = defop("std", "StdBackward0", "kernel", "k_var", uses={"x", "y"})
 LOGSUMEXP = defop("logsumexp", "LogsumexpBackward0", "kernel", "k_logsumexp", uses={"x", "y"})
@@ -35,6 +40,7 @@ SOFTMAX = defop("softmax", "SoftmaxBackward0", "kernel", "k_softmax", uses={"y"}
 LOG_SOFTMAX = defop("log_softmax", "LogSoftmaxBackward0", "kernel", "k_softmax", uses={"y"})
 CUMSUM = defop("cumsum", "CumsumBackward0", "kernel", "k_cumsum", uses=())
 
+_NOTHING = contextlib.nullcontext()
 values_indices = collections.namedtuple("values_indices", ["values", "indices"])
 
 
@@ -65,11 +71,27 @@ def _layout(x, dims):
     return x, math.prod(shape[: dims[0]]), math.prod(shape[dims[0]: dims[-1] + 1])
 
 
+def _torch_name(np_dtype):
+    """A dtype as PyTorch's messages name it (Long, Int, Bool, Float, Double)."""
+    return {"int64": "Long", "int32": "Int", "bool": "Bool", "float32": "Float", "float64": "Double"}.get(
+        np_dtype.name, np_dtype.name)
+
+
 def _data_of(x, name):
     try:
         return x._data
     except AttributeError:
         raise not_tensor(name, x) from None
+
+
+def _numpy_spelling(name, dim, keepdim, axis, keepdims, unset=None):
+    """PyTorch's argument parser also takes NumPy's ``axis=`` for ``dim=`` and ``keepdims=`` for
+    ``keepdim=`` (one spelling at a time)."""
+    if axis is not None:
+        if dim is not unset:
+            raise TypeError(f"{name}() got an unexpected keyword argument 'axis'")
+        dim = axis
+    return dim, keepdim if keepdims is None else keepdims
 
 
 def _reduce(spec, x, dims, y, mode=0, f=0.0):
@@ -86,7 +108,9 @@ def _axis(dims, ndim):
     return dims if ndim else None
 
 
-def sum(input, dim=None, keepdim=False, *, dtype=None):
+def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:  # (NumPy's spellings: off the loss's fast path below)
+        return sum(input, *_numpy_spelling("sum", dim, keepdim, axis, keepdims), dtype=dtype)
     try:
         data = input._data
     except AttributeError:
@@ -111,7 +135,9 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     return _reduce(SUM if dim is None else SUM_DIM, input, dims, y, f=1.0)
 
 
-def mean(input, dim=None, keepdim=False, *, dtype=None):
+def mean(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("mean", dim, keepdim, axis, keepdims)
     try:
         if dtype is not None:
             input = input.to(dtype)
@@ -121,18 +147,23 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     if data.dtype.kind != "f":
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be either a floating point or complex "
-            f"dtype. Got: {input.dtype.name.capitalize()}; call .float() first"
+            f"dtype. Got: {_torch_name(data.dtype)}; call .float() first"
         )
     dims = _dims(dim, data.ndim)
     red = math.prod([data.shape[d] for d in dims]) if data.ndim else 1
     if type(data) is CudaArray:
         return cuda_ops().sum(MEAN if dim is None else MEAN_DIM, input, dims, keepdim, 1.0 / builtins.max(red, 1))
-    with np.errstate(invalid="ignore", divide="ignore"):
+    if red == 0:  # NaN, as PyTorch's, without NumPy's "Mean of empty slice"
+        y = np.full([1 if d in dims else s for d, s in enumerate(data.shape) if keepdim or d not in dims], np.nan,
+                    data.dtype)
+    else:
         y = np.mean(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
     return _reduce(MEAN if dim is None else MEAN_DIM, input, dims, y, f=1.0 / builtins.max(red, 1))
 
 
-def prod(input, dim=None, keepdim=False, *, dtype=None):
+def prod(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("prod", dim, keepdim, axis, keepdims)
     _data_of(input, "prod")
     data = input._data if dtype is None else input._data.astype(dtypes.to_numpy_dtype(dtype))
     dims = _dims(dim, data.ndim)
@@ -145,7 +176,7 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
     return _reduce(PROD if dim is None else PROD_DIM, input, dims, y)
 
 
-def _extreme(spec, np_fn, input, dim, keepdim):
+def _extreme(spec, np_fn, input, dim, keepdim, mode=0):
     data = _data_of(input, spec.name.split("_")[0])
     dims = _dims(dim, data.ndim)
     empty = [d for d in dims if data.shape[d] == 0]
@@ -160,14 +191,18 @@ def _extreme(spec, np_fn, input, dim, keepdim):
     y = np_fn(data, axis=_axis(dims, data.ndim), keepdims=keepdim)
     if data.dtype.kind != "f":
         return _wrap(_array(y))
-    return _reduce(spec, input, dims, y, mode=0)
+    return _reduce(spec, input, dims, y, mode=mode)  # (the gradient's rule: see k_extreme)
 
 
-def amax(input, dim=(), keepdim=False):
+def amax(input, dim=(), keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("amax", dim, keepdim, axis, keepdims, ())
     return _extreme(AMAX, np.max, input, dim, keepdim)
 
 
-def amin(input, dim=(), keepdim=False):
+def amin(input, dim=(), keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("amin", dim, keepdim, axis, keepdims, ())
     return _extreme(AMIN, np.min, input, dim, keepdim)
 
 
@@ -180,7 +215,7 @@ def _max_or_min(input, dim, keepdim, other, is_max):
     if other is not None:
         return maximum(input, other) if is_max else minimum(input, other)
     if dim is None:
-        return _extreme(MAX_ALL if is_max else MIN_ALL, np.max if is_max else np.min, input, None, False)
+        return _extreme(MAX_ALL if is_max else MIN_ALL, np.max if is_max else np.min, input, None, False, mode=2)
     data = input._data
     d = _dim(dim, data.ndim)
     if type(data) is CudaArray:
@@ -198,19 +233,23 @@ def _max_or_min(input, dim, keepdim, other, is_max):
     return values_indices(values, indices)
 
 
-def max(input, dim=None, keepdim=False, *, other=None):
+def max(input, dim=None, keepdim=False, *, other=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("max", dim, keepdim, axis, keepdims)
     return _max_or_min(input, dim, keepdim, other, True)
 
 
-def min(input, dim=None, keepdim=False, *, other=None):
+def min(input, dim=None, keepdim=False, *, other=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("min", dim, keepdim, axis, keepdims)
     return _max_or_min(input, dim, keepdim, other, False)
 
 
 def _check_arg_dim(data, axis, name):
     """PyTorch's errors where NumPy's argmax would raise its own."""
     if data.size == 0:
-        if axis is None:
-            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+        if axis is None:  # (argmax, argmin: max and min raise their RuntimeError before)
+            raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
         if data.shape[axis] == 0:
             raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
 
@@ -232,21 +271,34 @@ def _arg_extreme(np_fn, name, input, dim, keepdim):
     return _wrap(_array(np_fn(data, axis=axis, keepdims=keepdim)).astype(np.int64))
 
 
-def argmax(input, dim=None, keepdim=False):
+def argmax(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("argmax", dim, keepdim, axis, keepdims)
     return _arg_extreme(np.argmax, "argmax", input, dim, keepdim)
 
 
-def argmin(input, dim=None, keepdim=False):
+def argmin(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("argmin", dim, keepdim, axis, keepdims)
     return _arg_extreme(np.argmin, "argmin", input, dim, keepdim)
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    if _data_of(input, "norm").dtype.kind != "f":
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. "
+                           f"Got {_torch_name(input._data.dtype)}")
     if p in ("fro", None):
         p = 2.0
+    elif isinstance(p, str):
+        if p == "nuc":
+            raise NotImplementedError("norm(p='nuc') (the nuclear norm) is not supported by autotape; the sum of "
+                                      "the singular values needs an SVD")
+        raise RuntimeError(f"linalg.matrix_norm: Order {p} not supported.")
     if p in (math.inf, -math.inf):
         from .pointwise import abs as _abs
 
-        return (amax if p > 0 else amin)(_abs(input), dim=() if dim is None else dim, keepdim=keepdim)
+        return _extreme(NORM_MAX if p > 0 else NORM_MIN, np.max if p > 0 else np.min, _abs(input),
+                        () if dim is None else dim, keepdim)
     p = float(p)
     if p <= 0:
         raise RuntimeError(f"norm: p={p} is not supported here; use p >= 1 (or inf)")
@@ -272,32 +324,44 @@ def _correction(unbiased, correction):
 
 
 def _spread(spec, np_fn, input, dim, unbiased, keepdim, correction):
-    _data_of(input, spec.name)
     """var or std: the record's mode tells the kernel which (0 var, 1 std)."""
+    _data_of(input, spec.name)
     if isinstance(dim, bool):
         unbiased, dim = dim, None
     corr = _correction(unbiased, correction)
-    data = _float_data(input)
+    data = input._data
+    if data.dtype.kind != "f":
+        raise RuntimeError("std and var only support floating point and complex dtypes")
     dims = _dims(dim, data.ndim)
+    no_dof = math.prod([data.shape[d] for d in dims]) - corr <= 0
+    if no_dof:
+        warnings.warn(f"{spec.name}(): degrees of freedom is <= 0. Correction should be strictly less than the "
+                      "reduction factor (input numel divided by output numel).", UserWarning, stacklevel=3)
     if type(data) is CudaArray:
         return cuda_ops().spread(spec, input if input._data is data else _wrap(data), dims, keepdim, corr, spec is STD)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings() if no_dof else _NOTHING:
+        if no_dof:  # (PyTorch's warning above, not NumPy's as well)
+            warnings.simplefilter("ignore", RuntimeWarning)
         y = np_fn(data, axis=_axis(dims, data.ndim), ddof=corr, keepdims=keepdim)
     return _reduce(spec, input, dims, y, mode=int(spec is STD), f=corr)
 
 
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("var", dim, keepdim, axis, keepdims)
     return _spread(VAR, np.var, input, dim, unbiased, keepdim, correction)
 
 
-def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("std", dim, keepdim, axis, keepdims)
     return _spread(STD, np.std, input, dim, unbiased, keepdim, correction)
 
 
 def _shifted(data, axis):
-    """``data`` minus its max along ``axis`` (kept 0 where the max is infinite, so a row of
-    -inf stays -inf rather than turning NaN). Ufunc reductions: np.max's Python wrapper costs
-    more than the arithmetic on the small inputs these ops see most."""
+    """``data`` minus its max along ``axis``, and the max (0 where the max is infinite, so a row
+    of -inf has logsumexp -inf and one with +inf has +inf, as PyTorch's). Ufunc reductions:
+    np.max's Python wrapper costs more than the arithmetic on the small inputs these ops see most."""
     if data.size == 0:
         return data.copy(), data
     m = np.maximum.reduce(data, axis=axis, keepdims=True)
@@ -306,7 +370,30 @@ def _shifted(data, axis):
     return data - m, m
 
 
-def logsumexp(input, dim, keepdim=False):
+def _softmax_np(data, axis, log):
+    """Softmax (or log_softmax) by NumPy, shifted by the row's max itself: a row holding +inf
+    (inf - inf) or only -inf (-inf + inf) comes out all NaN, as PyTorch's."""
+    if data.size == 0:
+        return data.copy()
+    m = np.maximum.reduce(data, axis=axis, keepdims=True)
+    if np.isfinite(m).all():
+        return _normalized(data - m, axis, log)
+    with np.errstate(invalid="ignore"):  # (NaN rows: PyTorch warns of none)
+        return _normalized(data - m, axis, log)
+
+
+def _normalized(shifted, axis, log):
+    e = np.exp(shifted)
+    if log:
+        return shifted - np.log(np.add.reduce(e, axis=axis, keepdims=True))
+    return e / np.add.reduce(e, axis=axis, keepdims=True)
+
+
+def logsumexp(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("logsumexp", dim, keepdim, axis, keepdims)
+    if dim is None:
+        raise TypeError('logsumexp() missing 1 required positional arguments: "dim"')
     _data_of(input, "logsumexp")
     data = _float_data(input)
     dims = _dims(dim, data.ndim)
@@ -342,11 +429,14 @@ def _along(spec, input, dim, y, mode):
     return out
 
 
-def _softmax_input(input, dim, dtype):
-    _data_of(input, "softmax")
+def _softmax_input(input, dim, dtype, name):
+    _data_of(input, name)
     if dtype is not None:
         input = input.to(dtype)
-    data = _float_data(input)
+    data = input._data
+    if data.dtype.kind != "f":  # (PyTorch's: no integer softmax unless told a dtype)
+        raise NotImplementedError(f"{name}(): not implemented for '{_torch_name(data.dtype)}' tensors; pass "
+                                  "dtype=autotape.float32, or call .float() first")
     if dim is None:
         raise TypeError("softmax() missing required argument 'dim' (int): name the dimension to normalize over "
                         "(autotape.nn.functional.softmax picks one, as PyTorch's does, with a warning)")
@@ -376,8 +466,9 @@ def _small_row(data):
 _exp = math.exp
 
 
-def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
-    input, data, dim, axis = _softmax_input(input, dim, dtype)
+def softmax(input, dim=None, dtype=None, *, _stacklevel=3, axis=None):
+    input, data, dim, axis = _softmax_input(input, _numpy_spelling("softmax", dim, 0, axis, None)[0], dtype,
+                                            "softmax")
     if type(data) is CudaArray:
         return cuda_ops().softmax(SOFTMAX, input if input._data is data else _wrap(data), axis or 0, False)
     row = _small_row(data)
@@ -385,13 +476,13 @@ def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
         total = row[2]
         y = np.array([e / total for e in row[1]], data.dtype)
     else:
-        e = np.exp(_shifted(data, axis)[0])
-        y = e / np.add.reduce(e, axis=axis, keepdims=True)
+        y = _softmax_np(data, axis, False)
     return _along(SOFTMAX, input, dim, y, 0)
 
 
-def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
-    input, data, dim, axis = _softmax_input(input, dim, dtype)
+def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3, axis=None):
+    input, data, dim, axis = _softmax_input(input, _numpy_spelling("log_softmax", dim, 0, axis, None)[0], dtype,
+                                            "log_softmax")
     if type(data) is CudaArray:
         return cuda_ops().softmax(LOG_SOFTMAX, input if input._data is data else _wrap(data), axis or 0, True)
     row = _small_row(data)
@@ -399,12 +490,14 @@ def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
         lse = math.log(row[2])
         y = np.array([v - lse for v in row[0]], data.dtype)
     else:
-        shifted = _shifted(data, axis)[0]
-        y = shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True)) if data.size else shifted
+        y = _softmax_np(data, axis, True)
     return _along(LOG_SOFTMAX, input, dim, y, 1)
 
 
-def cumsum(input, dim, *, dtype=None):
+def cumsum(input, dim=None, *, dtype=None, axis=None):
+    dim = _numpy_spelling("cumsum", dim, 0, axis, None)[0]
+    if dim is None:
+        raise TypeError('cumsum() missing 1 required positional arguments: "dim"')
     _data_of(input, "cumsum")
     if dtype is not None:
         input = input.to(dtype)
@@ -442,9 +535,13 @@ def _all_or_any(is_all, input, dim, keepdim):
     return out
 
 
-def all(input, dim=None, keepdim=False):
+def all(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("all", dim, keepdim, axis, keepdims)
     return _all_or_any(True, input, dim, keepdim)
 
 
-def any(input, dim=None, keepdim=False):
+def any(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = _numpy_spelling("any", dim, keepdim, axis, keepdims)
     return _all_or_any(False, input, dim, keepdim)

@@ -16,6 +16,7 @@ from .table import defop
 EXPAND = defop("expand", "ExpandBackward0", "kernel", "k_expand", uses=())
 PERMUTE = defop("permute", "PermuteBackward0", "kernel", "k_permute", uses=())
 TRANSPOSE = defop("transpose", "TransposeBackward0", "kernel", "k_permute", uses=())
+T = defop("t", "TBackward0", "kernel", "k_permute", uses=())
 SLICE = defop("slice", "SliceBackward0", "kernel", "k_narrow", uses=())
 SELECT = defop("select", "SelectBackward0", "kernel", "k_narrow", uses=())
 SPLIT = defop("split", "SplitBackward0", "kernel", "k_narrow", uses=())
@@ -23,21 +24,38 @@ UNBIND = defop("unbind", "UnbindBackward0", "kernel", "k_narrow", uses=())
 CAT = defop("cat", "CatBackward0", "kernel", "k_cat_piece", uses=())
 STACK = defop("stack", "StackBackward0", "kernel", "k_stack", uses=())  # five pieces a record
 INDEX = defop("index", "IndexBackward0", "kernel", "k_gather", uses=())
+# x[key] for a key of ints, slices, None and ...: one gather, named as PyTorch's last step
+INDEX_AS = {kind: defop(f"index_as_{kind.lower()}", f"{kind}Backward0", "kernel", "k_gather", uses=())
+            for kind in ("Select", "Slice", "Unsqueeze", "Alias")}
 
 
-def _view(spec, x, data, ints=(0, 0, 0, 0)):
-    """A result sharing ``x``'s memory when NumPy could make it a view."""
+def _view(spec, x, data, ints=(0, 0, 0, 0), copy_spec=None):
+    """A result sharing ``x``'s memory when NumPy could make it a view (else recorded as
+    ``copy_spec``, where given)."""
     if type(data) is CudaArray:
         return cuda_ops().view(spec, x, data)
     out = _wrap(data)
     # (may_share_memory, a bounds check, is exact here: a view overlaps its base, a copy doesn't)
     if np.may_share_memory(data, x._data) if data.size and x._data.size else False:
         share_storage(out, x)
+    elif copy_spec is not None and data.size:
+        spec = copy_spec
     if x._rg and _grad_state.enabled:
         current_tape().record1(spec, out, x, ints=ints)
     else:
         note_unrecorded(out, x)
     return out
+
+
+def _numpy_axis(name, dim, axis, unset=None):
+    """``dim``, or NumPy's ``axis=`` that PyTorch's parser takes for it (one of the two)."""
+    if axis is not None:
+        if dim is not unset:
+            raise TypeError(f"{name}() got an unexpected keyword argument 'axis'")
+        return axis
+    if dim is None and unset is None:
+        raise TypeError(f'{name}() missing 1 required positional arguments: "dim"')
+    return dim
 
 
 def _shape_arg(shape):
@@ -46,16 +64,19 @@ def _shape_arg(shape):
     return tuple(map(int, shape))
 
 
-def reshape(input, *shape):
-    shape = _shape_arg(shape)
+def reshape(input, *shapes, shape=None):
+    shape = _shape_arg(shapes if shape is None else (shape,))
     try:
         data = input._data.reshape(shape)
     except ValueError:
         raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {input._data.size}") from None
-    return _view(ew.RESHAPE, input, data)
+    if input._data.flags.c_contiguous:
+        return _view(ew.VIEW, input, data)
+    return _view(ew.RESHAPE_ALIAS, input, data, copy_spec=ew.RESHAPE)
 
 
-def view(input, *shape):
+def view(input, *shape, size=None):
+    shape = shape if size is None else (size,)
     if len(shape) == 1 and isinstance(shape[0], dtypes.dtype):
         raise NotImplementedError("view(dtype) is not supported; use .to(dtype)")
     shape = _shape_arg(shape)
@@ -78,25 +99,57 @@ def flatten(input, start_dim=0, end_dim=-1):
     s, e = _dim(start_dim, len(shape)), _dim(end_dim, len(shape))
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    if s == e:
+        return input  # (PyTorch's: itself, no new record)
     new = shape[:s] + (math.prod(shape[s: e + 1]),) + shape[e + 1:]
     return reshape(input, new)
 
 
-def unsqueeze(input, dim):
+def unsqueeze(input, dim=None, *, axis=None):
+    if dim is None:
+        dim = _numpy_axis("unsqueeze", dim, axis)
     d = _dim(dim, input._data.ndim + 1)
     return _view(ew.UNSQUEEZE, input, input._data[(slice(None),) * d + (None,)])  # np.expand_dims: 4 us
 
 
-def squeeze(input, dim=None):
+def squeeze(input, dim=None, *, axis=None):
+    if axis is not None:
+        dim = _numpy_axis("squeeze", dim, axis)
     shape = input._data.shape
     if dim is None:
-        dims = tuple(d for d, s in enumerate(shape) if s == 1)
+        spec, dims = ew.SQUEEZE, tuple(d for d, s in enumerate(shape) if s == 1)
     else:
+        spec = ew.SQUEEZE_DIMS if isinstance(dim, (tuple, list)) else ew.SQUEEZE_DIM
         dims = tuple(_dim(d, len(shape)) for d in (dim if isinstance(dim, (tuple, list)) else (dim,)))
         dims = tuple(d for d in dims if shape and shape[d] == 1)
     if not dims:
-        return _view(ew.SQUEEZE, input, input._data.view())
-    return _view(ew.SQUEEZE, input, np.squeeze(input._data, axis=dims))
+        return _view(spec, input, input._data.view())
+    return _view(spec, input, np.squeeze(input._data, axis=dims))
+
+
+def repeat(input, *repeats):
+    """PyTorch's ``x.repeat``: tiles of ``x`` along each dim (leading repeats add dims): an expand
+    of ``x`` viewed as (1, s0, 1, s1, ...) to (r0, s0, r1, s1, ...), copied as (r0 * s0, ...)."""
+    if not repeats:
+        raise TypeError('repeat() missing 1 required positional arguments: "repeats"')
+    if len(repeats) == 1 and isinstance(repeats[0], (tuple, list)):
+        repeats = tuple(repeats[0])
+    if not all(type(r) is int or isinstance(r, np.integer) for r in repeats):
+        raise TypeError(f"repeat(): argument 'repeats' must be tuple of ints, but got {repeats}")
+    repeats = tuple(map(int, repeats))
+    shape = input._data.shape
+    if len(repeats) < len(shape):
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
+    pad = (1,) * (len(repeats) - len(shape)) + tuple(shape)
+    out = tuple(r * s for r, s in zip(repeats, pad))
+    if min(repeats) < 0:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {min(out)}: {list(out)}")
+    tiles = expand(reshape(input, tuple(v for s in pad for v in (1, s))),
+                   tuple(v for r, s in zip(repeats, pad) for v in (r, s)))
+    data = tiles._data.reshape(out)
+    if type(data) is not CudaArray and np.may_share_memory(data, input._data):
+        data = data.copy()  # (all repeats 1: a copy still, as PyTorch's)
+    return _view(ew.REPEAT, tiles, data)
 
 
 def _permuted(spec, input, perm):
@@ -113,8 +166,10 @@ def _permuted(spec, input, perm):
     return out
 
 
-def permute(input, *dims):
-    dims = _shape_arg(dims)
+def permute(input, *perm, dims=None):
+    if not perm and dims is None:
+        raise TypeError('permute() missing 1 required positional arguments: "dims"')
+    dims = _shape_arg(perm if dims is None else (dims,))
     nd = input._data.ndim
     if len(dims) != nd:
         raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match "
@@ -142,11 +197,11 @@ swapaxes = swapdims = transpose
 def t(input):
     if input._data.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input._data.ndim}D")
-    return _permuted(TRANSPOSE, input, (1, 0)) if input._data.ndim == 2 else input
+    return _permuted(T, input, (1, 0)) if input._data.ndim == 2 else input
 
 
-def expand(input, *sizes, materialize=False):
-    sizes = _shape_arg(sizes)
+def expand(input, *sizes, size=None, materialize=False):
+    sizes = _shape_arg(sizes if size is None else (size,))
     shape = input._data.shape
     if len(sizes) < len(shape):
         raise RuntimeError(
@@ -264,9 +319,11 @@ def split(tensor, split_size_or_sections, dim=0):
     return tuple(_narrow(SPLIT, tensor, d, int(s), int(k)) for s, k in zip(starts, sizes))
 
 
-def flip(input, dims):
+def flip(input, *dims):
     """``input`` reversed along each of ``dims``: one gather per dim, whose gradient scatters back."""
-    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if not dims:
+        raise TypeError('flip() missing 1 required positional arguments: "dims"')
+    dims = _shape_arg(dims)
     axes = [_dim(d, input._data.ndim) for d in dims]
     if len(set(axes)) != len(axes):
         raise RuntimeError(f"dim {axes[0]} appears multiple times in the list of dims")
@@ -305,8 +362,10 @@ def _join(spec, tensors, data, sizes, d):
 
 def _same_dtype(tensors, op):
     """``tensors`` (a list) as Tensors of one dtype: PyTorch's promotion of them."""
-    if not tensors:
-        raise RuntimeError(f"{op}(): expected a non-empty list of Tensors")
+    if not tensors:  # (PyTorch's two errors)
+        if op == "stack":
+            raise RuntimeError("stack expects a non-empty TensorList")
+        raise ValueError(f"torch.{op}(): expected a non-empty list of Tensors")
     if isinstance(tensors[0], Tensor):  # the common case, in one loop
         rt = tensors[0]._data.dtype
         for t in tensors:
@@ -314,7 +373,9 @@ def _same_dtype(tensors, op):
                 break
         else:
             return tensors
-    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    for k, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"expected Tensor as element {k} in argument 0, but got {type(t).__name__}")
     rt = tensors[0]._data.dtype
     if all(t._data.dtype == rt for t in tensors):
         return tensors
@@ -323,8 +384,17 @@ def _same_dtype(tensors, op):
     return [t if t._data.dtype == rt else t.to(dtypes.from_numpy_dtype(rt)) for t in tensors]
 
 
-def stack(tensors, dim=0):
-    tensors = _same_dtype(list(tensors), "stack")
+def _tensor_list(tensors, op):
+    if type(tensors) is not list and type(tensors) is not tuple:
+        raise TypeError(f"{op}(): argument 'tensors' (position 1) must be tuple of Tensors, not "
+                        f"{type(tensors).__name__}")
+    return list(tensors)
+
+
+def stack(tensors, dim=0, *, axis=None):
+    if axis is not None:
+        dim = _numpy_axis("stack", dim, axis, unset=0)
+    tensors = _same_dtype(_tensor_list(tensors, "stack"), "stack")
     datas = [t._data for t in tensors]
     shape = datas[0].shape
     for a in datas:
@@ -352,8 +422,11 @@ def stack(tensors, dim=0):
     return out
 
 
-def cat(tensors, dim=0):
-    tensors = [t for t in _same_dtype(list(tensors), "cat") if t._data.shape != (0,)] or list(tensors)[:1]
+def cat(tensors, dim=0, *, axis=None):
+    if axis is not None:
+        dim = _numpy_axis("cat", dim, axis, unset=0)
+    tensors = _tensor_list(tensors, "cat")
+    tensors = [t for t in _same_dtype(tensors, "cat") if t._data.shape != (0,)] or tensors[:1]
     nd = tensors[0]._data.ndim
     if nd == 0:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
@@ -387,6 +460,22 @@ def _index_key(key):
     return key
 
 
+def _index_spec(key):
+    """INDEX for a key with a tensor, list or bool; else PyTorch's last step that changes anything
+    (it skips a ``:`` within a tuple, and ``...``)."""
+    kind = "Alias"
+    for k in key if isinstance(key, tuple) else (key,):
+        if k is None:
+            kind = "Unsqueeze"
+        elif type(k) is int:
+            kind = "Select"
+        elif type(k) is slice:
+            kind = kind if k == slice(None) else "Slice"
+        elif k is not Ellipsis:
+            return INDEX
+    return INDEX_AS[kind]
+
+
 def getitem(input, key):
     data = input._data
     if isinstance(key, int) and not isinstance(key, bool) and data.ndim:
@@ -395,7 +484,7 @@ def getitem(input, key):
         start, stop, _ = key.indices(data.shape[0])
         return _narrow(SLICE, input, 0, start, max(stop - start, 0))
     if type(data) is CudaArray:
-        return cuda_ops().index(INDEX, input, key)
+        return cuda_ops().index(_index_spec(key), input, key)
     npkey = _index_key(key)
     try:
         y = data[npkey]
@@ -411,7 +500,7 @@ def getitem(input, key):
     if _recording(input):
         flat_index = contiguous(np.arange(data.size, dtype=np.int64).reshape(data.shape)[npkey])
         tape = current_tape()
-        tape.record1(INDEX, out, input, ints=(tape.const_slot(flat_index), 0, 0, 0))
+        tape.record1(_index_spec(key), out, input, ints=(tape.const_slot(flat_index), 0, 0, 0))
     else:
         note_unrecorded(out, input)
     return out

@@ -215,7 +215,7 @@ def f_logsumexp(r, R, F, S, SH, G, goff, ginit):
             acc = 0.0
             for j in range(red):
                 acc += math.exp(ld(xa, xd, (o * red + j) * inner + k) - m)
-            st(ya, yd, o * inner + k, (math.log(acc) if acc > 0.0 else -math.inf) + m)
+            st(ya, yd, o * inner + k, (math.log(acc) if acc != 0.0 else -math.inf) + m)  # (NaN: NaN)
 
 
 @njit(cache=True, error_model="numpy")
@@ -228,8 +228,8 @@ def _softmax_rows(px, py, outer, red, inner, is_log):
                 v = np.float64(px[(o * red + j) * inner + k])
                 if v > m:
                     m = v
-            if (m - m) != 0.0:  # an infinite max: 0, so a row of -inf stays -inf (as _row_max)
-                m = 0.0
+            # (not 0 for an infinite max, as _row_max: a row holding +inf, or only -inf, is
+            # all NaN, as PyTorch's)
             acc = 0.0
             for j in range(red):
                 at = (o * red + j) * inner + k
@@ -238,7 +238,7 @@ def _softmax_rows(px, py, outer, red, inner, is_log):
                 if not is_log:
                     py[at] = e
             if is_log:
-                lacc = math.log(acc) if acc != 0.0 else -math.inf  # (a NaN sum: NaN, as NumPy's)
+                lacc = math.log(acc)  # (acc >= 1, or NaN)
                 for j in range(red):
                     at = (o * red + j) * inner + k
                     py[at] = np.float64(px[at]) - m - lacc
@@ -407,12 +407,15 @@ KERNELS = {
     "to_copy": "f_cast",
     "sum": "f_sum", "sum_dim": "f_sum", "mean": "f_sum", "mean_dim": "f_sum",
     "prod": "f_prod", "prod_dim": "f_prod",
-    "amax": "f_max", "max_all": "f_max", "amin": "f_min", "min_all": "f_min",
+    "amax": "f_max", "max_all": "f_max", "amin": "f_min", "min_all": "f_min", "norm_max": "f_max",
+    "norm_min": "f_min",
     "norm": "f_norm", "var": "f_var", "std": "f_var", "logsumexp": "f_logsumexp",
     "softmax": "f_softmax", "log_softmax": "f_softmax", "cumsum": "f_cumsum",
-    "expand": "f_expand", "permute": "f_permute", "transpose": "f_permute",
+    "expand": "f_expand", "permute": "f_permute", "transpose": "f_permute", "t": "f_permute",
     "slice": "f_narrow", "select": "f_narrow", "split": "f_narrow", "unbind": "f_narrow",
     "cat": "f_cat_piece", "stack": "f_stack", "index": "f_gather",
+    "index_as_select": "f_gather", "index_as_slice": "f_gather", "index_as_unsqueeze": "f_gather",
+    "index_as_alias": "f_gather",
     "mm": "f_matmul", "mv": "f_matmul", "dot": "f_matmul", "bmm": "f_matmul",
 }
 

@@ -324,26 +324,34 @@ def k_prod(r, R, F, S, SH, G, goff, ginit):
 
 
 def k_extreme(r, R, F, S, SH, G, goff, ginit):
-    """amax/amin (R[r * 10 + 6] == 0: ties share the gradient) and max/min with dim (1: first only)."""
+    """PyTorch's three gradients of an extreme (R[r * 10 + 6] is the mode): amax/amin (0) share it
+    among the ties, and a NaN extreme, which no element equals, makes the row's gradient NaN (its
+    g / 0 * 0); max()/min() (2) share it among the ties, the NaN elements for a NaN extreme; max/min
+    with dim (1) give it to the first of those, the index they return."""
     gi, go, outer, red, inner, xa, xd, ya, yd = _along_io(r, R, S, SH, G, goff, ginit)
     if gi < 0:
         return
-    first_only = R[r * 10 + 6] == 1
+    mode = R[r * 10 + 6]
     for o in range(outer):
         for k in range(inner):
             y = ld(ya, yd, o * inner + k)
+            nan_ties = y != y and mode != 0
             ties = 0
             for j in range(red):
-                if ld(xa, xd, (o * red + j) * inner + k) == y:
+                v = ld(xa, xd, (o * red + j) * inner + k)
+                if v == y or (nan_ties and v != v):
                     ties += 1
-            share = G[go + o * inner + k] / ties if ties > 0 else 0.0
+            g = G[go + o * inner + k]
             for j in range(red):
                 at = (o * red + j) * inner + k
-                if ld(xa, xd, at) == y:
-                    if first_only:
-                        G[gi + at] += G[go + o * inner + k]
+                v = ld(xa, xd, at)
+                if ties == 0:
+                    G[gi + at] += math.nan
+                elif v == y or (nan_ties and v != v):
+                    if mode == 1:
+                        G[gi + at] += g
                         break
-                    G[gi + at] += share
+                    G[gi + at] += g / ties
 
 
 def k_norm(r, R, F, S, SH, G, goff, ginit):
