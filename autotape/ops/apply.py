@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import dtypes
 from ..grad_mode import _state as _grad_state, is_grad_enabled
-from ..tape import bump_inplace_epoch, current_tape
+from ..tape import _local, bump_inplace_epoch, current_tape
 from ..tensor import Tensor, _recordings, _trace, _wrap, note_write
 from ..cuda.array import CudaArray
 from . import elementwise as ew
@@ -37,6 +37,9 @@ def as_tensor_arg(x, like=None):
     elif arr.dtype.kind == "f" and not isinstance(x, np.ndarray):
         arr = arr.astype(dtypes.get_default_dtype().np)
     return _wrap(arr)
+
+
+_ndarray = np.ndarray
 
 
 def _recording(*tensors):
@@ -123,9 +126,15 @@ def unary(spec, x, a=0.0, b=0.0):
     if type(d) is CudaArray:
         return cuda_ops().unary(spec, x, a, b)
     y = _unary_one(spec.scalar, d, a, b) if d.size == 1 and spec.scalar is not None else None
-    out = _wrap(_array(spec.forward(d, a, b)) if y is None else y)
+    if y is None:
+        y = spec.forward(d, a, b)
+        if type(y) is not _ndarray:
+            y = np.asarray(y)
+    out = _wrap(y)
     if x._rg and _grad_state.enabled:
-        current_tape().record_ew1(spec, out, x, a, b)
+        ref = _local.tape  # (current_tape, its common case inlined)
+        tape = ref() if ref is not None else None
+        (tape or current_tape()).record_ew1(spec, out, x, a, b)
     elif _recordings[0] and _trace.recorder is not None:
         _trace.recorder.derived(out, x, op=(spec, a, b))
     return out
@@ -185,8 +194,6 @@ def _forward2_error(spec, d1, d2, e):
                            "or `logical_xor()` operator instead.") from None
 
 
-_ndarray = np.ndarray
-
 
 def binary(spec, x1, x2):
     """Apply an elementwise two-input op, promoting dtypes and broadcasting as PyTorch does."""
@@ -194,6 +201,36 @@ def binary(spec, x1, x2):
         x1 = as_tensor_arg(x1, x2)
     if not isinstance(x2, Tensor):
         x2 = as_tensor_arg(x2, x1)
+    d1, d2 = x1._data, x2._data
+    if type(d1) is not _ndarray or type(d2) is not _ndarray or d1.dtype is not d2.dtype or not (d1.ndim or d2.ndim):
+        return _binary_general(spec, x1, x2)
+    # the common case first: NumPy arrays of one dtype, at least one with dimensions
+    try:
+        y = spec.forward(d1, d2)
+    except (ValueError, TypeError) as e:
+        _forward2_error(spec, d1, d2, e)
+        raise
+    out = _wrap(y)
+    if (x1._rg or x2._rg) and _grad_state.enabled:
+        _record2(spec, out, x1, x2, y)
+    elif _recordings[0] and _trace.recorder is not None:
+        _trace.recorder.derived(out, x1, x2, op=(spec, 0.0, 0.0))
+    return out
+
+
+def _record2(spec, out, x1, x2, y):
+    n = y.size
+    n1, n2 = x1._data.size, x2._data.size
+    if (n1 != n and n1 != 1) or (n2 != n and n2 != 1):  # (replay reads size-1 inputs at stride 0)
+        shape = y.shape
+        x1, x2 = expand_for(x1, shape, n), expand_for(x2, shape, n)
+    ref = _local.tape  # (current_tape, its common case inlined)
+    tape = ref() if ref is not None else None
+    (tape or current_tape()).record_ew2(spec, out, x1, x2)
+
+
+def _binary_general(spec, x1, x2):
+    """``binary`` for CUDA tensors, mixed dtypes, two 0-d operands, NumPy subclasses."""
     d1, d2 = x1._data, x2._data
     if type(d1) is CudaArray or type(d2) is CudaArray:
         return cuda_ops().binary(spec, x1, x2)
@@ -218,12 +255,7 @@ def binary(spec, x1, x2):
             y = np.asarray(y)
     out = _wrap(y)
     if (x1._rg or x2._rg) and _grad_state.enabled:
-        n = y.size
-        n1, n2 = d1.size, d2.size
-        if (n1 != n and n1 != 1) or (n2 != n and n2 != 1):  # (replay reads size-1 inputs at stride 0)
-            shape = y.shape
-            x1, x2 = expand_for(x1, shape, n), expand_for(x2, shape, n)
-        current_tape().record_ew2(spec, out, x1, x2)
+        _record2(spec, out, x1, x2, y)
     elif _recordings[0] and _trace.recorder is not None:
         _trace.recorder.derived(out, x1, x2, op=(spec, 0.0, 0.0))
     return out

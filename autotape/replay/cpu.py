@@ -19,6 +19,7 @@ import numpy as np
 from numba import cfunc, njit
 
 from .._numba_cache import sources_digest
+from ..tape import _address
 from ..ops import OPS, PYTHON
 from . import cpu_kernels
 from .cpu_kernels import (VJP_SIGNATURE, _p32, _p64, _pi32, _pi64, _pu8, _softmax_vjp, call_vjp, cycles, dtype_of,
@@ -212,13 +213,30 @@ def replay(start, skip_pause, retain, R_at, S_at, SH_at, G, goff, ginit, state, 
     (time since the previous one) and end cycle count, and in its last column the cycles spent
     in this call: Numba compiles the two cases separately, so replay without the profiler pays
     nothing for it."""
+    return _replay(start, skip_pause, retain, R_at, S_at, SH_at, G.ctypes.data, goff.ctypes.data, ginit.ctypes.data,
+                   _pu8(state.ctypes.data), _pu8(pause.ctypes.data), _pu8(saves.ctypes.data),
+                   _pi64(vjps.ctypes.data), _pu8(inline.ctypes.data), _pi64(live.ctypes.data), clock)
+
+
+@njit(cache=True, error_model="numpy")
+def replay_at(start, skip_pause, retain, R_at, S_at, SH_at, G_at, goff_at, ginit_at, state_at, pause_at, saves_at,
+              vjps_at, inline_at, live_at):
+    """``replay`` with every array given by its address (the engine's call, every backward):
+    a compiled function's call unboxes an array argument in ~0.15 us, an address in a tenth."""
+    return _replay(start, skip_pause, retain, R_at, S_at, SH_at, G_at, goff_at, ginit_at, _pu8(state_at),
+                   _pu8(pause_at), _pu8(saves_at), _pi64(vjps_at), _pu8(inline_at), _pi64(live_at), None)
+
+
+@njit(cache=True, error_model="numpy")
+def _replay(start, skip_pause, retain, R_at, S_at, SH_at, G_at, goff_at, ginit_at, state, pause, saves, vjps, inline,
+            live, clock):
     R, F, S, SH = _pi32(R_at), _p64(R_at), _pi64(S_at), _pi64(SH_at)
-    Gp, goffp, ginitp = _p64(G.ctypes.data), _pi64(goff.ctypes.data), _pu8(ginit.ctypes.data)
+    Gp, goffp, ginitp = _p64(G_at), _pi64(goff_at), _pu8(ginit_at)
     entered = last = cycles() if clock is not None else 0
     r = start
     while r >= 0:
         op = R[r * 10]
-        if ginit[R[r * 10 + 1]] == 0 and op != PYTHON_CODE:  # no gradient reaches this record
+        if ginitp[R[r * 10 + 1]] == 0 and op != PYTHON_CODE:  # no gradient reaches this record
             if saves[op] and state[r] == 0:
                 live[0] += 1
             r -= 1
@@ -243,10 +261,33 @@ def replay(start, skip_pause, retain, R_at, S_at, SH_at, G, goff, ginit, state, 
     return r
 
 
+@njit(cache=True)
+def prepare_seed_at(S_at, SH_at, n, goff_at, ginit_at, G_at, capacity, seed, value):
+    """``prepare_into`` (each slot's offset in the gradient arena, -1 for none; the written
+    flags cleared) on buffers given by address; then, where the arena of ``capacity`` elements
+    at ``G_at`` holds them all, slot ``seed``'s one-element gradient set to ``value`` (a
+    ``loss.backward()``: no seeding in Python). Returns the arena size needed."""
+    S, SH, goff, ginit = _pi64(S_at), _pi64(SH_at), _pi64(goff_at), _pu8(ginit_at)
+    total = 0
+    for s in range(n):
+        ginit[s] = 0
+        info = S[s * 2 + 1]
+        if (info >> 34) & 1:
+            goff[s] = total
+            total += SH[info & 0xFFFFFFFF]
+        else:
+            goff[s] = -1
+    if 0 <= seed and total <= capacity and goff[seed] >= 0:
+        _p64(G_at)[goff[seed]] = value
+        ginit[seed] = 1
+    return total
+
+
 PYTHON_CODE = PYTHON.code
 _generated = None
 _compiled = {}
 _tables = []
+_tables_at = []
 
 
 def tables():
@@ -258,7 +299,15 @@ def tables():
             vjps[: len(_tables[0])] = _tables[0]
         inline = [_INLINE.get((spec.kind, spec.vjp), 0) for spec in OPS]
         _tables[:] = [vjps, np.array([spec.saves for spec in OPS], dtype=np.uint8), np.array(inline, np.uint8)]
+        _tables_at[:] = [_address(_tables[1]), _address(vjps), _address(_tables[2])]
     return _tables
+
+
+def tables_at():
+    """The addresses of ``tables()``' saves, vjps and inline arrays, in ``replay_at``'s order."""
+    if not _tables or len(_tables[0]) != len(OPS):
+        tables()
+    return _tables_at
 
 
 def ensure_compiled(code):
