@@ -284,9 +284,11 @@ class Tape:
         xs = x._slot if x._tape is self and not v else self._input(x, v, rec)
         self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), xs, -1, -1, 0, b, a))
 
-    def record_ew2(self, spec, out, x1, x2):
+    def record_ew2(self, spec, out, x1, x2, values=None):
+        """``values``: whether backward reads each input's value, where the caller knows better
+        than the op's table (a product saves an input only for the other's gradient)."""
         rec = len(self.R) // R_WIDTH
-        v1, v2, _ = spec.value_inputs
+        v1, v2, _ = spec.value_inputs if values is None else values
         s1 = x1._slot if x1._tape is self and not v1 else self._input(x1, v1, rec)
         s2 = x2._slot if x2._tape is self and not v2 else self._input(x2, v2, rec)
         self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), s1, s2, -1, 0, 0.0, 0.0))

@@ -435,8 +435,16 @@ class _Run:
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate d(sum of tensors * grad_tensors)/d(leaf) into each leaf's ``.grad``."""
     _check_create_graph(create_graph)
-    if inputs is None and type(tensors) is list and len(tensors) == 1:  # autotape.compile's fast path
-        run_compiled = getattr(getattr(tensors[0], "_tape", None), "compiled_backward", None)
+    if inputs is None and type(tensors) is list and len(tensors) == 1:
+        t = tensors[0]
+        tape = getattr(t, "_tape", None)
+        if type(tape) is tape_mod.Tape and grad_tensors is None and t._rg and t._data.ndim == 0:
+            run = _Run(bool(retain_graph))  # loss.backward() of an eager tape (_seeds and seed, inlined)
+            run.pending[tape] = [(t._slot, _ONE)]
+            run.run()
+            return
+        # autotape.compile's fast path
+        run_compiled = getattr(tape, "compiled_backward", None)
         if run_compiled is not None and run_compiled(tensors[0], grad_tensors, retain_graph):
             return
     first = tensors if isinstance(tensors, Tensor) else tensors[0] if type(tensors) in (list, tuple) and tensors \

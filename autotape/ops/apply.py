@@ -226,7 +226,9 @@ def _record2(spec, out, x1, x2, y):
         x1, x2 = expand_for(x1, shape, n), expand_for(x2, shape, n)
     ref = _local.tape  # (current_tape, its common case inlined)
     tape = ref() if ref is not None else None
-    (tape or current_tape()).record_ew2(spec, out, x1, x2)
+    # a product's VJP reads each input only for the other's gradient: saved only where that
+    # one requires grad, as PyTorch saves them (weights * data keeps no copy of the weight)
+    (tape or current_tape()).record_ew2(spec, out, x1, x2, (x2._rg, x1._rg, False) if spec is ew.MUL else None)
 
 
 def _binary_general(spec, x1, x2):

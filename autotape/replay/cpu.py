@@ -63,16 +63,17 @@ def _target_loops(v, e, used, bits):
 
 def _scalar(exprs, inputs, targets):
     """The case of one element (every input then has one too): no loops, no size checks. The
-    same expressions on the same float64 values as the loops, so the same results."""
+    same expressions on the same float64 values as the loops, so the same results. A value is
+    read only for a gradient that is wanted: an input whose value serves only another input's
+    gradient is not saved when that one needs none (a product's)."""
     names = [(u, f"sl_{u}") for u, _ in inputs] + [("y", "out")]
-    used = [(u, slot) for u, slot in names if any(_uses(e, u) for e in exprs)]
-    lines = ["if n == 1:", "    g = G[go]", "    if dtype_of(S, out) == 1:"]
-    lines += [f"        {u} = _p64(S[{slot} * 2])[0]" for u, slot in used] or ["        pass"]
-    lines += ["    else:"]
-    lines += [f"        {u} = np.float64(_p32(S[{slot} * 2])[0])" for u, slot in used] or ["        pass"]
+    lines = ["if n == 1:", "    g = G[go]", "    f64 = dtype_of(S, out) == 1"]
     lines += [f"    g_{v}, h_{v} = gtarget(sl_{v}, goff, ginit)" for v in targets]
     for v, e in zip(targets, exprs):
-        lines += [f"    if g_{v} >= 0:", f"        G[g_{v}] = (G[g_{v}] + ({e})) if h_{v} else ({e})"]
+        lines += [f"    if g_{v} >= 0:"]
+        lines += [f"        {u} = _p64(S[{slot} * 2])[0] if f64 else np.float64(_p32(S[{slot} * 2])[0])"
+                  for u, slot in names if _uses(e, u)]
+        lines += [f"        G[g_{v}] = (G[g_{v}] + ({e})) if h_{v} else ({e})"]
     return lines + ["    return"]
 
 
@@ -185,13 +186,14 @@ def _inline(k, r, R, F, S, SH, G, goff, ginit):
         return True
     y = R[r * 10 + 3]
     e1 = e2 = g
-    if k == MUL:
-        if dtype_of(S, out) == 1:
-            e1, e2 = g * _p64(S[y * 2])[0], g * _p64(S[x * 2])[0]
-        else:
-            e1, e2 = g * np.float64(_p32(S[y * 2])[0]), g * np.float64(_p32(S[x * 2])[0])
     gx, hx = gtarget(x, goff, ginit)
     gy, hy = gtarget(y, goff, ginit)
+    if k == MUL:  # (each value read only for the other's gradient: the other's alone is saved)
+        f64 = dtype_of(S, out) == 1
+        if gx >= 0:
+            e1 = g * (_p64(S[y * 2])[0] if f64 else np.float64(_p32(S[y * 2])[0]))
+        if gy >= 0:
+            e2 = g * (_p64(S[x * 2])[0] if f64 else np.float64(_p32(S[x * 2])[0]))
     if gx >= 0:
         G[gx] = (G[gx] + e1) if hx else e1
     if gy >= 0:
