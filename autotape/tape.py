@@ -246,12 +246,15 @@ class Tape:
         elif owner is None and type(self) is Tape:  # a leaf or constant new to this tape: slot_of's
             data = t._data
             addr = 0
-            if need_value:
+            if need_value:  # (_leaf_address, inlined)
                 addr = t._addr
-                if addr:
-                    self.vals.append(data)
-                else:
-                    addr = self._leaf_address(t)
+                if not addr:
+                    if not data.flags.c_contiguous:
+                        data = np.ascontiguousarray(data)
+                    addr = _address(data)
+                    if data is t._data:
+                        t._addr = addr
+                self.vals.append(data)
             slot = self.n_slots
             self.n_slots = slot + 1
             shape = data.shape

@@ -211,8 +211,14 @@ def binary(spec, x1, x2):
         _forward2_error(spec, d1, d2, e)
         raise
     out = _wrap(y)
-    if (x1._rg or x2._rg) and _grad_state.enabled:
-        _record2(spec, out, x1, x2, y)
+    if (x1._rg or x2._rg) and _grad_state.enabled:  # (_record2, inlined)
+        n = y.size
+        n1, n2 = d1.size, d2.size
+        if (n1 != n and n1 != 1) or (n2 != n and n2 != 1):
+            x1, x2 = expand_for(x1, y.shape, n), expand_for(x2, y.shape, n)
+        ref = _local.tape
+        tape = ref() if ref is not None else None
+        (tape or current_tape()).record_ew2(spec, out, x1, x2, (x2._rg, x1._rg, False) if spec is ew.MUL else None)
     elif _recordings[0] and _trace.recorder is not None:
         _trace.recorder.derived(out, x1, x2, op=(spec, 0.0, 0.0))
     return out
