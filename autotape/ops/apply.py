@@ -40,6 +40,7 @@ def as_tensor_arg(x, like=None):
 
 
 _ndarray = np.ndarray
+_MUL = ew.MUL
 
 
 def _recording(*tensors):
@@ -134,7 +135,7 @@ def unary(spec, x, a=0.0, b=0.0):
     if x._rg and _grad_state.enabled:
         ref = _local.tape  # (current_tape, its common case inlined)
         tape = ref() if ref is not None else None
-        (tape or current_tape()).record_ew1(spec, out, x, a, b)
+        (current_tape() if tape is None else tape).record_ew1(spec, out, x, a, b)
     elif _recordings[0] and _trace.recorder is not None:
         _trace.recorder.derived(out, x, op=(spec, a, b))
     return out
@@ -194,7 +195,6 @@ def _forward2_error(spec, d1, d2, e):
                            "or `logical_xor()` operator instead.") from None
 
 
-
 def binary(spec, x1, x2):
     """Apply an elementwise two-input op, promoting dtypes and broadcasting as PyTorch does."""
     if not isinstance(x1, Tensor):
@@ -202,51 +202,13 @@ def binary(spec, x1, x2):
     if not isinstance(x2, Tensor):
         x2 = as_tensor_arg(x2, x1)
     d1, d2 = x1._data, x2._data
-    if type(d1) is not _ndarray or type(d2) is not _ndarray or d1.dtype is not d2.dtype or not (d1.ndim or d2.ndim):
-        return _binary_general(spec, x1, x2)
-    # the common case first: NumPy arrays of one dtype, at least one with dimensions
-    try:
-        y = spec.forward(d1, d2)
-    except (ValueError, TypeError) as e:
-        _forward2_error(spec, d1, d2, e)
-        raise
-    out = _wrap(y)
-    if (x1._rg or x2._rg) and _grad_state.enabled:  # (_record2, inlined)
-        n = y.size
-        n1, n2 = d1.size, d2.size
-        if (n1 != n and n1 != 1) or (n2 != n and n2 != 1):
-            x1, x2 = expand_for(x1, y.shape, n), expand_for(x2, y.shape, n)
-        ref = _local.tape
-        tape = ref() if ref is not None else None
-        (tape or current_tape()).record_ew2(spec, out, x1, x2, (x2._rg, x1._rg, False) if spec is ew.MUL else None)
-    elif _recordings[0] and _trace.recorder is not None:
-        _trace.recorder.derived(out, x1, x2, op=(spec, 0.0, 0.0))
-    return out
-
-
-def _record2(spec, out, x1, x2, y):
-    n = y.size
-    n1, n2 = x1._data.size, x2._data.size
-    if (n1 != n and n1 != 1) or (n2 != n and n2 != 1):  # (replay reads size-1 inputs at stride 0)
-        shape = y.shape
-        x1, x2 = expand_for(x1, shape, n), expand_for(x2, shape, n)
-    ref = _local.tape  # (current_tape, its common case inlined)
-    tape = ref() if ref is not None else None
-    # a product's VJP reads each input only for the other's gradient: saved only where that
-    # one requires grad, as PyTorch saves them (weights * data keeps no copy of the weight)
-    (tape or current_tape()).record_ew2(spec, out, x1, x2, (x2._rg, x1._rg, False) if spec is ew.MUL else None)
-
-
-def _binary_general(spec, x1, x2):
-    """``binary`` for CUDA tensors, mixed dtypes, two 0-d operands, NumPy subclasses."""
-    d1, d2 = x1._data, x2._data
-    if type(d1) is CudaArray or type(d2) is CudaArray:
-        return cuda_ops().binary(spec, x1, x2)
-    dt = d1.dtype
-    if dt is not d2.dtype and dt != d2.dtype:
-        rt = dtypes.result_type(d1, d2)
-        x1, x2 = promote(x1, rt), promote(x2, rt)
-        d1, d2 = x1._data, x2._data
+    if type(d1) is not _ndarray or type(d2) is not _ndarray or d1.dtype is not d2.dtype:  # (CUDA, mixed dtypes)
+        if type(d1) is CudaArray or type(d2) is CudaArray:
+            return cuda_ops().binary(spec, x1, x2)
+        if d1.dtype != d2.dtype:
+            rt = dtypes.result_type(d1, d2)
+            x1, x2 = promote(x1, rt), promote(x2, rt)
+            d1, d2 = x1._data, x2._data
     y = None
     if not d1.ndim and not d2.ndim and spec.scalar is not None and d1.dtype.kind == "f":
         try:  # two scalars: in Python floats
@@ -263,7 +225,19 @@ def _binary_general(spec, x1, x2):
             y = np.asarray(y)
     out = _wrap(y)
     if (x1._rg or x2._rg) and _grad_state.enabled:
-        _record2(spec, out, x1, x2, y)
+        n = y.size
+        n1, n2 = d1.size, d2.size
+        if (n1 != n and n1 != 1) or (n2 != n and n2 != 1):  # (replay reads size-1 inputs at stride 0)
+            x1, x2 = expand_for(x1, y.shape, n), expand_for(x2, y.shape, n)
+        ref = _local.tape  # (current_tape, its common case inlined)
+        tape = ref() if ref is not None else None
+        if tape is None:
+            tape = current_tape()
+        if spec is _MUL:  # its VJP reads each input only for the other's gradient: saved only where
+            # that one requires grad, as PyTorch saves them (weights * data keeps no copy of the weight)
+            tape.record_ew2(spec, out, x1, x2, (x2._rg, x1._rg, False))
+        else:
+            tape.record_ew2(spec, out, x1, x2)
     elif _recordings[0] and _trace.recorder is not None:
         _trace.recorder.derived(out, x1, x2, op=(spec, 0.0, 0.0))
     return out
