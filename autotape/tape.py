@@ -246,12 +246,15 @@ class Tape:
         elif owner is None and type(self) is Tape:  # a leaf or constant new to this tape: slot_of's
             data = t._data
             addr = 0
-            if need_value:
+            if need_value:  # (_leaf_address, inlined)
                 addr = t._addr
-                if addr:
-                    self.vals.append(data)
-                else:
-                    addr = self._leaf_address(t)
+                if not addr:
+                    if not data.flags.c_contiguous:
+                        data = np.ascontiguousarray(data)
+                    addr = _address(data)
+                    if data is t._data:
+                        t._addr = addr
+                self.vals.append(data)
             slot = self.n_slots
             self.n_slots = slot + 1
             shape = data.shape
@@ -284,9 +287,11 @@ class Tape:
         xs = x._slot if x._tape is self and not v else self._input(x, v, rec)
         self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), xs, -1, -1, 0, b, a))
 
-    def record_ew2(self, spec, out, x1, x2):
+    def record_ew2(self, spec, out, x1, x2, values=None):
+        """``values``: whether backward reads each input's value, where the caller knows better
+        than the op's table (a product saves an input only for the other's gradient)."""
         rec = len(self.R) // R_WIDTH
-        v1, v2 = spec.value_inputs[0], spec.value_inputs[1]
+        v1, v2, _ = spec.value_inputs if values is None else values
         s1 = x1._slot if x1._tape is self and not v1 else self._input(x1, v1, rec)
         s2 = x2._slot if x2._tape is self and not v2 else self._input(x2, v2, rec)
         self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), s1, s2, -1, 0, 0.0, 0.0))
@@ -301,9 +306,12 @@ class Tape:
     def record1(self, spec, out, x, ints=ZERO_INTS, f=0.0):
         """A kernel op's record with one input, up to four int attributes and one float."""
         if ints is not ZERO_INTS:
-            _check_int32(spec, ints)
+            for v in ints:  # (_check_int32's loop, inlined: a reduction's record comes here every step)
+                if v > 0x7FFFFFFF:
+                    _check_int32(spec, ints)
         rec = len(self.R) // R_WIDTH
-        xs = self._input(x, spec.value_inputs[0], rec)
+        v = spec.value_inputs[0]
+        xs = x._slot if x._tape is self and not v else self._input(x, v, rec)
         self.R.frombytes(_pack_kernel(spec.code, self._output(spec, out, rec), xs, -1, *ints, f))
 
     def record2(self, spec, out, x1, x2, ints=ZERO_INTS, f=0.0):

@@ -113,6 +113,29 @@ def test_second_backward_and_retain_graph():
         out.backward()
 
 
+def test_product_saves_an_input_only_for_the_others_gradient():
+    """As PyTorch: w * x with x a constant keeps x (for w's gradient), not w, so changing w in
+    place before backward is allowed; changing x is not. One element and many, both orders."""
+    for n in (1, 3):
+        for w_first in (True, False):
+            w = torch.tensor([0.5] * n, dtype=torch.float64, requires_grad=True)
+            x = torch.tensor([2.0, 3.0, 4.0][:n], dtype=torch.float64)
+            loss = ((w * x) if w_first else (x * w)).sum()
+            with torch.no_grad():
+                w.add_(1.0)  # w's value is not saved: backward is unaffected
+            loss.backward()
+            np.testing.assert_array_equal(w.grad.numpy(), [2.0, 3.0, 4.0][:n])
+            loss = (w * x if w_first else x * w).sum()
+            with torch.no_grad():
+                x.add_(1.0)  # x's value is saved for w's gradient
+            with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                loss.backward()
+    # both require grad: both saved
+    a, b = torch.tensor(2.0, requires_grad=True), torch.tensor(3.0, requires_grad=True)
+    (a * b).backward()
+    assert (a.grad.item(), b.grad.item()) == (3.0, 2.0)
+
+
 def test_modified_saved_tensor_raises():
     x = torch.tensor([1.0, 2.0], requires_grad=True)
     y = x * 2

@@ -13,12 +13,13 @@ from .. import dtypes, profiler
 from . import anomaly
 from .. import tape as tape_mod
 from ..grad_mode import no_grad
-from ..tape import SHAPE_MASK
+from ..tape import SHAPE_MASK, _address
 from ..tensor import Tensor, _wrap
 from ..cuda.array import CudaArray
 from ..ops import OPS, PYTHON
-from ..replay.cpu import ensure_compiled, replay, tables
-from ..replay.cpu_kernels import all_saved_freed, cycles, entry_point, prepare_into
+from ..replay.cpu import ensure_compiled, prepare_seed_at, replay, replay_at, tables
+from ..replay.cpu import tables_at as tables_at_
+from ..replay.cpu_kernels import all_saved_freed, cycles, entry_point
 
 _SECOND_BACKWARD = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "
@@ -40,25 +41,33 @@ class _Workspace:
     page faults (and small ones their allocation) on every step. Nothing keeps a view of them
     after a backward (gradients are copied out), and every slot is written before it is read,
     so the arena needs no zeroing. A backward run from inside another (a hook's) gets its own.
-    ``no_pause`` is all zeros: replay stops at no record unless hooks or anomaly mode ask."""
+    ``no_pause`` is all zeros: replay stops at no record unless hooks or anomaly mode ask.
+    ``at`` holds the addresses of G, goff, ginit, no_pause and live, for ``replay_at``."""
 
-    __slots__ = ("G", "goff", "ginit", "no_pause", "live")
+    __slots__ = ("G", "goff", "ginit", "no_pause", "live", "at")
 
     def __init__(self):
         self.G = np.empty(1024)
         self.live = np.zeros(1, np.int64)  # the replay's count of passed-over records that saved values
         self.goff, self.ginit, self.no_pause = np.empty(0, np.int64), np.empty(0, np.uint8), np.zeros(0, np.uint8)
+        self._address()
+
+    def _address(self):
+        self.at = tuple(_address(a) for a in (self.G, self.goff, self.ginit, self.no_pause, self.live))
 
     def fit(self, n_slots, n_rec):
-        if len(self.goff) < n_slots:
-            n = max(2 * n_slots, 64)
-            self.goff, self.ginit = np.empty(n, np.int64), np.empty(n, np.uint8)
-        if len(self.no_pause) < n_rec:
-            self.no_pause = np.zeros(max(2 * n_rec, 64), np.uint8)
+        if len(self.goff) < n_slots or len(self.no_pause) < n_rec:
+            if len(self.goff) < n_slots:
+                n = max(2 * n_slots, 64)
+                self.goff, self.ginit = np.empty(n, np.int64), np.empty(n, np.uint8)
+            if len(self.no_pause) < n_rec:
+                self.no_pause = np.zeros(max(2 * n_rec, 64), np.uint8)
+            self._address()
 
     def arena(self, size):
         if self.G.size < size:
             self.G = np.empty(size)
+            self._address()
         return self.G
 
 
@@ -223,7 +232,6 @@ class _Run:
             t.grad = _wrap(d + g)
 
     def replay_tape(self, tape, seeds):
-        vjps, saves, inline = tables()
         n_rec = tape.n_records
         # The compiled code reads the tape's arrays by address: no NumPy views of them exist,
         # so nothing can pin their buffers (an exception's traceback, say) and stop recording.
@@ -240,20 +248,33 @@ class _Run:
                     state[rec] = 2
         ws = _take_workspace()
         ws.fit(tape.n_slots, n_rec)
-        goff, ginit = ws.goff, ws.ginit
-        G = ws.arena(_fast(prepare_into, tables_at[1], tables_at[2], tape.n_slots, goff, ginit))
-        start = -1
-        for slot, g in seeds:
-            o = goff[slot]
-            if ginit[slot]:
-                G[o: o + g.size] += g.ravel()
-            elif g.size == 1:
-                G[o] = g.flat[0]
-                ginit[slot] = 1
-            else:
-                G[o: o + g.size] = g.ravel()
-                ginit[slot] = 1
-            start = max(start, tape.producer_of(slot))
+        # one seed of one element (``loss.backward()``) is written by the compiled preparation
+        seed, value = -1, 0.0
+        if len(seeds) == 1 and seeds[0][1].size == 1:
+            seed, g = seeds[0]
+            value = 1.0 if g is _ONE else g.item()
+        at = ws.at
+        size = _fast(prepare_seed_at, tables_at[1], tables_at[2], tape.n_slots, at[1], at[2], at[0], ws.G.size, seed,
+                     value)
+        if size > ws.G.size:
+            ws.arena(size)
+            at, seed = ws.at, -1
+        G, goff, ginit = ws.G, ws.goff, ws.ginit
+        if seed >= 0:
+            start = tape.S[2 * seed + 1] >> 35  # (tape.producer_of, inlined)
+        else:
+            start = -1
+            for slot, g in seeds:
+                o = goff[slot]
+                if ginit[slot]:
+                    G[o: o + g.size] += g.ravel()
+                elif g.size == 1:
+                    G[o] = g.flat[0]
+                    ginit[slot] = 1
+                else:
+                    G[o: o + g.size] = g.ravel()
+                    ginit[slot] = 1
+                start = max(start, tape.producer_of(slot))
         hooked = {slot: hooks for slot, hooks in tape.hooks.items() if hooks} if tape.hooks else {}
         # Anomaly mode: stop before every record, and check what it wrote once it has run.
         check = anomaly.is_anomaly_check_nan_enabled()
@@ -263,22 +284,23 @@ class _Run:
             for slot in hooked:
                 pause[tape.producer_of(slot)] = 1
         r, skip, done = start, -1, -1
-        live = ws.live
-        live[0] = 0
+        ws.live[0] = 0
         prof = profiler.current()
         clock = np.zeros((2, n_rec + 1), np.int64) if prof is not None else None
         if prof is not None:
             t_begin, replay_ns = time.perf_counter_ns(), 0
             c_ref, t_ref = cycles(), time.perf_counter_ns()
+        state_at = _address(state)
+        pause_at = at[3] if pause is ws.no_pause else _address(pause)
         while True:
-            t0 = time.perf_counter_ns() if prof is not None else 0
             if clock is None:
-                res = _fast(replay, r, skip, self.retain, *tables_at, G, goff, ginit, state, pause, saves, vjps, inline, live,
-                            None)
+                res = _fast(replay_at, r, skip, self.retain, *tables_at, at[0], at[1], at[2], state_at, pause_at,
+                            *tables_at_(), at[4])
             else:  # (the profiler's variant)
-                res = replay(r, skip, self.retain, *tables_at, G, goff, ginit, state, pause, saves, vjps, inline, live,
-                             clock)
-            if prof is not None:
+                vjps, saves, inline = tables()
+                t0 = time.perf_counter_ns()
+                res = replay(r, skip, self.retain, *tables_at, G, goff, ginit, state, pause, saves, vjps, inline,
+                             ws.live, clock)
                 replay_ns += time.perf_counter_ns() - t0
             if done >= 0:
                 if res >= -1:  # (below -1, record ``done`` itself failed before running)
@@ -300,7 +322,7 @@ class _Run:
                 if prof is not None:
                     name = type(tape.python[res][0])._backward_cls.__name__
                     prof.add(name, "python", t0, time.perf_counter_ns() - t0)
-            elif vjps[op] == 0:  # first use of this op: compile its VJP, then go on
+            elif tables()[0][op] == 0:  # first use of this op: compile its VJP, then go on
                 ensure_compiled(op)
                 r = res
                 if prof is not None:
@@ -312,7 +334,7 @@ class _Run:
                 r, skip = res, res
                 if check:
                     done = res
-        still_saved = live[0]
+        still_saved = ws.live[0]
         self.deliver(tape, G, goff, ginit)
         _release(ws)
         if prof is not None:
@@ -322,7 +344,7 @@ class _Run:
         if not self.retain:
             tape_mod.retire(tape)
             # nothing left reads saved values: every record was replayed or freed before
-            if still_saved == 0 if start == n_rec - 1 else all_saved_freed(tables_at[0], n_rec, state, saves):
+            if still_saved == 0 if start == n_rec - 1 else all_saved_freed(tables_at[0], n_rec, state, tables()[1]):
                 tape.release_saved()
 
     def fail(self, tape, rec, state):
@@ -360,12 +382,12 @@ class _Run:
         S, SH = tape.S, tape.SH
         for slot, t in tape.leaves:
             if ginit[slot]:
-                o = goff[slot]
+                o = goff.item(slot)
                 data = t._data
                 n = SH[S[2 * slot + 1] & SHAPE_MASK]  # (tape.slot_size, inlined)
                 if plain and t.grad is None and not t._hooks and n == data.size and t._rg:
                     # the usual case in a few calls: a copy (G is reused) in the leaf's dtype and shape
-                    t.grad = _wrap(np.array(G[o], data.dtype) if data.ndim == 0 else
+                    t.grad = _wrap(np.array(G.item(o), data.dtype) if data.ndim == 0 else
                                    G[o: o + n].astype(data.dtype).reshape(data.shape))
                 else:
                     self.deliver_leaf(t, G[o: o + n])
@@ -413,8 +435,16 @@ class _Run:
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate d(sum of tensors * grad_tensors)/d(leaf) into each leaf's ``.grad``."""
     _check_create_graph(create_graph)
-    if inputs is None and type(tensors) is list and len(tensors) == 1:  # autotape.compile's fast path
-        run_compiled = getattr(getattr(tensors[0], "_tape", None), "compiled_backward", None)
+    if inputs is None and type(tensors) is list and len(tensors) == 1:
+        t = tensors[0]
+        tape = getattr(t, "_tape", None)
+        if type(tape) is tape_mod.Tape and grad_tensors is None and t._rg and t._data.ndim == 0:
+            run = _Run(bool(retain_graph))  # loss.backward() of an eager tape (_seeds and seed, inlined)
+            run.pending[tape] = [(t._slot, _ONE)]
+            run.run()
+            return
+        # autotape.compile's fast path
+        run_compiled = getattr(tape, "compiled_backward", None)
         if run_compiled is not None and run_compiled(tensors[0], grad_tensors, retain_graph):
             return
     first = tensors if isinstance(tensors, Tensor) else tensors[0] if type(tensors) in (list, tuple) and tensors \

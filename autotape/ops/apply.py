@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import dtypes
 from ..grad_mode import _state as _grad_state, is_grad_enabled
-from ..tape import bump_inplace_epoch, current_tape
+from ..tape import _local, bump_inplace_epoch, current_tape
 from ..tensor import Tensor, _recordings, _trace, _wrap, note_write
 from ..cuda.array import CudaArray
 from . import elementwise as ew
@@ -37,6 +37,10 @@ def as_tensor_arg(x, like=None):
     elif arr.dtype.kind == "f" and not isinstance(x, np.ndarray):
         arr = arr.astype(dtypes.get_default_dtype().np)
     return _wrap(arr)
+
+
+_ndarray = np.ndarray
+_MUL = ew.MUL
 
 
 def _recording(*tensors):
@@ -123,9 +127,15 @@ def unary(spec, x, a=0.0, b=0.0):
     if type(d) is CudaArray:
         return cuda_ops().unary(spec, x, a, b)
     y = _unary_one(spec.scalar, d, a, b) if d.size == 1 and spec.scalar is not None else None
-    out = _wrap(_array(spec.forward(d, a, b)) if y is None else y)
+    if y is None:
+        y = spec.forward(d, a, b)
+        if type(y) is not _ndarray:
+            y = np.asarray(y)
+    out = _wrap(y)
     if x._rg and _grad_state.enabled:
-        current_tape().record_ew1(spec, out, x, a, b)
+        ref = _local.tape  # (current_tape, its common case inlined)
+        tape = ref() if ref is not None else None
+        (current_tape() if tape is None else tape).record_ew1(spec, out, x, a, b)
     elif _recordings[0] and _trace.recorder is not None:
         _trace.recorder.derived(out, x, op=(spec, a, b))
     return out
@@ -185,9 +195,6 @@ def _forward2_error(spec, d1, d2, e):
                            "or `logical_xor()` operator instead.") from None
 
 
-_ndarray = np.ndarray
-
-
 def binary(spec, x1, x2):
     """Apply an elementwise two-input op, promoting dtypes and broadcasting as PyTorch does."""
     if not isinstance(x1, Tensor):
@@ -195,13 +202,13 @@ def binary(spec, x1, x2):
     if not isinstance(x2, Tensor):
         x2 = as_tensor_arg(x2, x1)
     d1, d2 = x1._data, x2._data
-    if type(d1) is CudaArray or type(d2) is CudaArray:
-        return cuda_ops().binary(spec, x1, x2)
-    dt = d1.dtype
-    if dt is not d2.dtype and dt != d2.dtype:
-        rt = dtypes.result_type(d1, d2)
-        x1, x2 = promote(x1, rt), promote(x2, rt)
-        d1, d2 = x1._data, x2._data
+    if type(d1) is not _ndarray or type(d2) is not _ndarray or d1.dtype is not d2.dtype:  # (CUDA, mixed dtypes)
+        if type(d1) is CudaArray or type(d2) is CudaArray:
+            return cuda_ops().binary(spec, x1, x2)
+        if d1.dtype != d2.dtype:
+            rt = dtypes.result_type(d1, d2)
+            x1, x2 = promote(x1, rt), promote(x2, rt)
+            d1, d2 = x1._data, x2._data
     y = None
     if not d1.ndim and not d2.ndim and spec.scalar is not None and d1.dtype.kind == "f":
         try:  # two scalars: in Python floats
@@ -221,9 +228,16 @@ def binary(spec, x1, x2):
         n = y.size
         n1, n2 = d1.size, d2.size
         if (n1 != n and n1 != 1) or (n2 != n and n2 != 1):  # (replay reads size-1 inputs at stride 0)
-            shape = y.shape
-            x1, x2 = expand_for(x1, shape, n), expand_for(x2, shape, n)
-        current_tape().record_ew2(spec, out, x1, x2)
+            x1, x2 = expand_for(x1, y.shape, n), expand_for(x2, y.shape, n)
+        ref = _local.tape  # (current_tape, its common case inlined)
+        tape = ref() if ref is not None else None
+        if tape is None:
+            tape = current_tape()
+        if spec is _MUL:  # its VJP reads each input only for the other's gradient: saved only where
+            # that one requires grad, as PyTorch saves them (weights * data keeps no copy of the weight)
+            tape.record_ew2(spec, out, x1, x2, (x2._rg, x1._rg, False))
+        else:
+            tape.record_ew2(spec, out, x1, x2)
     elif _recordings[0] and _trace.recorder is not None:
         _trace.recorder.derived(out, x1, x2, op=(spec, 0.0, 0.0))
     return out

@@ -13,7 +13,7 @@ from .. import dtypes
 from ..grad_mode import _state as _grad_state
 from ..tensor import Tensor, _dim, _recordings, _trace, _wrap, note_unrecorded
 from ..cuda.array import CudaArray
-from .apply import _array, _float_data, _recording, cuda_ops, not_tensor
+from .apply import _array, _float_data, _ndarray, _recording, cuda_ops, not_tensor
 from ..tape import current_tape
 from .table import defop
 
@@ -119,8 +119,9 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None)
         input = input if dtype is None else input.to(dtype)
         return cuda_ops().sum(SUM if dim is None else SUM_DIM, input, _dims(dim, data.ndim), keepdim, 1.0)
     if dim is None and dtype is None and not keepdim and data.dtype.kind == "f":  # the loss, every step
-        out = _wrap(_array(np.add.reduce(data, axis=None)))
-        if _recording(input):
+        y = np.add.reduce(data, None)  # (a NumPy scalar: made a 0-d array)
+        out = _wrap(y if type(y) is _ndarray else np.asarray(y))
+        if input._rg and _grad_state.enabled:
             current_tape().record1(SUM, out, input, ints=(1, data.size, 0, 0), f=1.0)
         else:
             note_unrecorded(out, input)

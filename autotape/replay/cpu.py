@@ -19,6 +19,7 @@ import numpy as np
 from numba import cfunc, njit
 
 from .._numba_cache import sources_digest
+from ..tape import _address
 from ..ops import OPS, PYTHON
 from . import cpu_kernels
 from .cpu_kernels import (VJP_SIGNATURE, _p32, _p64, _pi32, _pi64, _pu8, _softmax_vjp, call_vjp, cycles, dtype_of,
@@ -62,16 +63,17 @@ def _target_loops(v, e, used, bits):
 
 def _scalar(exprs, inputs, targets):
     """The case of one element (every input then has one too): no loops, no size checks. The
-    same expressions on the same float64 values as the loops, so the same results."""
+    same expressions on the same float64 values as the loops, so the same results. A value is
+    read only for a gradient that is wanted: an input whose value serves only another input's
+    gradient is not saved when that one needs none (a product's)."""
     names = [(u, f"sl_{u}") for u, _ in inputs] + [("y", "out")]
-    used = [(u, slot) for u, slot in names if any(_uses(e, u) for e in exprs)]
-    lines = ["if n == 1:", "    g = G[go]", "    if dtype_of(S, out) == 1:"]
-    lines += [f"        {u} = _p64(S[{slot} * 2])[0]" for u, slot in used] or ["        pass"]
-    lines += ["    else:"]
-    lines += [f"        {u} = np.float64(_p32(S[{slot} * 2])[0])" for u, slot in used] or ["        pass"]
+    lines = ["if n == 1:", "    g = G[go]", "    f64 = dtype_of(S, out) == 1"]
     lines += [f"    g_{v}, h_{v} = gtarget(sl_{v}, goff, ginit)" for v in targets]
     for v, e in zip(targets, exprs):
-        lines += [f"    if g_{v} >= 0:", f"        G[g_{v}] = (G[g_{v}] + ({e})) if h_{v} else ({e})"]
+        lines += [f"    if g_{v} >= 0:"]
+        lines += [f"        {u} = _p64(S[{slot} * 2])[0] if f64 else np.float64(_p32(S[{slot} * 2])[0])"
+                  for u, slot in names if _uses(e, u)]
+        lines += [f"        G[g_{v}] = (G[g_{v}] + ({e})) if h_{v} else ({e})"]
     return lines + ["    return"]
 
 
@@ -184,13 +186,14 @@ def _inline(k, r, R, F, S, SH, G, goff, ginit):
         return True
     y = R[r * 10 + 3]
     e1 = e2 = g
-    if k == MUL:
-        if dtype_of(S, out) == 1:
-            e1, e2 = g * _p64(S[y * 2])[0], g * _p64(S[x * 2])[0]
-        else:
-            e1, e2 = g * np.float64(_p32(S[y * 2])[0]), g * np.float64(_p32(S[x * 2])[0])
     gx, hx = gtarget(x, goff, ginit)
     gy, hy = gtarget(y, goff, ginit)
+    if k == MUL:  # (each value read only for the other's gradient: the other's alone is saved)
+        f64 = dtype_of(S, out) == 1
+        if gx >= 0:
+            e1 = g * (_p64(S[y * 2])[0] if f64 else np.float64(_p32(S[y * 2])[0]))
+        if gy >= 0:
+            e2 = g * (_p64(S[x * 2])[0] if f64 else np.float64(_p32(S[x * 2])[0]))
     if gx >= 0:
         G[gx] = (G[gx] + e1) if hx else e1
     if gy >= 0:
@@ -212,13 +215,30 @@ def replay(start, skip_pause, retain, R_at, S_at, SH_at, G, goff, ginit, state, 
     (time since the previous one) and end cycle count, and in its last column the cycles spent
     in this call: Numba compiles the two cases separately, so replay without the profiler pays
     nothing for it."""
+    return _replay(start, skip_pause, retain, R_at, S_at, SH_at, G.ctypes.data, goff.ctypes.data, ginit.ctypes.data,
+                   _pu8(state.ctypes.data), _pu8(pause.ctypes.data), _pu8(saves.ctypes.data),
+                   _pi64(vjps.ctypes.data), _pu8(inline.ctypes.data), _pi64(live.ctypes.data), clock)
+
+
+@njit(cache=True, error_model="numpy")
+def replay_at(start, skip_pause, retain, R_at, S_at, SH_at, G_at, goff_at, ginit_at, state_at, pause_at, saves_at,
+              vjps_at, inline_at, live_at):
+    """``replay`` with every array given by its address (the engine's call, every backward):
+    a compiled function's call unboxes an array argument in ~0.15 us, an address in a tenth."""
+    return _replay(start, skip_pause, retain, R_at, S_at, SH_at, G_at, goff_at, ginit_at, _pu8(state_at),
+                   _pu8(pause_at), _pu8(saves_at), _pi64(vjps_at), _pu8(inline_at), _pi64(live_at), None)
+
+
+@njit(cache=True, error_model="numpy")
+def _replay(start, skip_pause, retain, R_at, S_at, SH_at, G_at, goff_at, ginit_at, state, pause, saves, vjps, inline,
+            live, clock):
     R, F, S, SH = _pi32(R_at), _p64(R_at), _pi64(S_at), _pi64(SH_at)
-    Gp, goffp, ginitp = _p64(G.ctypes.data), _pi64(goff.ctypes.data), _pu8(ginit.ctypes.data)
+    Gp, goffp, ginitp = _p64(G_at), _pi64(goff_at), _pu8(ginit_at)
     entered = last = cycles() if clock is not None else 0
     r = start
     while r >= 0:
         op = R[r * 10]
-        if ginit[R[r * 10 + 1]] == 0 and op != PYTHON_CODE:  # no gradient reaches this record
+        if ginitp[R[r * 10 + 1]] == 0 and op != PYTHON_CODE:  # no gradient reaches this record
             if saves[op] and state[r] == 0:
                 live[0] += 1
             r -= 1
@@ -243,10 +263,33 @@ def replay(start, skip_pause, retain, R_at, S_at, SH_at, G, goff, ginit, state, 
     return r
 
 
+@njit(cache=True)
+def prepare_seed_at(S_at, SH_at, n, goff_at, ginit_at, G_at, capacity, seed, value):
+    """``prepare_into`` (each slot's offset in the gradient arena, -1 for none; the written
+    flags cleared) on buffers given by address; then, where the arena of ``capacity`` elements
+    at ``G_at`` holds them all, slot ``seed``'s one-element gradient set to ``value`` (a
+    ``loss.backward()``: no seeding in Python). Returns the arena size needed."""
+    S, SH, goff, ginit = _pi64(S_at), _pi64(SH_at), _pi64(goff_at), _pu8(ginit_at)
+    total = 0
+    for s in range(n):
+        ginit[s] = 0
+        info = S[s * 2 + 1]
+        if (info >> 34) & 1:
+            goff[s] = total
+            total += SH[info & 0xFFFFFFFF]
+        else:
+            goff[s] = -1
+    if 0 <= seed and total <= capacity and goff[seed] >= 0:
+        _p64(G_at)[goff[seed]] = value
+        ginit[seed] = 1
+    return total
+
+
 PYTHON_CODE = PYTHON.code
 _generated = None
 _compiled = {}
 _tables = []
+_tables_at = []
 
 
 def tables():
@@ -258,7 +301,15 @@ def tables():
             vjps[: len(_tables[0])] = _tables[0]
         inline = [_INLINE.get((spec.kind, spec.vjp), 0) for spec in OPS]
         _tables[:] = [vjps, np.array([spec.saves for spec in OPS], dtype=np.uint8), np.array(inline, np.uint8)]
+        _tables_at[:] = [_address(_tables[1]), _address(vjps), _address(_tables[2])]
     return _tables
+
+
+def tables_at():
+    """The addresses of ``tables()``' saves, vjps and inline arrays, in ``replay_at``'s order."""
+    if not _tables or len(_tables[0]) != len(OPS):
+        tables()
+    return _tables_at
 
 
 def ensure_compiled(code):
