@@ -20,9 +20,9 @@ does. Float32 data is summed as PyTorch sums it, in float32, but in blocks of ``
 elements whose sums are added in float64, and its per-element gradients are float32; sums of
 products (the loss's ``sum(r * r)``, the gradients' ``sum(g * x)``) are fused multiply-adds.
 Float64 data stays float64 throughout. A product added to a value (``a + b * x``) is one fused
-multiply-add too, rounded once where eager NumPy rounds twice (as ATen's vectorized kernels
-contract them): values agree with eager's to an ulp, not bit for bit; this takes 3 of the poly
-step's 15 vector operations per element. What the hand-fused loop does and this one does not:
+multiply-add too, rounded once where eager (NumPy's and PyTorch's separate ops) rounds twice:
+values agree with eager's to an ulp, not bit for bit; this takes 3 of the poly step's 15
+vector operations per element. What the hand-fused loop does and this one does not:
 values are not reordered.
 
 Which tapes fuse: every record is elementwise (op table kinds "ew1"/"ew2" with a ``fwd``, or
