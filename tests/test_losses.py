@@ -78,9 +78,7 @@ def test_one_node_losses_list_their_inputs_as_torch_does(reduction):
         x = lib.tensor(X, requires_grad=True)
         ce = lib.nn.functional.cross_entropy(x * 2, lib.tensor(T), reduction=reduction).grad_fn
         bce = lib.nn.functional.binary_cross_entropy_with_logits(x + 1, lib.tensor(Y), reduction=reduction).grad_fn
-        mse = lib.nn.functional.mse_loss(x, lib.tensor(Y), reduction=reduction).grad_fn
-        got = (ce.name(), _names(ce), type(ce.next_functions[0][0]).__name__ and _names(ce.next_functions[0][0]),
-               bce.name(), _names(bce), mse.name(), _names(mse))
+        got = (ce.name(), _names(ce), _names(ce.next_functions[0][0]), bce.name(), _names(bce))
         if lib is at:
             ours = got
     assert ours == got
