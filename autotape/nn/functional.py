@@ -138,9 +138,11 @@ def _host(t, what=None):
 
 
 def _class_weights(input, target, weight, ignore_index):
-    """Per element of ``input`` (class dim 1, or 0 of a 1-d input): minus the weight of its
-    class where that class is the element's target and the target is not ``ignore_index``, else
-    0; and the sum of the targets' weights (a mean's divisor). PyTorch's checks and messages."""
+    """(m, total, keep, w): per element of ``input`` (class dim 1, or 0 of a 1-d input), ``m``
+    is minus the weight of its class where that class is the element's target and the target is
+    not ``ignore_index``, else 0 (a constant tensor); ``total`` the sum of the targets' weights
+    (a mean's divisor); ``keep`` where targets are not ignored; ``w`` the class weights (NumPy).
+    PyTorch's checks and messages."""
     shape, ndim = tuple(input.shape), input.dim()
     if ndim == 0:
         raise ValueError("Expected 1 or more dimensions (got 0)")

@@ -7,12 +7,12 @@ import math
 import numpy as np
 
 from ..cuda.array import CudaArray
-from . import elementwise as ew, reduce as red
-from .apply import cuda_ops, unary
-from .reduce import SUM
 from ..grad_mode import _state as _grad_state
 from ..tape import current_tape
 from ..tensor import _wrap, note_unrecorded
+from . import elementwise as ew, reduce as red
+from .apply import cuda_ops, unary
+from .reduce import SUM
 from .table import alias, defop
 
 
