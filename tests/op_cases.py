@@ -82,6 +82,11 @@ CASES = {
     "mul": binary(lambda T, x, y: x * y),
     "div": binary(lambda T, x, y: x / y, "positive"),
     "pow": binary(lambda T, x, y: x ** y, "positive"),
+    # (the losses' own elementwise ops: input and target of one shape, both differentiable)
+    "bce_logits": binary(lambda T, x, y: T.nn.functional.binary_cross_entropy_with_logits(
+        x, y.expand_as(x), reduction="none"), shapes=[((3,), (3,)), ((2, 3), (2, 3)), ((2, 3), ())]),
+    "bce": binary(lambda T, x, y: T.nn.functional.binary_cross_entropy(
+        T.sigmoid(x), T.sigmoid(y).expand_as(x), reduction="none"), shapes=[((3,), (3,)), ((2, 3), (2, 3))]),
     "minimum": binary(lambda T, x, y: T.minimum(x, y)),
     "maximum": binary(lambda T, x, y: T.maximum(x, y)),
     "where": binary(lambda T, x, y: T.where(x > 0, x, y)),

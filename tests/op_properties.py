@@ -185,6 +185,20 @@ def where_case(draw):
                 lambda c, x, y: np.where(c > 0, x, y), list(b.input_shapes), grads=[False, True, True])
 
 
+def same_shape_pair(desc, fn, ref, domain="normal"):
+    return st.builds(lambda s: Case(desc, fn, ref, [s, s], domain), shapes())
+
+
+def _sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def _bce_ref(x, y):
+    p, t = _sigmoid(x), _sigmoid(y)
+    with np.errstate(divide="ignore"):
+        return -(t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log1p(-p), -100))
+
+
 # -- reductions -----------------------------------------------------------------------------------
 
 @st.composite
@@ -587,6 +601,14 @@ PROPS = {
     "squeeze_dims": squeeze_case("dims"),
     "add": binary("x + y", lambda T, x, y: x + y, np.add),
     "sub": binary("x - y", lambda T, x, y: x - y, np.subtract),
+    "bce_logits": same_shape_pair(
+        "F.binary_cross_entropy_with_logits(x, y, reduction='none')",
+        lambda T, x, y: T.nn.functional.binary_cross_entropy_with_logits(x, y, reduction="none"),
+        lambda x, y: (1 - y) * x + np.logaddexp(0, -x), "wide"),
+    "bce": same_shape_pair(
+        "F.binary_cross_entropy(sigmoid(x), sigmoid(y), reduction='none')",
+        lambda T, x, y: T.nn.functional.binary_cross_entropy(T.sigmoid(x), T.sigmoid(y), reduction="none"),
+        _bce_ref),
     "mul": binary("x * y", lambda T, x, y: x * y, np.multiply),
     "div": binary("x / y", lambda T, x, y: x / y, np.divide, "positive"),
     "pow": binary("x ** y", lambda T, x, y: x ** y, np.power, "positive"),

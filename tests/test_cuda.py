@@ -522,3 +522,41 @@ def test_an_optimizer_step_refuses_a_parameter_with_a_kept_copied_view():
     kept = w.T  # noqa: F841 (on the CPU it would show the update; here it would not)
     with pytest.raises(RuntimeError, match="a copy"):
         opt.step()
+
+
+@pytest.mark.parametrize("name", ["mse", "bce_logits_weights", "bce_weight", "nll_weight", "nll_1d",
+                                  "cross_entropy_weight_smoothing", "cross_entropy_3d", "cross_entropy_probs"])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_losses_match_cpu(name, reduction):
+    import test_losses
+
+    fn, x0, rest = test_losses.CASES[name]
+    results = []
+    for device in ("cpu", "cuda"):
+        x = autotape.tensor(x0, device=device, requires_grad=True)
+        out = fn(autotape, autotape.nn.functional, x, *(autotape.tensor(r, device=device) for r in rest),
+                 reduction=reduction)
+        out.backward(autotape.ones_like(out))
+        results.append((out.grad_fn.name(), out.detach().cpu().numpy(), x.grad.cpu().numpy()))
+    (name_cpu, v_cpu, g_cpu), (name_cuda, v_cuda, g_cuda) = results
+    assert name_cuda == name_cpu
+    np.testing.assert_allclose(v_cuda, v_cpu, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(g_cuda, g_cpu, rtol=1e-12, atol=1e-15)
+
+
+def test_fused_loss_of_an_alias_keeps_its_scale():
+    """A compiled CUDA step ending in mse_loss (its mean an alias of sum, named MseLossBackward0)
+    is fused with the mean's scale."""
+    w = autotape.tensor([0.5, -1.0, 2.0], device="cuda", requires_grad=True)
+    x = autotape.tensor([1.0, 2.0, 3.0], device="cuda")
+    y = autotape.tensor([0.0, 1.0, 0.5], device="cuda")
+    step = autotape.compile(lambda: autotape.nn.functional.mse_loss(w * x, y))
+    for _ in range(2):
+        w.grad = None
+        loss = step()
+        loss.backward()
+        want = ((w * x - y) ** 2).mean()
+        np.testing.assert_allclose(loss.item(), want.item(), rtol=1e-6)
+        np.testing.assert_allclose(w.grad.cpu().numpy(), (2 * (w * x - y) * x / 3).detach().cpu().numpy(),
+                                   rtol=1e-6)
+    assert "fused CUDA kernel" in step.explain()

@@ -285,3 +285,59 @@ def test_fit_matches_pytorch(case):
 def test_fit_converges_to_recorded_values(case):
     loss_1000, loss_final, *params = EXPECTED[case]
     _check(case, _run("autotape", case), {1000: loss_1000}, loss_final, np.array(params))
+
+
+def autograd_tutorial(lib, w0, b0):
+    """"Automatic Differentiation with torch.autograd" (beginner/basics/autogradqs_tutorial), as
+    written there but for ``w`` and ``b``, given (both libraries start from the same values):
+    what it prints, object addresses left out."""
+    import contextlib
+    import io
+    import re
+
+    torch = lib
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        x = torch.ones(5)  # input tensor
+        y = torch.zeros(3)  # expected output
+        w = torch.tensor(w0, requires_grad=True)
+        b = torch.tensor(b0, requires_grad=True)
+        z = torch.matmul(x, w) + b
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y)
+        print(f"Gradient function for z = {z.grad_fn}")
+        print(f"Gradient function for loss = {loss.grad_fn}")
+        print([type(f).__name__ for f, _ in loss.grad_fn.next_functions])
+        print(loss)
+        loss.backward()
+        print(w.grad)
+        print(b.grad)
+        z = torch.matmul(x, w) + b
+        print(z.requires_grad)
+        with torch.no_grad():
+            z = torch.matmul(x, w) + b
+        print(z.requires_grad)
+        z = torch.matmul(x, w) + b
+        z_det = z.detach()
+        print(z_det.requires_grad)
+        inp = torch.eye(4, 5, requires_grad=True)
+        out = (inp + 1).pow(2).t()
+        out.backward(torch.ones_like(out), retain_graph=True)
+        print(f"First call\n{inp.grad}")
+        out.backward(torch.ones_like(out), retain_graph=True)
+        print(f"\nSecond call\n{inp.grad}")
+        inp.grad.zero_()
+        out.backward(torch.ones_like(out), retain_graph=True)
+        print(f"\nCall after zeroing gradients\n{inp.grad}")
+    return re.sub(r" at 0x[0-9a-f]+", "", printed.getvalue()), w.grad.numpy(), b.grad.numpy()
+
+
+def test_autograd_tutorial_prints_what_pytorch_prints():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    w0, b0 = rng.standard_normal((5, 3)).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    ours, ours_w, ours_b = autograd_tutorial(autotape, w0, b0)
+    theirs, their_w, their_b = autograd_tutorial(torch, w0, b0)
+    assert "BinaryCrossEntropyWithLogitsBackward0" in ours
+    assert ours.replace("autotape", "torch") == theirs
+    np.testing.assert_allclose(ours_w, their_w, rtol=1e-6)
+    np.testing.assert_allclose(ours_b, their_b, rtol=1e-6)

@@ -1,7 +1,12 @@
 """``grad_fn`` objects: a view of one tape record, named as PyTorch names it (AddBackward0, ...).
 The same for CPU and CUDA tapes: both answer ``grad_fn_name``, ``input_slots``, ``producer_of``
 and ``leaves``."""
+import weakref
+
 _classes = {}
+# tape -> {record: the inputs of the composite op it ends}: a loss that PyTorch computes in one
+# node lists its inputs as next_functions, not the inner records it is made of here
+_composites = weakref.WeakKeyDictionary()
 # ops whose PyTorch form takes a number as a second input (x + 2, x * 2, 2 / x): next_functions
 # lists it, as (None, 0)
 _NUMBER_OPERAND = frozenset(("add_scalar", "sub_scalar", "mul_scalar", "div_scalar", "rdiv_scalar"))
@@ -27,6 +32,9 @@ class Node:
     @property
     def next_functions(self):
         tape, out = self._tape, []
+        inputs = _composites.get(tape, {}).get(self._rec)
+        if inputs is not None:
+            return tuple((None if t is None else t.grad_fn or AccumulateGrad(t), 0) for t in inputs)
         op = _op_name(tape, self._rec)
         slots = tape.input_slots(self._rec)
         for slot in slots[1:] if op in _CONDITION_FIRST else slots:
@@ -122,6 +130,17 @@ def _class(name):
 
 def _node(tape, rec):
     return _class(tape.grad_fn_name(rec))(tape, rec)
+
+
+def composite(out, *inputs):
+    """``out`` ends an op made of several records (a loss) whose differentiable inputs are
+    ``inputs``: its ``grad_fn`` lists them (None: one that requires no grad), as PyTorch's one
+    node does. Returns ``out``."""
+    tape = out._tape
+    if tape is not None:
+        _composites.setdefault(tape, {})[tape.producer_of(out._slot)] = tuple(
+            t if t is not None and t.requires_grad else None for t in inputs)
+    return out
 
 
 def node_for(tape, slot):

@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 
-from ..ops.reduce import MEAN, SUM
 from ..tensor import Tensor, _wrap
 from . import kernels
 from .array import CudaArray, empty
@@ -32,7 +31,8 @@ def fuse_cuda(result, flat, recorder):
         return None, "its result is not one recorded scalar"
     tape = result._tape
     last = tape.records[tape.producer[result._slot]]
-    if last.spec not in (SUM, MEAN) or len(last.ins) != 1 or last.inputs is None:
+    # (by name: a loss's final sum, an alias of SUM, is fused too; its scale is the record's own)
+    if last.spec.name not in ("sum", "mean") or len(last.ins) != 1 or last.inputs is None:
         return None, "it does not end in a full sum or mean of elementwise ops"
     order, seen = [], set()
 
@@ -90,14 +90,14 @@ def fuse_cuda(result, flat, recorder):
                 return None, "it reads a value computed from traced ones by an op the tape does not record (a mask)"
             elif not constant(t):
                 return None, "an input broadcasts other than from one element"
-    return _Plan(tape, order, leaves, virtual, n, last.spec is MEAN, result, src), None
+    return _Plan(tape, order, leaves, virtual, n, last.attrs[0], result, src), None
 
 
 class _Plan:
     """The generated kernels of one recorded CUDA tape and the tensors they read."""
 
-    def __init__(self, tape, order, leaves, virtual, n, mean, result, src):
-        self.n, self.scale = n, (1.0 / n if mean else 1.0)
+    def __init__(self, tape, order, leaves, virtual, n, scale, result, src):
+        self.n, self.scale = n, scale
         self.grad_fn = type(result.grad_fn).__name__
         self.dtype = result._data.dtype
         self.leaves = []  # (tensor, requires grad, full size, its name)

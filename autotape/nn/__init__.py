@@ -4,6 +4,6 @@ from .layers import (  # noqa: F401
     Flatten, Identity, Linear, LogSoftmax, ModuleList, ReLU, Sequential, Sigmoid, Softmax, Softplus, Tanh,
     Unflatten,
 )
-from .loss import L1Loss, MSELoss  # noqa: F401
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss  # noqa: F401
 from .module import Module  # noqa: F401
 from .parameter import Parameter  # noqa: F401

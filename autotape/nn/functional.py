@@ -1,11 +1,13 @@
 """``nn.functional``: the stateless forms of the layers and losses."""
+import math
 import warnings
 
 import numpy as np
 
-from ..ops import elementwise as ew, linalg, pointwise as pw, reduce as red, shape as sh
-from ..ops.apply import binary
-from ..tensor import Tensor
+from ..autograd.node import composite
+from ..ops import elementwise as ew, linalg, loss, pointwise as pw, reduce as red, shape as sh
+from ..ops.apply import binary, unary
+from ..tensor import Tensor, _recordings, _trace, _wrap
 
 sigmoid = pw.sigmoid
 tanh = pw.tanh
@@ -54,25 +56,189 @@ def _reduction(size_average, reduce, reduction):
     return reduction
 
 
-def _pointwise_loss(fn, input, target, reduction):
-    """``fn(input - target)``, reduced as ``reduction`` (checked) says."""
+def _pointwise_loss(fn, input, target):
+    """``fn(input - target)`` (with PyTorch's warning where they broadcast)."""
     if (target._data.shape if isinstance(target, Tensor) else np.shape(target)) != input._data.shape:
         warnings.warn(
             f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
             "This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",
             stacklevel=3,
         )
-    out = fn(input - target)
+    return fn(input - target)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Mean (or sum, or elementwise) squared error, its grad_fn named MseLossBackward0 as
+    PyTorch's (whose next_functions, unlike PyTorch's, are its square's: the poly fit's loss
+    is computed every step, and listing its inputs instead costs 2-3 us)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    return loss.reduce_loss("MseLossBackward0", _pointwise_loss(pw.square, input, target), reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Mean (or sum, or elementwise) absolute error (PyTorch's is made of abs and mean or sum,
+    and shows them)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    out = _pointwise_loss(pw.abs, input, target)
     if reduction == "sum":
         return red.sum(out)
     return red.mean(out) if reduction == "mean" else out
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
-    """Mean (or sum, or elementwise) squared error."""
-    return _pointwise_loss(pw.square, input, target, _reduction(size_average, reduce, reduction))
+def _not_differentiable(fn, **tensors):
+    for name, t in tensors.items():
+        if t is not None and t.requires_grad:
+            raise RuntimeError(f"The function '{fn}' is not differentiable with respect to argument '{name}'. "
+                               "This input cannot have requires_grad True.")
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
-    """Mean (or sum, or elementwise) absolute error."""
-    return _pointwise_loss(pw.abs, input, target, _reduction(size_average, reduce, reduction))
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
+    """``-w [p y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))]``, computed from the logits ``x``
+    as PyTorch does (no overflow for large ``|x|``); ``pos_weight`` ``p`` weighs the positives."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if target.shape != input.shape:
+        raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    _not_differentiable("binary_cross_entropy_with_logits", weight=weight, pos_weight=pos_weight)
+    out = binary(loss.BCE_LOGITS, input, target)
+    if pos_weight is not None:  # (1 + (p - 1) y) softplus(-x) is the term above plus (p - 1) y softplus(-x)
+        out = out + (pos_weight - 1) * target * pw.softplus(-input)
+    if weight is not None:
+        out = out * weight
+    return composite(loss.reduce_loss("BinaryCrossEntropyWithLogitsBackward0", out, reduction), input, target)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    """``-w [y log x + (1 - y) log(1 - x)]`` of probabilities ``x``, each log clamped at -100
+    (as PyTorch's: a finite loss and gradient at 0 and 1)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if target.shape != input.shape:
+        raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
+                         f"({input.shape}) is deprecated. Please ensure they have the same size.")
+    if target.dtype != input.dtype:
+        raise RuntimeError(f"Found dtype {red._torch_name(target._data.dtype)} but expected "
+                           f"{red._torch_name(input._data.dtype)}")
+    if input.numel():  # (read past autotape.compile, as a check: a replay does not repeat it)
+        data = _host(input)
+        if not (0.0 <= data.min() and data.max() <= 1.0):  # (a NaN fails too)
+            raise RuntimeError("all elements of input should be between 0 and 1")
+    out = binary(loss.BCE, input, target)
+    if weight is not None:
+        out = out * weight
+    return composite(loss.reduce_loss("BinaryCrossEntropyBackward0", out, reduction), input, target)
+
+
+def _host(t, what=None):
+    """``t``'s values as a NumPy array. ``what``: the values go into constants of the tape, so
+    ``autotape.compile`` is told (a traced tensor's values refuse, a captured one's are watched)."""
+    if what is not None and _recordings[0] and _trace.recorder is not None:
+        _trace.recorder.on_read(t, what)
+    data = t._data
+    return data if type(data) is np.ndarray else data.host()
+
+
+def _class_weights(input, target, weight, ignore_index):
+    """(m, total, keep, w): per element of ``input`` (class dim 1, or 0 of a 1-d input), ``m``
+    is minus the weight of its class where that class is the element's target and the target is
+    not ``ignore_index``, else 0 (a constant tensor); ``total`` the sum of the targets' weights
+    (a mean's divisor); ``keep`` where targets are not ignored; ``w`` the class weights (NumPy).
+    PyTorch's checks and messages."""
+    shape, ndim = tuple(input.shape), input.dim()
+    if ndim == 0:
+        raise ValueError("Expected 1 or more dimensions (got 0)")
+    if target.dtype.is_floating_point:
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {red._torch_name(target._data.dtype)}")
+    if ndim >= 2 and target.dim() >= 1 and target.shape[0] != shape[0]:
+        raise ValueError(f"Expected input batch_size ({shape[0]}) to match target batch_size ({target.shape[0]}).")
+    if ndim <= 2 and target.dim() != ndim - 1:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    if ndim > 2 and tuple(target.shape) != shape[:1] + shape[2:]:
+        raise RuntimeError(f"Expected target size {list(shape[:1] + shape[2:])}, got {list(target.shape)}")
+    n_classes = shape[1] if ndim >= 2 else shape[0]
+    dt = input._data.dtype
+    if weight is None:
+        w = np.ones(n_classes, dt)
+    else:
+        if weight.shape != (n_classes,):
+            raise RuntimeError(f"weight tensor should be defined either for all {n_classes} classes or no classes "
+                               f"but got weight tensor of shape: {list(weight.shape)}")
+        if weight.dtype != input.dtype:
+            raise RuntimeError(f"expected scalar type {red._torch_name(dt)} but found "
+                               f"{red._torch_name(weight._data.dtype)}")
+        w = _host(weight, "nll_loss's weight")
+    t = _host(target, "nll_loss's targets").astype(np.int64)
+    keep = t != ignore_index
+    bad = keep & ((t < 0) | (t >= n_classes))
+    if bad.any():
+        raise IndexError(f"Target {t[bad].flat[0]} is out of bounds.")
+    t = np.where(keep, t, 0)
+    wt = np.where(keep, w[t], 0).astype(dt)
+    m = np.zeros((shape[0], n_classes, math.prod(shape[2:])) if ndim >= 2 else shape, dt)
+    if ndim >= 2:
+        np.put_along_axis(m, t.reshape(shape[0], 1, -1), -wt.reshape(shape[0], 1, -1), axis=1)
+    else:
+        m[t] = -wt
+    return _on(input, m.reshape(shape)), float(wt.sum()), keep, w
+
+
+def _on(like, array):
+    """``array`` as a constant tensor on ``like``'s device."""
+    t = _wrap(array)
+    return t.to(like.device) if like.is_cuda else t
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    """Minus the (weighted) log-probability ``input`` gives each target class; class dim 1 (or
+    0 of a 1-d input); targets equal to ``ignore_index`` count for nothing."""
+    reduction = _reduction(size_average, reduce, reduction)
+    m, total, _, _ = _class_weights(input, target, weight, ignore_index)
+    ndim, shape = input.dim(), tuple(input.shape)
+    name = "NllLoss2DBackward0" if ndim > 2 else "NllLossBackward0"
+    x = input
+    if ndim == 3 or ndim > 4:  # PyTorch's: the 2-d loss of a view, (N, C, 1, d1 * d2 ...)
+        x, m = input.view(shape[0], shape[1], 1, -1), m.view(shape[0], shape[1], 1, -1)
+    terms = x * m
+    if reduction == "none":
+        out = loss.loss_sum(loss.SUMS[name], terms, 1.0, 1 if ndim >= 2 else 0)
+    else:
+        scale = 1.0 if reduction == "sum" else (1.0 / total if total else math.nan)
+        out = loss.loss_sum(loss.SUMS[name], terms, scale)
+    composite(out, x)
+    return out.view(shape[:1] + shape[2:]) if reduction == "none" and x is not input else out
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
+    """``nll_loss(log_softmax(input, class dim), target)`` for class indices; for class
+    probabilities (a float target of the input's shape) ``-(target * log_softmax(input))``
+    summed over the classes. ``label_smoothing`` mixes the targets with the uniform distribution."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if input.dim() == 0:
+        raise ValueError("Expected 1 or more dimensions (got 0)")
+    cdim = 1 if input.dim() >= 2 else 0
+    n_classes = input.shape[cdim]
+    logp = red.log_softmax(input, cdim)
+    if target.dtype.is_floating_point and target.shape == input.shape:  # class probabilities
+        if label_smoothing:
+            target = target * (1 - label_smoothing) + label_smoothing / n_classes
+        terms = logp * target
+        if weight is not None:
+            terms = terms * weight.reshape((n_classes,) + (1,) * (input.dim() - cdim - 1))
+        if reduction == "none":
+            return -red.sum(terms, cdim)
+        out = -red.sum(terms)
+        return out if reduction == "sum" else unary(loss.DIV_BY_NUMBER, out, input.numel() / n_classes)
+    out = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    if not label_smoothing:
+        return out
+    _, total, keep, w = _class_weights(input, target, weight, ignore_index)
+    w = w.reshape((n_classes,) + (1,) * (input.dim() - cdim - 1))
+    minus_w = -np.where(np.expand_dims(keep, cdim), w, 0).astype(input._data.dtype)  # (ignored targets: 0)
+    smooth = red.sum(logp * _on(input, np.broadcast_to(minus_w, tuple(input.shape)).copy()), cdim)
+    if reduction != "none":
+        smooth = red.sum(smooth)
+        if reduction == "mean":
+            smooth = smooth / (total if weight is not None else float(keep.sum()))
+    return out * (1 - label_smoothing) + smooth * (label_smoothing / n_classes)

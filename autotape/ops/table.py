@@ -70,3 +70,12 @@ def defop(name, grad_fn, kind, vjp, forward=None, uses=None, fwd=None, scalar=No
     OPS.append(spec)
     BY_NAME[name] = spec
     return spec
+
+
+def alias(spec, grad_fn):
+    """An op that is ``spec`` in all but the ``grad_fn`` name it shows: the same name, kernels
+    and VJP, an opcode of its own. A composite (a loss made of several ops) records its last op
+    with one, so its result's ``grad_fn`` is named as PyTorch names the composite."""
+    same = OpSpec(spec.name, grad_fn, spec.kind, spec.vjp, spec.forward, spec.uses, spec.fwd, spec.scalar)
+    OPS.append(same)
+    return same
