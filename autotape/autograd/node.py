@@ -88,7 +88,7 @@ class AccumulateGrad:
 def _saved_value(tape, rec, at):
     """Input ``at`` (-1: the output) of record ``rec`` where its VJP reads it, else None."""
     from ..ops import OPS
-    from ..tape import Tape, _address
+    from ..tape import Tape
     from ..tensor import _wrap
 
     if type(tape) is not Tape:  # (a CUDA record keeps what its own VJP needs, in its own order)
@@ -107,11 +107,10 @@ def _saved_value(tape, rec, at):
     leaf = next((t for s, t in tape.leaves if s == slot), None)
     if leaf is not None:
         return leaf
-    addr = tape.slot_addr(slot)
-    data = next((a for a in tape.vals if a.size and _address(a) == addr), None)
+    data = tape.saved_value(slot)
     if data is None:
         raise RuntimeError(_FREED)
-    return _wrap(data.reshape(tape.slot_shape(slot)))
+    return _wrap(data)
 
 
 def _op_name(tape, rec):

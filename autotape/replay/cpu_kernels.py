@@ -91,6 +91,22 @@ def call_vjp(typingctx, address, r, R, F, S, SH, G, goff, ginit):
 
 
 @intrinsic
+def prefetch(typingctx, addr):
+    """Ask the CPU to bring the cache line at ``addr`` in (a hint: it never faults, so any
+    address will do, a released value's too)."""
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = builder.module.declare_intrinsic("llvm.prefetch", fnty=ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]))
+        # read (0), keep in all cache levels (3), data cache (1)
+        builder.call(fn, [builder.inttoptr(args[0], i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(types.int64), codegen
+
+
+@intrinsic
 def _read_cycle_counter(typingctx):
     def codegen(context, builder, signature, args):
         from llvmlite import ir
