@@ -340,9 +340,15 @@ class CompiledFunction:
         if entry is not None:
             if isinstance(entry, _Eager):
                 return self.fn(*args, **kwargs)
-            if self.names_hold is not None and not self._names_hold():
-                self._rebound()
-                return self._record(key, flat, args, kwargs)
+            holds = self.names_hold
+            if holds is not None:
+                try:
+                    held = holds()
+                except ValueError:  # a closure cell it reads was emptied
+                    held = False
+                if not held:
+                    self._rebound()
+                    return self._record(key, flat, args, kwargs)
             out = entry.run(flat)
             if out is not None:
                 if len(self.cache) > 1:
@@ -350,12 +356,6 @@ class CompiledFunction:
                 return out
             del self.cache[key]  # a captured leaf's .data was replaced: record again
         return self._record(key, flat, args, kwargs)
-
-    def _names_hold(self):
-        try:
-            return self.names_hold()
-        except ValueError:  # a closure cell it reads was emptied
-            return False
 
     def _rebound(self):
         """A name the function reads holds another object now: every cached entry is stale. Done
