@@ -6,12 +6,14 @@ so rebinding a name the function reads (``w = torch.tensor(5.0)`` or ``lr = 0.01
 notebook cell, ``model.weight = nn.Parameter(...)``, a redefined helper function) must record
 again: replaying would silently use the old values. The names are the function's globals and
 closure cells, followed through the plain Python functions and Modules they hold (a Module's
-``forward`` reads names too, and its attributes). Tensors, Modules and functions are compared
-by identity; numbers, strings and tuples of them by value. Objects inside a mutable container
+``forward`` reads names too, and its attributes). Tensors, arrays, Modules and functions are
+compared by identity; numbers, strings and tuples of them by value. Objects inside a mutable container
 (``params[0] = new``) are not followed.
 """
 import dis
 import types
+
+import numpy as np
 
 from .tensor import Tensor
 
@@ -59,7 +61,8 @@ def _reads(fn, Module):
         v = g.get(name, _MISSING)
         if v is not _MISSING:
             out.append((("global", g, name), v))
-    return [(w, v) for w, v in out if isinstance(v, (Tensor, Module)) or _user_function(v) or _plain(v)]
+    return [(w, v) for w, v in out
+            if isinstance(v, (Tensor, Module, np.ndarray)) or _user_function(v) or _plain(v)]
 
 
 def _plain(v):
