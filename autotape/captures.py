@@ -8,7 +8,7 @@ again: replaying would silently use the old values. The names are the function's
 closure cells, followed through the plain Python functions and Modules they hold (a Module's
 ``forward`` reads names too, and its attributes). Tensors, arrays, Modules and functions are
 compared by identity; numbers, strings and tuples of them by value. Objects inside a mutable container
-(``params[0] = new``) are not followed.
+(``params[0] = new``) and attributes of objects other than Modules are not followed.
 """
 import dis
 import types
@@ -92,9 +92,11 @@ def guard(fn):
     Module = _module_type()
     checks, names, env, modules, seen = [], [], {"MISSING": _MISSING, "_same": _same}, [], set()
     todo = [(fn, 0)]
-    if isinstance(fn, Module):
+    if isinstance(fn, Module):  # compile(model)
         modules.append(fn)
         todo = [(type(fn).forward, 0)]
+    elif isinstance(fn, types.MethodType) and isinstance(fn.__self__, Module):  # compile(model.forward)
+        modules.append(fn.__self__)
     while todo:
         f, depth = todo.pop()
         for where, v in _reads(f, Module):

@@ -590,6 +590,11 @@ def test_rebinding_a_name_the_function_reads_records_again():
     records = f.records
     model.train()  # an attribute set that leaves the layout alone: replayed
     assert f().item() == 42.0 and f.records == records
+    for compiled in (torch.compile(model), torch.compile(model.forward)):  # the Module itself, its method
+        assert compiled(xx).sum().item() == 42.0
+        model[0].bias = torch.nn.Parameter(torch.tensor([1.5]))
+        assert compiled(xx).sum().item() == 46.0
+        model[0].bias = torch.nn.Parameter(torch.tensor([0.5]))
 
     class Branches(torch.nn.Module):
         def __init__(self):
