@@ -1,15 +1,19 @@
 """What a compiled function reads by name, and a guard that those names still hold what they
 held when it was recorded.
 
-A replay reads the recorded tensors by address, so rebinding a name the function reads
-(``w = torch.tensor(5.0)`` in the next notebook cell, ``model.weight = nn.Parameter(...)``,
-a redefined helper function) must record again: replaying would silently use the old tensors.
-The names are the function's globals and closure cells, followed through the plain Python
-functions and Modules they hold (a Module's ``forward`` reads names too). Objects inside a
-container (``params[0] = new``) are not followed.
+A replay reads the recorded tensors by address and has the recorded Python numbers baked in,
+so rebinding a name the function reads (``w = torch.tensor(5.0)`` or ``lr = 0.01`` in the next
+notebook cell, ``model.weight = nn.Parameter(...)``, a redefined helper function) must record
+again: replaying would silently use the old values. The names are the function's globals and
+closure cells, followed through the plain Python functions and Modules they hold (a Module's
+``forward`` reads names too, and its attributes). Tensors, arrays, Modules and functions are
+compared by identity; numbers, strings and tuples of them by value. Objects inside a mutable container
+(``params[0] = new``) and attributes of objects other than Modules are not followed.
 """
 import dis
 import types
+
+import numpy as np
 
 from .tensor import Tensor
 
@@ -57,29 +61,42 @@ def _reads(fn, Module):
         v = g.get(name, _MISSING)
         if v is not _MISSING:
             out.append((("global", g, name), v))
-    return [(w, v) for w, v in out if isinstance(v, (Tensor, Module)) or _user_function(v)]
+    return [(w, v) for w, v in out
+            if isinstance(v, (Tensor, Module, np.ndarray)) or _user_function(v) or _plain(v)]
+
+
+def _plain(v):
+    """A value a replay has baked in and that is compared by value: a number, a string, None, or
+    a tuple of those."""
+    if isinstance(v, tuple):
+        return all(map(_plain, v))
+    return v is None or type(v) in (bool, int, float, complex, str)
 
 
 def _module_layout(m):
-    """The identities of everything a Module's forward may read by attribute, recursively."""
-    ids = []
+    """What a Module's forward may read by attribute, recursively: the identities of its tensors
+    and submodules, the values of its plain attributes (``training`` too)."""
+    layout = []
     for sub in m.modules():
         d = sub.__dict__
-        ids += [id(v) for v in d.values() if isinstance(v, Tensor)]
+        layout += [id(v) if isinstance(v, Tensor) else (k, v) for k, v in d.items()
+                   if isinstance(v, Tensor) or _plain(v)]
         for key in ("_parameters", "_buffers", "_modules"):
-            ids += [id(v) for v in d[key].values()]
-    return ids
+            layout += [id(v) for v in d[key].values()]
+    return layout
 
 
 def guard(fn):
     """A function of no arguments, True while every name ``fn`` reads still holds the object it
     holds now (and the Modules among them are laid out as now); or None when it reads none."""
     Module = _module_type()
-    checks, names, env, modules, seen = [], [], {"MISSING": _MISSING}, [], set()
+    checks, names, env, modules, seen = [], [], {"MISSING": _MISSING, "_same": _same}, [], set()
     todo = [(fn, 0)]
-    if isinstance(fn, Module):
+    if isinstance(fn, Module):  # compile(model)
         modules.append(fn)
         todo = [(type(fn).forward, 0)]
+    elif isinstance(fn, types.MethodType) and isinstance(fn.__self__, Module):  # compile(model.forward)
+        modules.append(fn.__self__)
     while todo:
         f, depth = todo.pop()
         for where, v in _reads(f, Module):
@@ -89,7 +106,9 @@ def guard(fn):
             seen.add(key)
             k = len(seen)
             env[f"o{k}"], env[f"w{k}"] = v, where[1]
-            checks.append(f"w{k}.cell_contents is o{k}" if where[0] == "cell" else f"w{k}.get({where[2]!r}, MISSING) is o{k}")
+            read = f"w{k}.cell_contents" if where[0] == "cell" else f"w{k}.get({where[2]!r}, MISSING)"
+            # (a plain value by value, its type too: 1 == 1.0 == True)
+            checks.append(f"{read} is o{k}" if not _plain(v) else f"({read} is o{k} or _same({read}, o{k}))")
             names.append(where[2] if where[0] == "global" else _cell_name(f, where[1]))
             if isinstance(v, Module):
                 modules.append(v)
@@ -119,6 +138,11 @@ def guard(fn):
     holds = eval(f"lambda: {' and '.join(checks)}", env)
     holds.rebound = lambda: [n for c, n in zip(checks, names) if not _holds(c, env)]
     return holds
+
+
+def _same(a, b):
+    return type(a) is type(b) and (a == b or a != a and b != b) if not isinstance(a, tuple) else \
+        type(b) is tuple and len(a) == len(b) and all(map(_same, a, b))
 
 
 def _holds(check, env):

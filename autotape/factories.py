@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+from numba import njit
 
 from . import dtypes
 from .devices import parse as _parse_device
@@ -237,11 +238,34 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     return _make(data, dtype, device, requires_grad)
 
 
+@njit(cache=True, fastmath={"contract"})
+def _linspace_into(out, index, start, end, step):
+    # ATen's kernel: the first half counts up from start, the second down from end, each value one
+    # fused multiply-add (ATen's build contracts it; "contract" makes LLVM do the same here)
+    n = out.size
+    half = n // 2
+    for i in range(half):
+        out[i] = start + step * index[i]
+    for i in range(half, n):
+        out[i] = end - step * index[n - i - 1]
+
+
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
-    data = np.linspace(float(start), float(end), int(steps), dtype=np.float64).astype(_np_dtype(dtype))
-    return _make(data, dtype, device, requires_grad)
+    np_dtype, steps = _np_dtype(dtype), int(steps)
+    # PyTorch's values bit for bit (the tutorials' x): start, end and the step in the dtype (for
+    # an integer dtype: the bounds truncated, the step and values in float64, truncated at the end)
+    t = np_dtype.type if np_dtype.kind == "f" else np.float64
+    first, last = t(float(start)), t(float(end))
+    if np_dtype.kind != "f":
+        first, last = t(math.trunc(first)), t(math.trunc(last))
+    data = np.empty(steps, t)
+    if steps == 1:
+        data[0] = first
+    elif steps > 1:
+        _linspace_into(data, np.arange(steps, dtype=t), first, last, t((last - first) / t(steps - 1)))
+    return _make(data.astype(np_dtype, copy=False), dtype, device, requires_grad)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):

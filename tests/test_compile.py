@@ -590,6 +590,34 @@ def test_rebinding_a_name_the_function_reads_records_again():
     records = f.records
     model.train()  # an attribute set that leaves the layout alone: replayed
     assert f().item() == 42.0 and f.records == records
+    for compiled in (torch.compile(model), torch.compile(model.forward)):  # the Module itself, its method
+        assert compiled(xx).sum().item() == 42.0
+        model[0].bias = torch.nn.Parameter(torch.tensor([1.5]))
+        assert compiled(xx).sum().item() == 46.0
+        model[0].bias = torch.nn.Parameter(torch.tensor([0.5]))
+
+    class Branches(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = 2.0
+
+        def forward(self, x):
+            return x * (self.scale if self.training else -1.0)
+
+    lr, branches, one = 0.5, Branches(), torch.tensor(1.0, requires_grad=True)
+    g = torch.compile(lambda: branches(one) * lr)  # Python values are baked into the replay
+    assert g().item() == 1.0
+    lr = 3.0
+    assert g().item() == 6.0
+    branches.scale = 4.0
+    assert g().item() == 12.0
+    branches.eval()
+    assert g().item() == -3.0
+    records = g.records
+    lr = 3.0  # the same value: replayed
+    assert g().item() == -3.0 and g.records == records
+    lr = 3  # an int now: the tape would differ in dtype rules, so it records again
+    assert g().item() == -3.0 and g.records == records + 1
 
 
 def test_data_rebound_every_call_is_recorded_each_time_with_a_warning_to_pass_it_as_an_argument():

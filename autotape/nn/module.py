@@ -245,6 +245,7 @@ class Module:
             raise ValueError("training mode is expected to be boolean")
         for mod in self.modules():
             object.__setattr__(mod, "training", mode)
+        layout_epoch[0] += 1  # (a forward may branch on it)
         return self
 
     def eval(self):
