@@ -448,13 +448,18 @@ _SCATTER_SET = """def k(out_, v_, idx_, n):
 """
 
 
-def scatter_set(out, idx, v):
-    """``out.flat[idx] = v`` (``v`` in ``idx``'s shape)."""
-    _compile(("scatter_set",), _SCATTER_SET)
+def _scatter(key, source, out, idx, v):
+    """``out.flat[idx]`` written (or added to) from ``v``: one thread per element of ``v``."""
+    _compile((key,), source)
     if v.size:
         grid, tpb = _blocks(v.size)
-        launch(("scatter_set",), grid, tpb, out.a, v.a, idx.a, v.size)
+        launch((key,), grid, tpb, out.a, v.a, idx.a, v.size)
     return out
+
+
+def scatter_set(out, idx, v):
+    """``out.flat[idx] = v`` (``v`` in ``idx``'s shape)."""
+    return _scatter("scatter_set", _SCATTER_SET, out, idx, v)
 
 
 def gather(x, idx):
@@ -469,11 +474,7 @@ def gather(x, idx):
 
 def scatter_add(out, idx, g):
     """``out.flat[idx] += g``, repeated indices included."""
-    _compile(("scatter_add",), _SCATTER_ADD)
-    if g.size:
-        grid, tpb = _blocks(g.size)
-        launch(("scatter_add",), grid, tpb, out.a, g.a, idx.a, g.size)
-    return out
+    return _scatter("scatter_add", _SCATTER_ADD, out, idx, g)
 
 
 def _rows(shape, dim):
