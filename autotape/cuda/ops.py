@@ -437,6 +437,14 @@ def _write(t, result):
     bump_inplace_epoch()
 
 
+def broadcasts_to(shape, target):
+    """Whether an array of ``shape`` broadcasts to ``target`` (a write's source to its destination)."""
+    try:
+        return broadcast_shape(shape, target) == tuple(target)
+    except RuntimeError:
+        return False
+
+
 def fill_(t, value):
     check_inplace(t)
     check_no_stale_copy(t)
@@ -460,11 +468,7 @@ def copy_(t, src):
     d = t._data
     if type(d) is CudaArray:
         s = s if type(s) is CudaArray else to_device(np.asarray(s))
-        try:
-            fits = broadcast_shape(s.shape, d.shape) == tuple(d.shape)
-        except RuntimeError:
-            fits = False
-        if not fits:
+        if not broadcasts_to(s.shape, d.shape):
             raise RuntimeError(f"copy_: the source of shape {list(s.shape)} cannot be broadcast to {list(d.shape)}")
         kernels.elementwise("x", d, [("x", s)])
     else:

@@ -408,7 +408,7 @@ def setitem(input, key, value):
     from ..tape import bump_inplace_epoch
     from ..tensor import Tensor
     from .array import to_device
-    from .ops import broadcast_shape, check_no_stale_copy, mismatch
+    from .ops import broadcasts_to, check_no_stale_copy, mismatch
 
     if is_grad_enabled() and (input._rg or isinstance(value, Tensor) and value._rg):
         raise NotImplementedError(
@@ -423,11 +423,7 @@ def setitem(input, key, value):
             raise mismatch("cuda:0", "cpu")
         vals = kernels.fill(empty(flat.shape, x.dtype), float(np.asarray(v)))
     else:
-        try:
-            fits = broadcast_shape(v.shape, flat.shape) == tuple(flat.shape)
-        except RuntimeError:
-            fits = False
-        if not fits:
+        if not broadcasts_to(v.shape, flat.shape):
             raise RuntimeError(f"shape mismatch: value tensor of shape {list(v.shape)} cannot be broadcast to "
                                f"indexing result of shape {list(flat.shape)}")
         vals = kernels.expand(v if v.dtype == x.dtype else kernels.cast(v, x.dtype), flat.shape)
