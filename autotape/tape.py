@@ -58,7 +58,7 @@ def _check_int32(spec, ints):
                                "autotape's tape (at most 2**31 - 1); split it into smaller tensors")
 
 
-_serials = itertools.count(1)
+serials = itertools.count(1)  # tapes of both devices (cuda/backward.py): the order backward replays them in
 class _Local(threading.local):
     tape = None  # a class default keeps the lookup cheap for a thread that has no tape yet
     shapes = None  # the shape table of the thread's last retired tape, to start the next one with
@@ -109,7 +109,7 @@ class Tape:
 
     def __init__(self, shapes=None):
         """``shapes``: a shape table and its index to start with (copied)."""
-        self.serial = next(_serials)
+        self.serial = next(serials)
         self.R, self.S = array("i"), array("q")
         if shapes is None:
             self.SH, self.shape_ids = array("q"), {}
@@ -384,6 +384,14 @@ class Tape:
                 slots[j] = self._input(t, False, rec)
         self.R.frombytes(_pack_pieces(spec.code, self._output(spec, out, rec), *slots, first, len(pieces), outer))
 
+    def record_link(self, spec, out, x):
+        """The record of ``out``, a CPU copy of CUDA tensor ``x`` (``x.cpu()``): its input is a
+        link, whose gradient the engine hands to x's tape, or into x.grad, on the GPU."""
+        rec = len(self.R) // R_WIDTH
+        slot = self.new_slot(x._data, 1, False)
+        self.links.append((slot, x))
+        self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), slot, -1, -1, 0, 0.0, 0.0))
+
     def record_python(self, code, out_slot):
         """The record of a custom Function (its inputs and outputs are kept in ``python``)."""
         self.R.frombytes(_pack_kernel(code, out_slot, -1, -1, 0, 0, 0, 0, 0.0))
@@ -502,6 +510,28 @@ def current_tape():
         tape = Tape(_local.shapes)  # (a training step's tape starts with the last step's shapes)
         _local.tape = weakref.ref(tape)
     return tape
+
+
+def record_device_copy(spec, out, x):
+    """Record ``out``, a copy of ``x`` (which requires grad) on the other device, on the tape of
+    ``out``'s device. Backward replays tapes newest first, by one serial count for both devices,
+    so the copy's tape must be newer than ``x``'s: an older one is left for a fresh one (its
+    records stay where they are, reached through links as after a backward)."""
+    source = x._tape
+    if out.is_cuda:
+        from .cuda import backward as cuda_backward
+
+        tape = cuda_backward.current_tape()
+        if source is not None and tape.serial < source.serial:
+            cuda_backward.leave_current()
+            tape = cuda_backward.current_tape()
+        tape.record(spec, out, (x,), attrs=(x._data.dtype,))
+    else:
+        tape = current_tape()
+        if source is not None and tape.serial < source.serial:
+            _local.tape = None  # (not retire(): this tape's records are live)
+            tape = current_tape()
+        tape.record_link(spec, out, x)
 
 
 _SEED_SHAPES_MAX = 1024  # SH entries; beyond that, copying the table costs more than it saves

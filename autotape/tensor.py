@@ -420,13 +420,24 @@ def _placed(data, device):
 
 
 def _to_device(t, device):
-    """``t`` on ``device``: itself, or a copy there. The copy is not recorded yet: gradients do
-    not flow back across devices (``loss.cpu().item()``, ``y.cpu().detach()`` work as in PyTorch;
-    create leaves on their device: ``randn(3, device='cuda', requires_grad=True)``)."""
+    """``t`` on ``device``: itself, or a copy there. A copy of a tensor that requires grad is
+    recorded (``ToCopyBackward0``) on the destination's tape, so backward carries the gradient
+    back across (``autograd/engine.py`` runs the tapes of both devices in one order)."""
     if (type(t._data) is CudaArray) == (device.type == "cuda"):
         _placed(t._data, device)  # (checks the index)
         return t
-    return _wrap(_placed(t._data, device))
+    out = _wrap(_placed(t._data, device))
+    if t._rg:
+        from .grad_mode import is_grad_enabled
+
+        if is_grad_enabled():
+            if _recordings[0] and _trace.recorder is not None:
+                _trace.recorder.violate("copies a tensor that requires grad between devices",
+                                        "Move the data to its device before calling the compiled function")
+            from .tape import record_device_copy
+
+            record_device_copy(ew.TO_COPY, out, t)
+    return out
 
 
 def _to_array(data, dtype):

@@ -152,6 +152,19 @@ def _serial(tape):
     return tape.serial
 
 
+def _on_device_of(t, g):
+    """Gradient ``g`` as ``t``'s device holds gradients: a float64 NumPy array for a CPU tensor,
+    a device array in t's dtype for a CUDA tensor (``g`` crossed a copy between devices)."""
+    on_cuda = type(t._data) is CudaArray
+    if (type(g) is CudaArray) == on_cuda:
+        return g
+    if on_cuda:
+        from ..cuda.array import to_device
+
+        return to_device(np.ascontiguousarray(g, t._data.dtype).reshape(t._data.shape))
+    return np.asarray(g.host(), np.float64)
+
+
 _entries = {}
 
 
@@ -174,18 +187,27 @@ class _Run:
         self.pending = {}
 
     def seed(self, t, g):
+        """Gradient ``g`` for ``t``, from a record of another tape (of either device)."""
         if t._tape is None:  # a leaf is its own output
             self.deliver_leaf(t, g)
-        else:
-            check = getattr(t._tape, "check_latest", None)  # a compiled tape holds its latest call's values
-            if check is not None:
-                check(t)
-            self.pending.setdefault(t._tape, []).append((t._slot, g))
+            return
+        g = _on_device_of(t, g)
+        check = getattr(t._tape, "check_latest", None)  # a compiled tape holds its latest call's values
+        if check is not None:
+            check(t)
+        self.pending.setdefault(t._tape, []).append((t._slot, g))
 
     def run(self):
-        while self.pending:  # the newest tape first: its records may feed older tapes
+        # The newest tape first: its records may feed older tapes. CPU and CUDA tapes share one
+        # serial count, and a copy between devices records on a tape newer than its source's
+        # (tape.record_device_copy), so this order holds across devices too.
+        while self.pending:
             tape = max(self.pending, key=_serial) if len(self.pending) > 1 else next(iter(self.pending))
-            self.replay_tape(tape, self.pending.pop(tape))
+            replay_in = getattr(tape, "replay_in", None)  # a CUDA tape replays itself (cuda/backward.py)
+            if replay_in is None:
+                self.replay_tape(tape, self.pending.pop(tape))
+            else:
+                replay_in(self, self.pending.pop(tape))
 
     def deliver_leaf(self, t, g):
         """Leaf ``t``'s gradient ``g`` (float64), through its hooks: into ``.grad``, or returned
@@ -193,6 +215,12 @@ class _Run:
         gets none, as in PyTorch."""
         capture = self.capture is not None
         if (id(t) not in self.capture) if capture else not t._rg:
+            return
+        g = _on_device_of(t, g)
+        if type(g) is CudaArray:  # a CUDA leaf, reached through a copy from it (x.cpu())
+            from ..cuda.backward import deliver
+
+            deliver(t, g, self.capture, self.captured)
             return
         if g.size != t._data.size:
             raise RuntimeError(
@@ -403,7 +431,7 @@ class _Run:
                     g = self.grad_of(tape, G, goff, slot).reshape(t._data.shape).astype(t._data.dtype)
                     t.grad = _wrap(g) if t.grad is None else _wrap(t.grad._data + g)
         for slot, t in tape.links:
-            if ginit[slot] and t._tape is not None:
+            if ginit[slot] and (t._tape is not None or type(t._data) is CudaArray):  # (a CUDA leaf: x.cpu())
                 self.seed(t, self.grad_of(tape, G, goff, slot).reshape(t._data.shape).copy())
 
     def python_record(self, tape, rec, G, goff, ginit, state):
@@ -518,6 +546,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                     f"One of the differentiated Tensors (input {k}) appears to not have been used in the graph. "
                     "Set allow_unused=True if this is the desired behavior."
                 )
+        if g is not None and type(t._data) is CudaArray:  # reached through a copy from it (x.cpu())
+            g = _on_device_of(t, g)
+            from ..cuda.kernels import cast
+
+            out.append(_wrap(cast(g.reshape(t._data.shape), t._data.dtype)))
+            continue
         out.append(None if g is None else _wrap(np.asarray(g).reshape(t._data.shape).astype(t._data.dtype)))
     return tuple(out)
 

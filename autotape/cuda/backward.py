@@ -6,19 +6,18 @@ a few attributes. ``backward()`` walks the records in reverse from the output's 
 launches each record's VJP kernels; gradients stay on the device, in their tensor's dtype,
 one buffer per slot. Elementwise VJPs are kernels generated from the op table's ``vjp``
 expressions; the other ops register a VJP function here (``CUDA_VJPS``)."""
-import itertools
 import re
 import threading
 import weakref
 
 import numpy as np
 
+from .. import tape as cpu_tape
 from ..ops import PYTHON
 from ..tensor import _recordings, _trace
 from . import kernels
 from .array import CudaArray, empty
 
-_serials = itertools.count(1 << 48)  # apart from the CPU tapes' serials: a leaf's cache key
 _INPUT_NAMES = {"ew1": ("x",), "ew2": ("x1", "x2"), "ew3": ("c", "x1", "x2")}
 # Ops that are not elementwise: name -> VJP function(record, g, tape, grads); filled by ops.py.
 CUDA_VJPS = {}
@@ -60,7 +59,7 @@ class CudaTape:
                  "__weakref__")
 
     def __init__(self):
-        self.serial = next(_serials)
+        self.serial = next(cpu_tape.serials)  # one count with the CPU tapes': the engine's replay order
         self.records, self.producer = [], []  # producer[slot]: record index, -1 for leaves and links
         self.leaves, self.links, self.retained = [], [], []  # (slot, tensor)
         self.hooks = {}  # slot -> [hook]
@@ -82,9 +81,8 @@ class CudaTape:
             t._lserial, t._slot = self.serial, slot
             self.leaves.append((slot, t))
             return slot
-        if type(owner) is not CudaTape:
-            raise RuntimeError("a CUDA tensor recorded on a CPU tape cannot be used here")
-        slot = self._new_slot(-1)  # made before an earlier backward: its gradient continues there
+        # made on an older tape (a CPU tape, for a 0-d CPU tensor or a copy to the GPU): its gradient continues there
+        slot = self._new_slot(-1)
         self.links.append((slot, t))
         return slot
 
@@ -117,6 +115,10 @@ class CudaTape:
     def producer_of(self, slot):
         return self.producer[slot]
 
+    def replay_in(self, run, seeds):
+        """The engine's turn for this tape in a backward (``autograd/engine.py _Run``)."""
+        _replay(self, seeds, run)
+
     def compiled_backward(self, t, grad_tensors, retain_graph):
         """``loss.backward()`` on a CUDA tensor comes here (the engine's hook for tapes that
         replay themselves)."""
@@ -139,6 +141,11 @@ def current_tape():
         tape = CudaTape()
         _local.tape = weakref.ref(tape)
     return tape
+
+
+def leave_current():
+    """New records go to a fresh tape; the current one's stay live (``tape.record_device_copy``)."""
+    _local.tape = None
 
 
 def _retire(tape):
@@ -176,21 +183,22 @@ def _device_grad(t, g, k):
 
 
 def backward(tensors, grad_tensors, retain_graph, capture=None):
-    """Replay the CUDA tapes that ``tensors`` reach. Accumulates into leaves' ``.grad``, or,
-    with ``capture`` ({id(tensor) or (tape serial, slot): tensor}), returns {id: CudaArray}."""
-    pending, captured = {}, {}
+    """Replay the tapes that ``tensors`` reach (CUDA ones here, CPU ones past a copy between
+    devices, in the engine's one order). Accumulates into leaves' ``.grad``, or, with
+    ``capture`` ({id(tensor) or (tape serial, slot): tensor}), returns {id: gradient}."""
+    from ..autograd.engine import _Run
+
+    run = _Run(bool(retain_graph), capture)
     for k, (t, g) in enumerate(zip(tensors, grad_tensors)):
         if not t._rg:
             raise RuntimeError(f"element {k} of tensors does not require grad and does not have a grad_fn")
         seed = _device_grad(t, g, k)
         if t._tape is None:
-            _deliver(t, seed, capture, captured)
+            deliver(t, seed, capture, run.captured)
         else:
-            pending.setdefault(t._tape, []).append((t._slot, seed))
-    while pending:  # the newest tape first: its records may feed older tapes
-        tape = max(pending, key=lambda tp: tp.serial)
-        _replay(tape, pending.pop(tape), bool(retain_graph), pending, capture, captured)
-    return captured
+            run.pending.setdefault(t._tape, []).append((t._slot, seed))
+    run.run()
+    return run.captured
 
 
 def _add(grads, slot, arr):
@@ -201,7 +209,8 @@ def _add(grads, slot, arr):
         kernels.elementwise("x", have, [("x", arr)], acc=True)
 
 
-def _replay(tape, seeds, retain, pending, capture, captured):
+def _replay(tape, seeds, run):
+    retain, capture, captured = run.retain, run.capture, run.captured
     grads = {}
     for slot, g in seeds:
         _add(grads, slot, g)
@@ -245,11 +254,14 @@ def _replay(tape, seeds, retain, pending, capture, captured):
     for slot, t in tape.leaves:
         g = grads.get(slot)
         if g is not None:
-            _deliver(t, g, capture, captured)
+            if type(t._data) is CudaArray:
+                deliver(t, g, capture, captured)
+            else:  # a CPU leaf: copied to the GPU (x.cuda()), or a 0-d CPU tensor in a CUDA op
+                run.deliver_leaf(t, g)
     for slot, t in tape.links:
         g = grads.get(slot)
         if g is not None and t._tape is not None:
-            pending.setdefault(t._tape, []).append((t._slot, g))
+            run.seed(t, g)  # (on the CPU, for a CPU tensor)
     if not retain:
         _retire(tape)
 
@@ -267,7 +279,8 @@ def _run_hooks(hooks, g):
     return g
 
 
-def _deliver(t, g, capture, captured):
+def deliver(t, g, capture, captured):
+    """CUDA leaf ``t``'s gradient ``g``: through its hooks into ``.grad``, or into ``captured``."""
     if capture is not None:
         key = id(t)
         if key in capture:
@@ -350,13 +363,18 @@ def grad(outputs, inputs, grad_outputs, retain_graph, allow_unused, materialize_
         g = captured.get(id(t))
         if g is None:
             if materialize_grads:
-                g = kernels.fill(empty(t._data.shape, t._data.dtype), 0.0)
+                g = kernels.fill(empty(t._data.shape, t._data.dtype), 0.0) if type(t._data) is CudaArray \
+                    else np.zeros(t._data.shape, t._data.dtype)
             elif not allow_unused:
                 raise RuntimeError(
                     f"One of the differentiated Tensors (input {k}) appears to not have been used in the graph. "
                     "Set allow_unused=True if this is the desired behavior."
                 )
-        out.append(None if g is None else _wrap(kernels.cast(g.reshape(t._data.shape), t._data.dtype)))
+        elif type(g) is not CudaArray:  # a CPU input, reached through a copy to the GPU
+            g = np.asarray(g).reshape(t._data.shape).astype(t._data.dtype)
+        else:
+            g = kernels.cast(g.reshape(t._data.shape), t._data.dtype)
+        out.append(None if g is None else _wrap(g))
     return tuple(out)
 
 

@@ -60,7 +60,7 @@ def on_device(x, like):
             return x
         if x._data.ndim:
             raise mismatch("cuda:0", "cpu")
-        return _wrap(to_device(x._data))
+        return x.cuda()  # (recorded when x requires grad: its gradient goes back to the CPU)
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"unsupported operand: expected a Tensor or a number, got {type(x).__name__}")
