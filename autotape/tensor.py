@@ -219,6 +219,8 @@ class Tensor:
         if self._rg and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         if type(self._data) is CudaArray:
+            if force:  # (PyTorch: force=True is detach().cpu().numpy())
+                return self._data.host()
             raise TypeError("can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the tensor "
                             "to host memory first.")
         return self._data
