@@ -135,8 +135,10 @@ def guard(fn):
     if not checks:
         return None
     # (a cell emptied since raises ValueError when read: the caller takes that as False)
-    holds = eval(f"lambda: {' and '.join(checks)}", env)
+    source = " and ".join(checks)
+    holds = eval(f"lambda: {source}", env)
     holds.rebound = lambda: [n for c, n in zip(checks, names) if not _holds(c, env)]
+    holds.source, holds.env = f"({source})", env  # for a caller that inlines the guard (FusedPlan.quick)
     return holds
 
 

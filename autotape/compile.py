@@ -326,11 +326,23 @@ class CompiledFunction:
         self.names_hold = None  # captures.guard of the latest recording (None: it reads no names)
         self.rebinds = 0  # recordings made because such a name was rebound
         self.record_s = self.compile_s = 0.0  # of the latest recording
+        # the usual call (no arguments) of the entry that ran last, when it was such a call, as one
+        # generated function: every guard of the path below, then the replay (see FusedPlan.quick)
+        self.quick = None
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
         if _recordings[0] and _trace.recorder is not None or not _grad_state.enabled:
             return self.fn(*args, **kwargs)  # inside another recording, or nothing to record
+        quick = self.quick
+        if quick is not None and not (args or kwargs):
+            try:
+                out = quick()
+            except ValueError:  # a closure cell it reads was emptied: the path below says so
+                out = None
+            if out is not None:
+                return out
+        self.quick = None  # (set again below: the entry that runs is the cache's latest then)
         if args or kwargs:
             flat = _flatten((args, kwargs), [])
             key = _signature(flat)
@@ -353,6 +365,8 @@ class CompiledFunction:
             if out is not None:
                 if len(self.cache) > 1:
                     self.cache.move_to_end(key)
+                if not flat:
+                    self.quick = getattr(entry, "quick_call", None)
                 return out
             del self.cache[key]  # a captured leaf's .data was replaced: record again
         return self._record(key, flat, args, kwargs)
@@ -447,6 +461,11 @@ class CompiledFunction:
             plan.precompile()
         else:
             plan = fused
+            if not flat:  # the key is the default dtype alone; the names guard, where it reads names
+                holds, env = self.names_hold, {"DEFAULT": dtypes._default, "DTYPE": dtypes._default[0]}
+                if holds is not None:
+                    env.update(holds.env)
+                plan.quick_call = plan.quick("DEFAULT[0] is DTYPE" + (f" and {holds.source}" if holds else ""), env)
         self._store(key, plan)
         self.compile_s = plan.compile_s
         self.record_s = time.perf_counter() - t0 - plan.compile_s
