@@ -338,7 +338,7 @@ class CompiledFunction:
         if quick is not None and not (args or kwargs):
             try:
                 out = quick()
-            except ValueError:  # a closure cell it reads was emptied: the path below says so
+            except captures.GUARD_ERRORS:  # a name it reads holds nothing now: the path below says so
                 out = None
             if out is not None:
                 return out
@@ -356,7 +356,7 @@ class CompiledFunction:
             if holds is not None:
                 try:
                     held = holds()
-                except ValueError:  # a closure cell it reads was emptied
+                except captures.GUARD_ERRORS:  # a closure cell it reads was emptied, a global deleted
                     held = False
                 if not held:
                     self._rebound()
@@ -463,9 +463,11 @@ class CompiledFunction:
             plan = fused
             if not flat:  # the key is the default dtype alone; the names guard, where it reads names
                 holds, env = self.names_hold, {"DEFAULT": dtypes._default, "DTYPE": dtypes._default[0]}
+                cond, cells = "DEFAULT[0] is DTYPE", {}
                 if holds is not None:
                     env.update(holds.env)
-                plan.quick_call = plan.quick("DEFAULT[0] is DTYPE" + (f" and {holds.source}" if holds else ""), env)
+                    cond, cells = f"{cond} and {holds.source}", holds.cells
+                plan.quick_call = plan.quick(cond, env, cells)
         self._store(key, plan)
         self.compile_s = plan.compile_s
         self.record_s = time.perf_counter() - t0 - plan.compile_s

@@ -48,7 +48,7 @@ import weakref
 import numpy as np
 from numba import types
 
-from . import profiler
+from . import captures, profiler
 from .autograd import anomaly
 from . import tape as tape_mod
 from .autograd.engine import _SECOND_BACKWARD, _seeds
@@ -452,9 +452,10 @@ class FusedPlan:
         self.stored = False
         return t if self.single else _rebuild(plan.structure, iter(plan.latest))
 
-    def quick(self, cond, env):
+    def quick(self, cond, env, cells):
         """``run`` for the usual call, as one generated function of no arguments: the output when
-        ``cond`` (an expression over ``env``: the caller's guards) and every guard of ``run`` hold
+        ``cond`` (an expression over ``env`` and the closure cells ``cells``, its free variables:
+        the caller's guards, which may raise ``captures.GUARD_ERRORS``) and every guard of ``run`` hold
         and ``run`` would take its usual path, else None, having done nothing. One function, one
         expression for the guards and no attribute of ``self`` read that is fixed while the plan
         lives: the step's Python costs a third of ``run``'s. None where ``run`` has no such path
@@ -463,16 +464,18 @@ class FusedPlan:
         if plan.arg_slots or plan.recorded_hooks:
             return None
         own = dict(F=self, P=plan, tape=self.tape, prof=profiler._active, kernel=self.kernel, A=self.A, res=self.res,
-                   inplace_epoch=tape_mod._inplace_epoch, array=np.array, _wrap=_wrap, _rebuild=_rebuild,
+                   inplace_epoch=tape_mod._inplace_epoch, array=np.array, empty=np.empty, _wrap=_wrap, _rebuild=_rebuild,
                    DT=self.out_dtype, SHAPE=self.out_shape, STRUCT=plan.structure)
         own.update((f"r{k}", t) for k, t in enumerate(plan.read_tensors))
         terms = [cond, "not prof", "not tape.hooks"]
         for k, (c, t, v) in enumerate(_guard_terms(plan)):
             own[f"t{k}"], own[f"v{k}"] = t, v
             terms.append(c.format(t=f"t{k}", v=f"v{k}"))
-        assert not set(own) & set(env), "generated names clash"
+        assert not set(own) & (set(env) | set(cells)), "generated names clash"
         env = dict(env, **own)
-        value = "array(vals[0], DT)" if self.out_shape == () else "array(vals[0], DT).reshape(SHAPE)"
+        # (a new 0-d array given the value costs two thirds of np.array(value, dtype))
+        data = ["    data = empty((), DT)", "    data[()] = vals[0]"] if self.out_shape == () else \
+            ["    data = array(vals[0], DT).reshape(SHAPE)"]
         lines = ["def quick():",
                  f"    if not ({' and '.join(f'({c})' for c in terms)}):",
                  "        return None",
@@ -482,14 +485,13 @@ class FusedPlan:
                  "    if F.replayed:  # records a general backward freed are live again",
                  "        tape.state.fill(0)",
                  "        F.replayed = False",
-                 "    tape.epoch = inplace_epoch[0]",
-                 f"    t = _wrap({value}, {self.out_rg})"]
+                 "    tape.epoch = inplace_epoch[0]", *data,
+                 f"    t = _wrap(data, {self.out_rg})"]
         if self.out_rg:
             lines += ["    t._tape = tape", f"    t._slot = {self.out_slot}"]
         lines += ["    P.latest = (t,)", "    P.consumed = False", "    F.fresh = True", "    F.stored = False",
                   "    return t" if self.single else "    return _rebuild(STRUCT, iter(P.latest))"]
-        exec("\n".join(lines), env)
-        return env["quick"]
+        return captures.closure_function(lines, env, cells)
 
     def check_latest(self, t):
         """The engine's check that ``t`` comes from the latest call, before it replays the tape:
