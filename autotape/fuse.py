@@ -415,6 +415,8 @@ class FusedPlan:
     def run(self, flat):
         """The fused forward (and gradient) on this call's arguments; None when a guard fails."""
         plan = self.plan
+        if self.tape.retained:  # retain_grad() of an earlier call's output: no later call's gradient is its
+            self.tape.retained = []
         if profiler._active:  # the interpreter times each record
             self.fresh, self.stored, self.replayed = False, True, True
             return plan.run(flat)
@@ -467,15 +469,41 @@ class FusedPlan:
                    inplace_epoch=tape_mod._inplace_epoch, array=np.array, empty=np.empty, _wrap=_wrap, _rebuild=_rebuild,
                    DT=self.out_dtype, SHAPE=self.out_shape, STRUCT=plan.structure)
         own.update((f"r{k}", t) for k, t in enumerate(plan.read_tensors))
-        terms = [cond, "not prof", "not tape.hooks"]
+        terms = [cond, "not prof", "not tape.hooks", "not tape.retained"]
         for k, (c, t, v) in enumerate(_guard_terms(plan)):
             own[f"t{k}"], own[f"v{k}"] = t, v
             terms.append(c.format(t=f"t{k}", v=f"v{k}"))
-        assert not set(own) & (set(env) | set(cells)), "generated names clash"
-        env = dict(env, **own)
-        # (a new 0-d array given the value costs two thirds of np.array(value, dtype))
-        data = ["    data = empty((), DT)", "    data[()] = vals[0]"] if self.out_shape == () else \
-            ["    data = array(vals[0], DT).reshape(SHAPE)"]
+        if self.out_shape == () and self.out_rg:
+            # The output of two calls ago, which the training loop dropped when it took the last one
+            # (``loss = step()``), is given this call's value when nothing else can see it (as
+            # ``_straight_delivery`` reuses gradients): no reference but RING's to the tensor or to the
+            # array it was made with, no weak reference. A new tensor and array, made and freed, cost
+            # a third of the call. RING: (output, its array) of the last two calls, oldest first.
+            own.update(RING=[(None, None), (None, None)], refs=sys.getrefcount, weak_refs=weakref.getweakrefcount)
+            data = ["    s, data = RING[0]",
+                    "    if s is not None and refs(s) == 3 and s._data is data and refs(data) == 4 "
+                    "and not weak_refs(s):",
+                    "        try:",
+                    "            data[()] = vals[0]",
+                    "        except ValueError:  # made read-only since",
+                    "            s = None",
+                    "    else:",
+                    "        s = None",
+                    "    if s is None:",
+                    "        data = empty((), DT)  # (two thirds of np.array(value, dtype))",
+                    "        data[()] = vals[0]",
+                    "        t = _wrap(data, True)",
+                    "    else:  # as _wrap makes it",
+                    "        t = s",
+                    "        t._rg = True",
+                    "        t.grad = t._hooks = t._retains = None",
+                    "        t._lserial = -1",
+                    "        t._vc = [0]",
+                    "        t._addr = 0",
+                    "    RING[0] = RING[1]",
+                    "    RING[1] = (t, data)"]
+        else:
+            data = ["    data = array(vals[0], DT).reshape(SHAPE)", f"    t = _wrap(data, {self.out_rg})"]
         lines = ["def quick():",
                  f"    if not ({' and '.join(f'({c})' for c in terms)}):",
                  "        return None",
@@ -485,13 +513,13 @@ class FusedPlan:
                  "    if F.replayed:  # records a general backward freed are live again",
                  "        tape.state.fill(0)",
                  "        F.replayed = False",
-                 "    tape.epoch = inplace_epoch[0]", *data,
-                 f"    t = _wrap(data, {self.out_rg})"]
+                 "    tape.epoch = inplace_epoch[0]", *data]
         if self.out_rg:
             lines += ["    t._tape = tape", f"    t._slot = {self.out_slot}"]
         lines += ["    P.latest = (t,)", "    P.consumed = False", "    F.fresh = True", "    F.stored = False",
                   "    return t" if self.single else "    return _rebuild(STRUCT, iter(P.latest))"]
-        return captures.closure_function(lines, env, cells)
+        assert not set(own) & (set(env) | set(cells)), "generated names clash"
+        return captures.closure_function(lines, dict(env, **own), cells)
 
     def check_latest(self, t):
         """The engine's check that ``t`` comes from the latest call, before it replays the tape:

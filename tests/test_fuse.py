@@ -481,3 +481,60 @@ def test_a_global_deleted_after_the_usual_calls():
     del _DELETED_LATER
     with pytest.raises(NameError):
         step()
+
+
+def test_an_output_dropped_two_calls_ago_comes_back_as_a_new_one():
+    """The usual call may give the output of two calls ago this call's value when nothing else
+    can see it: whatever still sees an old output (a reference, its array, a view, a weak
+    reference) keeps its value, and a reused one looks new."""
+    import weakref
+
+    a, b = leaves(0.5, -1.5)
+    loss = lambda: (a * X + b).pow(2).sum()  # noqa: E731
+    step = torch.compile(loss)
+
+    def call(retain=False):
+        """One training step, checked against eager: the output and its value."""
+        out = step()
+        assert out.requires_grad and not out.is_leaf and out.grad is None and out.grad_fn is not None
+        if retain:
+            out.retain_grad()
+        a.grad = b.grad = None
+        out.backward()
+        got = [float(out), float(a.grad), float(b.grad)]
+        a.grad = b.grad = None
+        eager = loss()
+        eager.backward()
+        close(got, [float(eager), float(a.grad), float(b.grad)])
+        with torch.no_grad():
+            a.sub_(0.01 * a.grad)
+            b.sub_(0.01 * b.grad)
+        return out, got[0]
+
+    for _ in range(4):
+        call()
+    kept = [call() for _ in range(2)]
+    out, v_array = call()
+    array = out.numpy(force=True)
+    out, v_view = call()
+    view = out.detach()
+    out, v_weak = call()
+    weak = weakref.ref(out)
+    out, _ = call(retain=True)
+    assert float(out.grad) == 1.0
+    retained = out
+    del out
+    for _ in range(4):
+        call()
+    assert float(retained.grad) == 1.0  # no later call's gradient (it got each one's before)
+    for _ in range(2):  # dropped with a gradient: reused without it (call() checks)
+        call(retain=True)
+        for _ in range(3):
+            call()
+    out = step()
+    out.retain_grad()
+    out.backward()
+    assert float(out.grad) == 1.0
+    assert [float(t) for t, _ in kept] == [v for _, v in kept] and kept[0][1] != kept[1][1]
+    assert float(array) == v_array and float(view) == v_view
+    assert weak() is None or float(weak()) == v_weak
