@@ -349,18 +349,11 @@ class CompiledFunction:
         else:  # the training loop's call: its key is the default dtype alone
             flat, key = (), (dtypes._default[0].name,)
         entry = self.cache.get(key)
-        if entry is not None:
-            if isinstance(entry, _Eager):
-                return self.fn(*args, **kwargs)
-            holds = self.names_hold
-            if holds is not None:
-                try:
-                    held = holds()
-                except captures.GUARD_ERRORS:  # a closure cell it reads was emptied, a global deleted
-                    held = False
-                if not held:
-                    self._rebound()
-                    return self._record(key, flat, args, kwargs)
+        if isinstance(entry, _Eager):
+            return self.fn(*args, **kwargs)
+        if not self._names_held():  # (a new signature too: the entries of the others are stale)
+            self._rebound()
+        elif entry is not None:
             out = entry.run(flat)
             if out is not None:
                 if len(self.cache) > 1:
@@ -370,6 +363,14 @@ class CompiledFunction:
                 return out
             del self.cache[key]  # a captured leaf's .data was replaced: record again
         return self._record(key, flat, args, kwargs)
+
+    def _names_held(self):
+        """Whether every name the function reads holds what it held at the latest recording."""
+        holds = self.names_hold
+        try:
+            return holds is None or holds()
+        except captures.GUARD_ERRORS:  # a closure cell it reads was emptied, a global deleted
+            return False
 
     def _rebound(self):
         """A name the function reads holds another object now: every cached entry is stale. Done

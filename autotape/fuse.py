@@ -358,7 +358,10 @@ class FusedPlan:
     A step's Python is most of its cost at small N (the pass over 2000 values takes ~1 us),
     so the usual call is kept short: the kernel is called through its compiled entry point
     (the arguments are ours, their types fixed), the loss and the gradients come back as
-    Python floats in one ``tolist()``, and backward delivers those floats.
+    Python floats in one ``tolist()``, and backward delivers those floats. Without traced
+    arguments the call with every guard (``quick``: the caller's names guard too) and the
+    backward with its delivery (``_straight_delivery``) are each one generated function, their
+    checks one expression; they reuse the tensors of outputs and gradients nothing else sees.
 
     The values the engine's backward reads are not stored by the usual call (at N=1e6 the
     stores cost as much as the rest of the pass): the engine asks ``check_latest`` first, which
