@@ -674,9 +674,9 @@ def _guard_terms(plan):
     terms, at = [], {}
     for t, d, rg in plan.guards:
         at[id(t)] = len(terms)
-        terms.append((f"{{t}}._data is {{v}} and {{t}}._rg is {bool(rg)}", t, d, rg))
+        terms.append((f"{{t}}._data is {{v}} and {{t}}._rg == {bool(rg)}", t, d, rg))
     for t, d, version, rg in plan.sources:
-        term = (f"{{t}}._vc[0] == {version} and {{t}}._data is {{v}} and {{t}}._rg is {bool(rg)}", t, d, rg)
+        term = (f"{{t}}._vc[0] == {version} and {{t}}._data is {{v}} and {{t}}._rg == {bool(rg)}", t, d, rg)
         k = at.get(id(t))
         if k is not None and terms[k][2] is d and terms[k][3] == rg:
             terms[k] = term

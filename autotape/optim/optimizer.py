@@ -5,7 +5,8 @@ per parameter per arithmetic op.
 A step's Python is kept to what changes between steps: the layout (addresses, views of the
 gradient buffer) is rebuilt only when the parameters with a gradient or their buffers change,
 and the kernel's arguments only when a hyperparameter does (they are compared by value every
-step, so a scheduler's new ``lr``, or a tensor ``lr`` changed in place, is seen)."""
+step, so a scheduler's new ``lr``, or a tensor ``lr`` changed in place, is seen). A step after
+one where every group repeated its layout is one generated function (``_quick_step``)."""
 import functools
 import time
 from collections import defaultdict
