@@ -610,7 +610,8 @@ def _straight_delivery(fp):
     plan, targets = fp.plan, fp.targets
     env = {"array": np.array, "_wrap": _wrap, "_accumulate": _accumulate, "refs": sys.getrefcount,
            "weak_refs": weakref.getweakrefcount, "G": [None] * len(targets), "GA": [None] * len(targets),
-           "F": fp, "P": plan, "tape": fp.tape, "prof": profiler._active, "anomaly": anomaly._state}
+           "F": fp, "P": plan, "tape": fp.tape, "prof": profiler._active, "anomaly": anomaly._state,
+           "inplace_epoch": tape_mod._inplace_epoch}
     lines = []
     for k, (p, j, dtype, shape) in enumerate(targets):
         env[f"P{k}"], env[f"T{k}"], env[f"S{k}"] = p, dtype, shape
@@ -642,12 +643,13 @@ def _straight_delivery(fp):
     read = {f"r{k}": t for k, t in enumerate(plan.read_tensors)}
     assert not set(read) & set(env), "generated names clash"
     env.update(read)
-    # (FusedPlan.backward's checks, in its order of precedence: a failing one takes its path)
+    # (FusedPlan.backward's checks, in its order of precedence: a failing one takes its path; the
+    # versions are compared only after an in-place op somewhere, which bumps the epoch, as the engine does)
     src = "\n".join(["def deliver(vals):", *body, "",
                      "def backward(t, grad_tensors, retain_graph):",
                      "    if grad_tensors is not None or not F.fresh or prof or tape.python or tape.hooks "
                      f"or tape.retained or anomaly.enabled{hooks} or t is not P.latest[0] or P.consumed "
-                     f"or {_versions(plan.read_tensors)} != P.read_versions:",
+                     f"or inplace_epoch[0] != tape.epoch and {_versions(plan.read_tensors)} != P.read_versions:",
                      "        return F.backward(t, grad_tensors, retain_graph)",
                      "    vals = F.vals", *body,
                      "    if not retain_graph:", "        P.consumed = True", "    return True"])
