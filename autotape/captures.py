@@ -86,11 +86,19 @@ def _module_layout(m):
     return layout
 
 
+# what reading a name the guard checks raises when it no longer holds anything: an emptied closure
+# cell (read as a free variable), a deleted global
+GUARD_ERRORS = (NameError, KeyError)
+
+
 def guard(fn):
     """A function of no arguments, True while every name ``fn`` reads still holds the object it
-    holds now (and the Modules among them are laid out as now); or None when it reads none."""
+    holds now (and the Modules among them are laid out as now), raising one of ``GUARD_ERRORS``
+    when one holds nothing now; or None when it reads none. Its ``source`` is that check as one
+    expression over the names in its ``env`` and ``cells`` (free variables), for callers that
+    inline it (``closure_function``)."""
     Module = _module_type()
-    checks, names, env, modules, seen = [], [], {"MISSING": _MISSING, "_same": _same}, [], set()
+    checks, names, env, cells, modules, seen = [], [], {"_same": _same}, {}, [], set()
     todo = [(fn, 0)]
     if isinstance(fn, Module):  # compile(model)
         modules.append(fn)
@@ -105,8 +113,11 @@ def guard(fn):
                 continue
             seen.add(key)
             k = len(seen)
-            env[f"o{k}"], env[f"w{k}"] = v, where[1]
-            read = f"w{k}.cell_contents" if where[0] == "cell" else f"w{k}.get({where[2]!r}, MISSING)"
+            env[f"o{k}"] = v
+            if where[0] == "cell":  # read as a free variable of the guard: the quickest read of a cell
+                cells[f"c{k}"], read = where[1], f"c{k}"
+            else:
+                env[f"w{k}"], read = where[1], f"w{k}[{where[2]!r}]"
             # (a plain value by value, its type too: 1 == 1.0 == True)
             checks.append(f"{read} is o{k}" if not _plain(v) else f"({read} is o{k} or _same({read}, o{k}))")
             names.append(where[2] if where[0] == "global" else _cell_name(f, where[1]))
@@ -134,10 +145,27 @@ def guard(fn):
         names.append("an attribute of " + ", ".join(type(m).__name__ for m in modules))
     if not checks:
         return None
-    # (a cell emptied since raises ValueError when read: the caller takes that as False)
-    holds = eval(f"lambda: {' and '.join(checks)}", env)
-    holds.rebound = lambda: [n for c, n in zip(checks, names) if not _holds(c, env)]
+    source = f"({' and '.join(checks)})"
+    holds = closure_function(["def holds():", f"    return {source}"], env, cells)
+    holds.rebound = lambda: [n for c, n in zip(checks, names)
+                             if not _holds(closure_function(["def check():", f"    return {c}"], env, cells))]
+    holds.source, holds.env, holds.cells = source, env, cells
     return holds
+
+
+def closure_function(lines, env, cells):
+    """The function ``lines`` define (its ``def`` line first), its globals ``env``, its free
+    variables the closure cells ``cells`` (name -> cell): it reads them as the function whose
+    cells they are does, far quicker than through ``cell.cell_contents``."""
+    outer = ["def _outer():", *(f"    {n} = None" for n in cells), *("    " + line for line in lines),
+             f"    return {lines[0].split()[1].split('(')[0]}"]
+    scope = {}
+    exec("\n".join(outer), env, scope)
+    f = scope["_outer"]()
+    if not f.__code__.co_freevars:
+        return f
+    closure = tuple(cells[n] for n in f.__code__.co_freevars)
+    return types.FunctionType(f.__code__, env, f.__name__, f.__defaults__, closure)
 
 
 def _same(a, b):
@@ -145,10 +173,10 @@ def _same(a, b):
         type(b) is tuple and len(a) == len(b) and all(map(_same, a, b))
 
 
-def _holds(check, env):
+def _holds(check):
     try:
-        return eval(check, env)
-    except ValueError:
+        return check()
+    except GUARD_ERRORS:
         return False
 
 

@@ -326,36 +326,51 @@ class CompiledFunction:
         self.names_hold = None  # captures.guard of the latest recording (None: it reads no names)
         self.rebinds = 0  # recordings made because such a name was rebound
         self.record_s = self.compile_s = 0.0  # of the latest recording
+        # the usual call (no arguments) of the entry that ran last, when it was such a call, as one
+        # generated function: every guard of the path below, then the replay (see FusedPlan.quick)
+        self.quick = None
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
         if _recordings[0] and _trace.recorder is not None or not _grad_state.enabled:
             return self.fn(*args, **kwargs)  # inside another recording, or nothing to record
+        quick = self.quick
+        if quick is not None and not (args or kwargs):
+            try:
+                out = quick()
+            except captures.GUARD_ERRORS:  # a name it reads holds nothing now: the path below says so
+                out = None
+            if out is not None:
+                return out
+        self.quick = None  # (set again below: the entry that runs is the cache's latest then)
         if args or kwargs:
             flat = _flatten((args, kwargs), [])
             key = _signature(flat)
         else:  # the training loop's call: its key is the default dtype alone
             flat, key = (), (dtypes._default[0].name,)
         entry = self.cache.get(key)
-        if entry is not None:
-            if isinstance(entry, _Eager):
-                return self.fn(*args, **kwargs)
-            holds = self.names_hold
-            if holds is not None:
-                try:
-                    held = holds()
-                except ValueError:  # a closure cell it reads was emptied
-                    held = False
-                if not held:
-                    self._rebound()
-                    return self._record(key, flat, args, kwargs)
+        if isinstance(entry, _Eager):
+            return self.fn(*args, **kwargs)
+        if not self._names_held():  # (a new signature too: the entries of the others are stale)
+            self._rebound()
+        elif entry is not None:
             out = entry.run(flat)
             if out is not None:
                 if len(self.cache) > 1:
                     self.cache.move_to_end(key)
+                if not flat:
+                    self.quick = getattr(entry, "quick_call", None)
                 return out
             del self.cache[key]  # a captured leaf's .data was replaced: record again
         return self._record(key, flat, args, kwargs)
+
+    def _names_held(self):
+        """Whether every name the function reads holds what it held at the latest recording."""
+        holds = self.names_hold
+        try:
+            return holds is None or holds()
+        except captures.GUARD_ERRORS:  # a closure cell it reads was emptied, a global deleted
+            return False
 
     def _rebound(self):
         """A name the function reads holds another object now: every cached entry is stale. Done
@@ -447,6 +462,13 @@ class CompiledFunction:
             plan.precompile()
         else:
             plan = fused
+            if not flat:  # the key is the default dtype alone; the names guard, where it reads names
+                holds, env = self.names_hold, {"DEFAULT": dtypes._default, "DTYPE": dtypes._default[0]}
+                cond, cells = "DEFAULT[0] is DTYPE", {}
+                if holds is not None:
+                    env.update(holds.env)
+                    cond, cells = f"{cond} and {holds.source}", holds.cells
+                plan.quick_call = plan.quick(cond, env, cells)
         self._store(key, plan)
         self.compile_s = plan.compile_s
         self.record_s = time.perf_counter() - t0 - plan.compile_s

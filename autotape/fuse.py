@@ -48,7 +48,7 @@ import weakref
 import numpy as np
 from numba import types
 
-from . import profiler
+from . import captures, profiler
 from .autograd import anomaly
 from . import tape as tape_mod
 from .autograd.engine import _SECOND_BACKWARD, _seeds
@@ -358,7 +358,10 @@ class FusedPlan:
     A step's Python is most of its cost at small N (the pass over 2000 values takes ~1 us),
     so the usual call is kept short: the kernel is called through its compiled entry point
     (the arguments are ours, their types fixed), the loss and the gradients come back as
-    Python floats in one ``tolist()``, and backward delivers those floats.
+    Python floats in one ``tolist()``, and backward delivers those floats. Without traced
+    arguments the call with every guard (``quick``: the caller's names guard too) and the
+    backward with its delivery (``_straight_delivery``) are each one generated function, their
+    checks one expression; they reuse the tensors of outputs and gradients nothing else sees.
 
     The values the engine's backward reads are not stored by the usual call (at N=1e6 the
     stores cost as much as the rest of the pass): the engine asks ``check_latest`` first, which
@@ -395,16 +398,13 @@ class FusedPlan:
         self.replayed = True  # whether the tape's records were replayed (their state changed) since
         # no traced arguments: Plan.bind's checks and the versions it notes, as one generated
         # function (the read tensors' versions, or None when a guard fails)
-        read = {f"r{k}": t for k, t in enumerate(plan.read_tensors)}
         self.guarded_versions = None if plan.arg_slots else _when_all_hold(
-            [(f"{{t}}._data is {{v}} and {{t}}._rg == {bool(rg)}", t, d) for t, d, rg in plan.guards]
-            + [(f"{{t}}._vc[0] == {v} and {{t}}._data is {{v}} and {{t}}._rg == {bool(rg)}", t, d)
-               for t, d, v, rg in plan.sources], f"[{', '.join(f'{r}._vc[0]' for r in read)}]", read)
+            _guard_terms(plan), _versions(plan.read_tensors), {f"r{k}": t for k, t in enumerate(plan.read_tensors)})
         self.read_versions = _list_of(plan.read_tensors, "._vc[0]")
-        if not plan.arg_slots:  # the leaves stay those of the recording
-            self.deliver = _straight_deliver(self.targets)
-            self.needs_engine = _needs_engine(self.tape)
         self.tape.compiled_backward = self.backward
+        if not plan.arg_slots:  # the leaves stay those of the recording
+            self.needs_engine = _needs_engine(self.tape)
+            self.deliver, self.tape.compiled_backward = _straight_delivery(self)
         self.tape.check_latest = self.check_latest
 
     def needs_engine(self):
@@ -418,6 +418,8 @@ class FusedPlan:
     def run(self, flat):
         """The fused forward (and gradient) on this call's arguments; None when a guard fails."""
         plan = self.plan
+        if self.tape.retained:  # retain_grad() of an earlier call's output: no later call's gradient is its
+            self.tape.retained = []
         if profiler._active:  # the interpreter times each record
             self.fresh, self.stored, self.replayed = False, True, True
             return plan.run(flat)
@@ -454,6 +456,73 @@ class FusedPlan:
         self.fresh = True  # (one assignment a statement: no tuple built and unpacked)
         self.stored = False
         return t if self.single else _rebuild(plan.structure, iter(plan.latest))
+
+    def quick(self, cond, env, cells):
+        """``run`` for the usual call, as one generated function of no arguments: the output when
+        ``cond`` (an expression over ``env`` and the closure cells ``cells``, its free variables:
+        the caller's guards, which may raise ``captures.GUARD_ERRORS``) and every guard of ``run`` hold
+        and ``run`` would take its usual path, else None, having done nothing. One function, one
+        expression for the guards and no attribute of ``self`` read that is fixed while the plan
+        lives: the step's Python costs a third of ``run``'s. None where ``run`` has no such path
+        (traced arguments; hooks the function registers)."""
+        plan = self.plan
+        if plan.arg_slots or plan.recorded_hooks:
+            return None
+        own = dict(F=self, P=plan, tape=self.tape, prof=profiler._active, kernel=self.kernel, A=self.A, res=self.res,
+                   inplace_epoch=tape_mod._inplace_epoch, array=np.array, empty=np.empty, _wrap=_wrap, _rebuild=_rebuild,
+                   DT=self.out_dtype, SHAPE=self.out_shape, STRUCT=plan.structure)
+        own.update((f"r{k}", t) for k, t in enumerate(plan.read_tensors))
+        terms = [cond, "not prof", "not tape.hooks", "not tape.retained"]
+        for k, (c, t, v) in enumerate(_guard_terms(plan)):
+            own[f"t{k}"], own[f"v{k}"] = t, v
+            terms.append(c.format(t=f"t{k}", v=f"v{k}"))
+        if self.out_shape == () and self.out_rg:
+            # The output of two calls ago, which the training loop dropped when it took the last one
+            # (``loss = step()``), is given this call's value when nothing else can see it (as
+            # ``_straight_delivery`` reuses gradients): no reference but RING's to the tensor or to the
+            # array it was made with, no weak reference. A new tensor and array, made and freed, cost
+            # a third of the call. RING: (output, its array) of the last two calls, oldest first.
+            own.update(RING=[(None, None), (None, None)], refs=sys.getrefcount, weak_refs=weakref.getweakrefcount)
+            data = ["    s, data = RING[0]",
+                    "    if s is not None and refs(s) == 3 and s._data is data and refs(data) == 4 "
+                    "and not weak_refs(s):",
+                    "        try:",
+                    "            data[()] = vals[0]",
+                    "        except ValueError:  # made read-only since",
+                    "            s = None",
+                    "    else:",
+                    "        s = None",
+                    "    if s is None:",
+                    "        data = empty((), DT)  # (two thirds of np.array(value, dtype))",
+                    "        data[()] = vals[0]",
+                    "        t = _wrap(data, True)",
+                    "    else:  # as _wrap makes it",
+                    "        t = s",
+                    "        t._rg = True",
+                    "        t.grad = t._hooks = t._retains = None",
+                    "        t._lserial = -1",
+                    "        t._vc = [0]",
+                    "        t._addr = 0",
+                    "    RING[0] = RING[1]",
+                    "    RING[1] = (t, data)"]
+        else:
+            data = ["    data = array(vals[0], DT).reshape(SHAPE)", f"    t = _wrap(data, {self.out_rg})"]
+        lines = ["def quick():",
+                 f"    if not ({' and '.join(f'({c})' for c in terms)}):",
+                 "        return None",
+                 f"    P.read_versions = {_versions(plan.read_tensors)}",
+                 f"    kernel(A, {self.fusion.n}, res)",
+                 "    F.vals = vals = res.tolist()",
+                 "    if F.replayed:  # records a general backward freed are live again",
+                 "        tape.state.fill(0)",
+                 "        F.replayed = False",
+                 "    tape.epoch = inplace_epoch[0]", *data]
+        if self.out_rg:
+            lines += ["    t._tape = tape", f"    t._slot = {self.out_slot}"]
+        lines += ["    P.latest = (t,)", "    P.consumed = False", "    F.fresh = True", "    F.stored = False",
+                  "    return t" if self.single else "    return _rebuild(STRUCT, iter(P.latest))"]
+        assert not set(own) & (set(env) | set(cells)), "generated names clash"
+        return captures.closure_function(lines, dict(env, **own), cells)
 
     def check_latest(self, t):
         """The engine's check that ``t`` comes from the latest call, before it replays the tape:
@@ -525,40 +594,67 @@ def _accumulate(p, v, dtype, shape):
         p.grad = _wrap(d + np.array(v, dtype).reshape(shape))
 
 
-def _straight_deliver(targets):
-    """``FusedPlan.deliver`` for fixed ``targets``, generated as straight-line code (the loop
-    and its unpacking cost as much as the new gradients).
+def _straight_delivery(fp):
+    """``FusedPlan.deliver`` for its fixed targets, generated as straight-line code (the loop
+    and its unpacking cost as much as the new gradients), and ``FusedPlan.backward`` with it
+    inlined, as the tape's ``compiled_backward``: the usual ``loss.backward()`` (no seed, no
+    hooks, the latest call's output, nothing changed in place since) in one expression of
+    checks and the delivery; anything else goes to ``FusedPlan.backward``.
 
     After ``zero_grad()`` a step's gradients are new tensors; making one costs more than the
-    rest of its delivery. So a 0-d leaf's previous gradient is kept (in ``G``) and given the new
-    value instead, when nothing else can see it: no reference but ours to the tensor or to its
-    array (no tape saved it, no view reads it), no weak reference. Its autograd state is reset
-    as a new tensor's; its version counter goes on counting (no one holds it)."""
+    rest of its delivery. So a 0-d leaf's previous gradient is kept (in ``G``, its array in
+    ``GA``) and given the new value instead, when nothing else can see it: no reference but
+    ours to the tensor or to its array (no tape saved it, no view reads it), no weak reference,
+    and it still holds the array it was made with (not one set by ``.data =``). Its autograd
+    state is reset as a new tensor's; its version counter goes on counting (no one holds it)."""
+    plan, targets = fp.plan, fp.targets
     env = {"array": np.array, "_wrap": _wrap, "_accumulate": _accumulate, "refs": sys.getrefcount,
-           "weak_refs": weakref.getweakrefcount, "G": [None] * len(targets)}
-    lines = ["def deliver(vals):"]
+           "weak_refs": weakref.getweakrefcount, "G": [None] * len(targets), "GA": [None] * len(targets),
+           "F": fp, "P": plan, "tape": fp.tape, "prof": profiler._active, "anomaly": anomaly._state,
+           "inplace_epoch": tape_mod._inplace_epoch}
+    lines = []
     for k, (p, j, dtype, shape) in enumerate(targets):
         env[f"P{k}"], env[f"T{k}"], env[f"S{k}"] = p, dtype, shape
-        lines.append(f"    if P{k}.grad is None:")
+        lines.append(f"if P{k}.grad is None:")
         if shape == ():
-            # refs: G's item, g, the call's argument; of the array: g's attribute, the argument
-            lines += [f"        g = G[{k}]",
-                      "        if g is not None and refs(g) == 3 and refs(g._data) == 2 and not weak_refs(g) "
-                      "and g._data.flags.writeable:",
+            # refs: G's item, g, the call's argument; of the array: g's attribute, GA's item, the argument
+            lines += [f"    g = G[{k}]",
+                      f"    if g is not None and refs(g) == 3 and g._data is GA[{k}] and refs(GA[{k}]) == 3 "
+                      "and not weak_refs(g):",
+                      "        try:",
                       f"            g._data[()] = vals[{j}]",
-                      "            g._rg = False",
-                      "            g.grad = g._tape = g._hooks = g._retains = None",
-                      "            g._slot = g._lserial = -1",
-                      f"            P{k}.grad = g",
-                      "        else:",
-                      f"            P{k}.grad = G[{k}] = _wrap(array(vals[{j}], T{k}))"]
+                      "        except ValueError:  # made read-only since",
+                      "            g = None",
+                      "    else:",
+                      "        g = None",
+                      "    if g is None:",
+                      f"        a = GA[{k}] = array(vals[{j}], T{k})",
+                      f"        P{k}.grad = G[{k}] = _wrap(a)",
+                      "    else:",
+                      "        g._rg = False",
+                      "        g.grad = g._tape = g._hooks = g._retains = None",
+                      "        g._slot = g._lserial = -1",
+                      f"        P{k}.grad = g"]
         else:
-            lines.append(f"        P{k}.grad = _wrap(array(vals[{j}], T{k}).reshape(S{k}))")
-        lines += ["    else:", f"        _accumulate(P{k}, vals[{j}], T{k}, S{k})"]
-    if not targets:
-        lines.append("    pass")
-    exec("\n".join(lines), env)
-    return env["deliver"]
+            lines.append(f"    P{k}.grad = _wrap(array(vals[{j}], T{k}).reshape(S{k}))")
+        lines += ["else:", f"    _accumulate(P{k}, vals[{j}], T{k}, S{k})"]
+    body = ["    " + line for line in lines] or ["    pass"]
+    hooks = "".join(f" or P{k}._hooks" for k in range(len(targets)))
+    read = {f"r{k}": t for k, t in enumerate(plan.read_tensors)}
+    assert not set(read) & set(env), "generated names clash"
+    env.update(read)
+    # (FusedPlan.backward's checks, in its order of precedence: a failing one takes its path; the
+    # versions are compared only after an in-place op somewhere, which bumps the epoch, as the engine does)
+    src = "\n".join(["def deliver(vals):", *body, "",
+                     "def backward(t, grad_tensors, retain_graph):",
+                     "    if grad_tensors is not None or not F.fresh or prof or tape.python or tape.hooks "
+                     f"or tape.retained or anomaly.enabled{hooks} or t is not P.latest[0] or P.consumed "
+                     f"or inplace_epoch[0] != tape.epoch and {_versions(plan.read_tensors)} != P.read_versions:",
+                     "        return F.backward(t, grad_tensors, retain_graph)",
+                     "    vals = F.vals", *body,
+                     "    if not retain_graph:", "        P.consumed = True", "    return True"])
+    exec(src, env)
+    return env["deliver"], env["backward"]
 
 
 def _needs_engine(tape):
@@ -571,6 +667,29 @@ def _needs_engine(tape):
         hooks.append(f" or p{k}._hooks")
     return eval("lambda: bool(prof or tape.python or tape.hooks or tape.retained or anomaly.enabled"
                 f"{''.join(hooks)})", env)
+
+
+def _guard_terms(plan):
+    """``Plan.bind``'s guards as conditions for ``_when_all_hold``: a tensor's data the same array,
+    its requires_grad as it was and, for the tensors constants came from, its version too (one
+    condition for a tensor that is both)."""
+    terms, at = [], {}
+    for t, d, rg in plan.guards:
+        at[id(t)] = len(terms)
+        terms.append((f"{{t}}._data is {{v}} and {{t}}._rg == {bool(rg)}", t, d, rg))
+    for t, d, version, rg in plan.sources:
+        term = (f"{{t}}._vc[0] == {version} and {{t}}._data is {{v}} and {{t}}._rg == {bool(rg)}", t, d, rg)
+        k = at.get(id(t))
+        if k is not None and terms[k][2] is d and terms[k][3] == rg:
+            terms[k] = term
+        else:
+            terms.append(term)
+    return [term[:3] for term in terms]
+
+
+def _versions(tensors):
+    """The source of a list of the read tensors' versions, ``r<k>`` naming ``tensors[k]``."""
+    return f"[{', '.join(f'r{k}._vc[0]' for k in range(len(tensors)))}]"
 
 
 def _when_all_hold(checks, then="True", names=None):

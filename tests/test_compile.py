@@ -653,3 +653,18 @@ def test_a_module_storing_a_tensor_attribute_while_recording_is_refused():
     with torch.no_grad():
         m.lin.bias.add_(1.0)
     assert eager().item() == pytest.approx(first.item() + 3.0) and m.last.sum().item() == pytest.approx(eager().item())
+
+
+def test_a_name_rebound_before_a_new_signature_leaves_no_stale_entry():
+    """A call of a new signature after a rebinding records with the new objects; the entries of
+    the other signatures hold the old ones and must record again too, not replay."""
+    x = torch.linspace(0.0, 1.0, 5, dtype=torch.float64)
+    w = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    f = torch.compile(lambda s=1.0: (w * x).sum() * s)
+    for _ in range(3):
+        assert f().item() == 5.0
+    w = torch.tensor(5.0, dtype=torch.float64, requires_grad=True)
+    assert f(2.0).item() == 25.0
+    out = f()
+    out.backward()
+    assert out.item() == 12.5 and w.grad.item() == 2.5

@@ -382,3 +382,159 @@ def test_a_dropped_gradient_comes_back_as_a_new_one():
     loss().backward()
     close(got, [float(a.grad), float(b.grad), float(c.grad)])
     assert float(b.grad) != first[0] and float(c.grad) != first[1]
+
+
+def test_a_gradient_given_new_data_is_not_refilled():
+    """A dropped gradient whose ``.data`` was replaced (another shape, another dtype) is not the
+    array delivery made: it gets a new one, of the leaf's shape and dtype."""
+    a, b = leaves(0.5, -1.5)
+    step = torch.compile(lambda: (a * X + b).pow(2).sum())
+    for _ in range(3):
+        a.grad = b.grad = None
+        step().backward()
+    want = [float(a.grad), float(b.grad)]
+    a.grad.data = torch.zeros(3, dtype=torch.float32)  # nothing else holds the new array
+    a.grad = b.grad = None
+    step().backward()
+    assert a.grad.shape == () and a.grad.dtype == torch.float64 and b.grad.shape == ()
+    close([float(a.grad), float(b.grad)], want)
+
+
+def test_the_usual_call_keeps_every_guard():
+    """After a few calls the usual one (no arguments, nothing changed) is one generated function
+    (``FusedPlan.quick``, its backward the same); each change below, made after such calls, must
+    leave it for the general path, with eager's results."""
+    x = torch.linspace(-1.0, 1.0, 101, dtype=torch.float64)
+    a, b = leaves(0.5, -1.5)
+    step = torch.compile(lambda: (a * x + b * x * x - torch.sin(x)).pow(2).sum())
+
+    def check(n=3):
+        """n steady calls, each one's loss and gradients as eager's."""
+        for _ in range(n):
+            for p in (a, b):
+                p.grad = None
+            out = step()
+            out.backward()
+            got = [float(out)] + [None if p.grad is None else float(p.grad) for p in (a, b)]
+            for p in (a, b):
+                p.grad = None
+            want = (a * x + b * x * x - torch.sin(x)).pow(2).sum()
+            want.backward()
+            assert got == pytest.approx([float(want)] + [None if p.grad is None else float(p.grad) for p in (a, b)],
+                                        rel=1e-12)
+
+    check()
+    assert step.quick is not None and step.records == 1
+    b = leaves(0.25)[0]  # the closure cell rebound
+    check()
+    assert step.records == 2
+    with torch.no_grad():
+        a.data = torch.tensor(2.0, dtype=torch.float64)  # new data
+    check()
+    assert step.records == 3
+    a.requires_grad_(False)
+    check()
+    a.requires_grad_(True)
+    check()
+    with torch.no_grad():
+        x.mul_(0.5)  # a captured constant changed in place: its powers with it
+    check()
+    records = step.records
+    torch.set_default_dtype(torch.float64)  # another cache key
+    try:
+        check()
+    finally:
+        torch.set_default_dtype(torch.float32)
+    check()
+    assert step.records == records + 1
+    with torch.profiler.profile():  # the interpreter times each record
+        check()
+    out = step()
+    seen = []
+    out.register_hook(lambda g: seen.append(float(g)) or g)
+    out.backward()
+    assert seen == [1.0]
+    check()
+    out = step()
+    with torch.no_grad():
+        x.add_(1.0)  # read by the backward: changed between the call and it
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.backward()
+    check()
+    out = step()
+    a.grad = b.grad = None
+    out.backward(torch.tensor(2.0, dtype=torch.float64))  # a seed
+    g2 = [float(a.grad), float(b.grad)]
+    check()
+    close(g2, [2 * float(a.grad), 2 * float(b.grad)])
+    del b  # the cell emptied: the function itself fails, as eagerly
+    with pytest.raises(NameError):
+        step()
+
+
+def test_a_global_deleted_after_the_usual_calls():
+    global _DELETED_LATER
+    _DELETED_LATER = leaves(1.5)[0]
+    step = torch.compile(lambda: (_DELETED_LATER * X).sum())
+    for _ in range(3):
+        assert float(step()) == pytest.approx(1.5 * float(X.sum()))
+    del _DELETED_LATER
+    with pytest.raises(NameError):
+        step()
+
+
+def test_an_output_dropped_two_calls_ago_comes_back_as_a_new_one():
+    """The usual call may give the output of two calls ago this call's value when nothing else
+    can see it: whatever still sees an old output (a reference, its array, a view, a weak
+    reference) keeps its value, and a reused one looks new."""
+    import weakref
+
+    a, b = leaves(0.5, -1.5)
+    loss = lambda: (a * X + b).pow(2).sum()  # noqa: E731
+    step = torch.compile(loss)
+
+    def call(retain=False):
+        """One training step, checked against eager: the output and its value."""
+        out = step()
+        assert out.requires_grad and not out.is_leaf and out.grad is None and out.grad_fn is not None
+        if retain:
+            out.retain_grad()
+        a.grad = b.grad = None
+        out.backward()
+        got = [float(out), float(a.grad), float(b.grad)]
+        a.grad = b.grad = None
+        eager = loss()
+        eager.backward()
+        close(got, [float(eager), float(a.grad), float(b.grad)])
+        with torch.no_grad():
+            a.sub_(0.01 * a.grad)
+            b.sub_(0.01 * b.grad)
+        return out, got[0]
+
+    for _ in range(4):
+        call()
+    kept = [call() for _ in range(2)]
+    out, v_array = call()
+    array = out.numpy(force=True)
+    out, v_view = call()
+    view = out.detach()
+    out, v_weak = call()
+    weak = weakref.ref(out)
+    out, _ = call(retain=True)
+    assert float(out.grad) == 1.0
+    retained = out
+    del out
+    for _ in range(4):
+        call()
+    assert float(retained.grad) == 1.0  # no later call's gradient (it got each one's before)
+    for _ in range(2):  # dropped with a gradient: reused without it (call() checks)
+        call(retain=True)
+        for _ in range(3):
+            call()
+    out = step()
+    out.retain_grad()
+    out.backward()
+    assert float(out.grad) == 1.0
+    assert [float(t) for t, _ in kept] == [v for _, v in kept] and kept[0][1] != kept[1][1]
+    assert float(array) == v_array and float(view) == v_view
+    assert weak() is None or float(weak()) == v_weak

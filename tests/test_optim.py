@@ -380,3 +380,72 @@ def test_repeated_steps_follow_every_change(torch):
     got, want = run(at), run(torch)
     assert np.allclose(np.concatenate([np.ravel(v) for v in got]), np.concatenate([np.ravel(v) for v in want]),
                        rtol=1e-6), (got, want)
+
+
+def test_the_usual_step_leaves_its_shortcut_for_every_change(torch):
+    """After a few steps that change nothing but the gradients' values, ``step()`` is one
+    generated function for every group (``_quick_step``); each change below, made after such
+    steps, must leave it for the general step, with PyTorch's result: 0-d parameters (a gradient
+    of exactly zero among them), a new lr, a gradient gone, a parameter frozen, given new data,
+    a group added, another group's lr, the group dict replaced."""
+    def run(lib):
+        ps = [lib.nn.Parameter(lib.tensor(v)) for v in (0.5, -1.5, 2.0)]
+        opt = lib.optim.SGD(ps, lr=0.1, momentum=0.5)
+        extra = lib.nn.Parameter(lib.tensor([1.0, 2.0]))
+
+        def steps(grads, n=3, extra_grad=None):
+            for k in range(n):
+                for p, g in zip(ps, grads):
+                    p.grad = None if g is None else lib.tensor(g + k)
+                extra.grad = None if extra_grad is None else lib.tensor(extra_grad)
+                opt.step()
+
+        steps((1.0, 0.0, -2.0))
+        for p, g in zip(ps, (1.0, 0.0, -2.0)):
+            p.grad = lib.tensor(0.0) if g == 0.0 else lib.tensor(g)
+        opt.step()
+        opt.param_groups[0]["lr"] = 0.25
+        steps((1.0, 2.0, 3.0))
+        steps((1.0, None, 3.0))
+        ps[1].requires_grad_(False)
+        steps((1.0, None, 1.0))
+        ps[1].requires_grad_(True)
+        steps((1.0, 1.0, 1.0))
+        with lib.no_grad():
+            ps[0].data = lib.tensor(10.0)
+        steps((1.0, 1.0, 1.0))
+        opt.add_param_group({"params": [extra], "lr": 0.5})
+        steps((1.0, 1.0, 1.0), extra_grad=[1.0, -1.0])
+        opt.param_groups[1]["lr"] = 0.125
+        steps((1.0, 1.0, 1.0), extra_grad=[1.0, -1.0])
+        opt.param_groups[0] = dict(opt.param_groups[0], lr=0.05)
+        steps((1.0, 1.0, 1.0), extra_grad=[1.0, -1.0])
+        return [p.detach().numpy().tolist() for p in ps + [extra]]
+
+    got, want = run(at), run(torch)
+    assert np.allclose(np.concatenate([np.ravel(v) for v in got]), np.concatenate([np.ravel(v) for v in want]),
+                       rtol=1e-6), (got, want)
+
+
+def test_the_usual_step_checks_the_gradients_shapes():
+    """A 0-d parameter's gradient of one element but another shape is taken as it comes; one
+    of more elements raises, after steps that took the shortcut as before it."""
+    p, q = nn.Parameter(at.tensor(1.0)), nn.Parameter(at.tensor([1.0, 2.0]))
+    opt = optim.SGD([p, q], lr=0.5)
+    for _ in range(3):
+        p.grad, q.grad = at.tensor(1.0), at.tensor([1.0, 1.0])
+        opt.step()
+    assert p.item() == -0.5 and q.tolist() == [-0.5, 0.5]
+    p.grad = at.tensor([2.0])
+    opt.step()
+    assert p.item() == -1.5 and q.tolist() == [-1.0, 0.0]
+    for _ in range(3):
+        p.grad, q.grad = at.tensor(1.0), at.tensor([1.0, 1.0])
+        opt.step()
+    p.grad = at.ones(2)
+    with pytest.raises(RuntimeError, match="does not match its shape"):
+        opt.step()
+    p.grad, q.grad = at.tensor(1.0), at.ones(3)
+    with pytest.raises(RuntimeError, match="does not match its shape"):
+        opt.step()
+    assert p.item() == -3.0 and q.tolist() == [-2.5, -1.5]  # the failed steps changed nothing

@@ -5,7 +5,8 @@ per parameter per arithmetic op.
 A step's Python is kept to what changes between steps: the layout (addresses, views of the
 gradient buffer) is rebuilt only when the parameters with a gradient or their buffers change,
 and the kernel's arguments only when a hyperparameter does (they are compared by value every
-step, so a scheduler's new ``lr``, or a tensor ``lr`` changed in place, is seen)."""
+step, so a scheduler's new ``lr``, or a tensor ``lr`` changed in place, is seen). A step after
+one where every group repeated its layout is one generated function (``_quick_step``)."""
 import functools
 import time
 from collections import defaultdict
@@ -14,7 +15,7 @@ import numpy as np
 
 from .. import profiler
 from ..grad_mode import enable_grad
-from ..tape import bump_inplace_epoch
+from ..tape import _inplace_epoch, bump_inplace_epoch
 from ..replay.cpu_kernels import entry_point
 from ..tensor import Tensor, _recordings, _wrap, contiguous, note_write
 from ..cuda.array import CudaArray
@@ -34,7 +35,7 @@ class _Bucket:
 
 
 class _Layout:
-    __slots__ = ("ids", "key", "hyper", "raw", "plain", "buckets", "repeat")
+    __slots__ = ("ids", "key", "hyper", "raw", "plain", "buckets", "repeat", "params", "ps")
 
 
 class Optimizer:
@@ -46,6 +47,7 @@ class Optimizer:
         self.state = defaultdict(dict)
         self.param_groups = []
         self._layouts = {}
+        self._quick = None  # the usual step of every group, as one generated function (see _quick_step)
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
                             f"but got {type(params).__name__}")
@@ -78,13 +80,15 @@ class Optimizer:
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(group)
         self._layouts.clear()
+        self._quick = None
 
     def zero_grad(self, set_to_none=True):
-        for group in self.param_groups:
-            if set_to_none:
+        if set_to_none:
+            for group in self.param_groups:
                 for p in group["params"]:
                     p.grad = None
-                continue
+            return
+        for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
                     p.grad = p.grad.detach()
@@ -92,6 +96,11 @@ class Optimizer:
 
     # -- the step -----------------------------------------------------------------------
     def step(self, closure=None):
+        quick = self._quick
+        if quick is not None and closure is None and not profiler._active and not _recordings[0] and quick():
+            _inplace_epoch[0] += 1  # (bump_inplace_epoch, inlined)
+            return None
+        self._quick = None  # (made again below when every group takes the usual path)
         loss = None
         if closure is not None:
             with enable_grad():
@@ -99,11 +108,13 @@ class Optimizer:
         prof = profiler.current()
         t0 = time.perf_counter_ns() if prof is not None else 0
         # no no_grad() needed: no tensor op runs here, the kernels write the parameters by address
+        usual = prof is None and not _recordings[0]
         for gi, group in enumerate(self.param_groups):
             lay = self._layouts.get(gi)
             if lay is not None and lay.repeat is not None and lay.plain and not _recordings[0] and \
                     self._hyper(group) == lay.raw and lay.repeat(group["params"]):
                 continue
+            usual = False
             # frozen parameters (requires_grad=False) and those without a gradient stay as they are
             ps = [p for p in group["params"] if p.grad is not None and p._rg]
             if ps and type(ps[0]._data) is CudaArray:
@@ -115,6 +126,8 @@ class Optimizer:
         bump_inplace_epoch()
         if prof is not None:
             prof.add(f"{type(self).__name__}.step", "optimizer", t0, time.perf_counter_ns() - t0)
+        if usual:  # every group took its layout's repeat: the next step may take them all at once
+            self._quick = _quick_step(self)
         return loss
 
     def _step_group(self, gi, group, ps):
@@ -156,7 +169,8 @@ class Optimizer:
             key = self._layout_key(group)
             if lay is None or lay.ids != ids or lay.key != key:
                 lay = self._layouts[gi] = self._build(group, ps, ids, key)
-                lay.repeat = _repeat(group["params"], ps, lay)
+                lay.params, lay.ps = list(group["params"]), ps  # (for _quick_step)
+                lay.repeat = _repeat(lay.params, ps, lay)
             lay.hyper = hyper
             for b in lay.buckets:
                 kernel, args = self._kernel_args(group, b.table, b.g)
@@ -274,6 +288,7 @@ class Optimizer:
             }
         self.param_groups = [dict(s, params=g["params"]) for g, s in zip(groups, saved)]
         self._layouts.clear()
+        self._quick = None
 
     def __repr__(self):
         lines = [type(self).__name__ + " ("]
@@ -284,36 +299,84 @@ class Optimizer:
         return "\n".join(lines)
 
 
+def _repeat_parts(src, params, ps, lay, env, tag):
+    """The pieces of ``_repeat``'s code for ``lay``, laid out for the group's ``params`` (of which
+    ``ps`` get an update): the conditions (``src``: the source of the group's parameter list then),
+    the copies of the gradients, the kernel's call and the version bumps; the names it binds go
+    into ``env``, suffixed by ``tag``. None when the layout has no repeat (several buckets, or
+    scratch copies)."""
+    if len(lay.buckets) != 1 or lay.buckets[0].scratch:
+        return None
+    b = lay.buckets[0]
+    env[f"B{tag}"] = b
+    rows = {id(p): k for k, p in enumerate(ps)}
+    checks, copies = [f"len({src}) == {len(params)}"], []
+    for i, q in enumerate(params):
+        env[f"P{tag}_{i}"] = q
+        checks.append(f"{src}[{i}] is P{tag}_{i}")
+    for i, q in enumerate(params):
+        if id(q) not in rows:  # left out of the layout: it must still get no update
+            checks.append(f"(P{tag}_{i}.grad is None or not P{tag}_{i}._rg)")
+            continue
+        k = rows[id(q)]
+        env[f"D{tag}_{k}"], env[f"V{tag}_{k}"], env[f"S{tag}_{k}"] = q._data, b.views[k], b.views[k].shape
+        # (into a 0-d view only a 0-d array copies, others raise ValueError: the copy is the check)
+        shape = "" if b.views[k].shape == () else f" and g{tag}_{k}._data.shape == S{tag}_{k}"
+        checks.append(f"P{tag}_{i}._rg and P{tag}_{i}._data is D{tag}_{k} and (g{tag}_{k} := P{tag}_{i}.grad) is not None"
+                      + shape)
+        copies.append(f"V{tag}_{k}[()] = g{tag}_{k}._data")
+    bumps = [f"P{tag}_{i}._vc[0] += 1" for i, q in enumerate(params) if id(q) in rows]
+    return checks, copies, f"B{tag}.call()", bumps
+
+
+def _guarded(checks, copies, rest, indent="    "):
+    """Lines that return False unless every check holds and every copy (``_repeat_parts``) is
+    made, then run ``rest`` and return True."""
+    return [f"{indent}if not ({' and '.join(checks)}):", f"{indent}    return False", f"{indent}try:",
+            *[f"{indent}    {c}" for c in copies],
+            f"{indent}except ValueError:  # a gradient of another shape (a copy into the buffer is harmless)",
+            f"{indent}    return False", *[f"{indent}{line}" for line in rest], f"{indent}return True"]
+
+
 def _repeat(params, ps, lay):
     """A function ``(params) -> bool`` doing ``_step_group``'s work when nothing but the
     gradients' values changed since ``lay`` was laid out (the same parameters in ``params``, the
     same buffers, gradients of the same shapes; the caller checks the hyperparameters),
     and False otherwise, having done nothing. Generated straight-line code: the usual step
     costs a third of the loops'. Made once per layout (a new lr rebinds the bucket's call)."""
-    if len(lay.buckets) != 1 or lay.buckets[0].scratch:
+    env = {}
+    parts = _repeat_parts("params", params, ps, lay, env, "")
+    if parts is None:
         return None
-    b = lay.buckets[0]
-    env = {"B": b}
-    rows = {id(p): k for k, p in enumerate(ps)}
-    checks, copies = [], []
-    for i, q in enumerate(params):
-        env[f"P{i}"] = q
-        checks.append(f"params[{i}] is P{i}")
-    for i, q in enumerate(params):
-        if id(q) not in rows:  # left out of the layout: it must still get no update
-            checks.append(f"(P{i}.grad is None or not P{i}._rg)")
-            continue
-        k = rows[id(q)]
-        env[f"D{k}"], env[f"V{k}"], env[f"S{k}"] = q._data, b.views[k], b.views[k].shape
-        checks.append(f"P{i}._rg and P{i}._data is D{k} and (g{k} := P{i}.grad) is not None "
-                      f"and (a{k} := g{k}._data).shape == S{k}")
-        copies.append(f"    V{k}[()] = a{k}")
-    bumps = [f"    P{i}._vc[0] += 1" for i, q in enumerate(params) if id(q) in rows]
-    src = "\n".join(["def repeat(params):",
-                     f"    if len(params) != {len(params)} or not ({' and '.join(checks)}):",
-                     "        return False", *copies, "    B.call()", *bumps, "    return True"])
+    checks, copies, call, bumps = parts
+    src = "\n".join(["def repeat(params):", *_guarded(checks, copies, [call] + bumps)])
     exec(src, env)
     return env["repeat"]
+
+
+def _quick_step(opt):
+    """``step()`` when every group would take its layout's repeat, as one generated function of no
+    arguments: True having done every group's update, or False having done nothing (the caller
+    checks the profiler and recording). The checks of all groups come first, so a group that
+    changed leaves every group to ``step``'s own path. A group's hyperparameters are compared by
+    value, as ``step`` compares them, every call."""
+    groups = opt.param_groups
+    env = {"O": opt, "GROUPS": groups}
+    checks, copies, rest = ["O.param_groups is GROUPS", f"len(GROUPS) == {len(groups)}"], [], []
+    for gi, group in enumerate(groups):
+        lay = opt._layouts[gi]
+        env[f"GR{gi}"], env[f"HYPER{gi}"], env[f"RAW{gi}"] = group, opt._hyper, lay.raw
+        parts = _repeat_parts(f"ps{gi}", lay.params, lay.ps, lay, env, str(gi))
+        if parts is None:
+            return None
+        conds, cps, call, bumps = parts
+        checks += [f"GROUPS[{gi}] is GR{gi}", f"HYPER{gi}(GR{gi}) == RAW{gi}", f"(ps{gi} := GR{gi}['params']) is not None"]
+        checks += conds
+        copies += cps
+        rest += [call] + bumps
+    src = "\n".join(["def quick():", *_guarded(checks, copies, rest)])
+    exec(src, env)
+    return env["quick"]
 
 
 def _kernel_array(state, name, like):
