@@ -49,6 +49,7 @@ _SMALL = 4096  # one-element saved values per buffer (``Tape._saved_address``), 
 
 # an op output's high info bits for "needs a gradient" and its dtype code, by its item size
 _NEEDS_GRAD_AND_DTYPE = {4: 4 | 0, 8: 4 | 1}
+_NO_PIECES = [[-1] * (5 - n) for n in range(5)]  # a stack record's unused piece slots, by pieces used
 
 def _check_int32(spec, ints):
     """Before anything is appended: a record's int attributes are int32."""
@@ -366,22 +367,39 @@ class Tape:
         _check_int32(spec, (outer, total))
         rec = len(self.R) // R_WIDTH
         xs = self._input(x, False, rec)  # (a view's VJP reads no value)
-        R, output, code = self.R, self._output, spec.code
-        for i, out in enumerate(outs):
-            R.frombytes(_pack_kernel(code, output(spec, out, rec + i), xs, -1, outer, total, i, 1, 0.0))
+        code = spec.code
+        if type(self) is not Tape or spec.uses_output or not outs:
+            R, output = self.R, self._output
+            for i, out in enumerate(outs):
+                R.frombytes(_pack_kernel(code, output(spec, out, rec + i), xs, -1, outer, total, i, 1, 0.0))
+            return
+        # (_output, for outputs of one shape and dtype that save nothing: each table grows once)
+        data = outs[0]._data
+        sid = self.shape_ids.get(data.shape)
+        if sid is None:
+            sid = self.shape_id(data.shape)
+        bits = _NEEDS_GRAD_AND_DTYPE[data.itemsize]
+        slot = self.n_slots
+        self.n_slots = slot + len(outs)
+        self.S.frombytes(b"".join([_pack_slot(0, sid, ((rec + i) << 3) | bits) for i in range(len(outs))]))
+        self.R.frombytes(b"".join([_pack_kernel(code, slot + i, xs, -1, outer, total, i, 1, 0.0)
+                                   for i in range(len(outs))]))
+        for out in outs:
+            out._tape = self
+            out._slot = slot
+            out._rg = True
+            slot += 1
 
     def record_pieces(self, spec, out, pieces, first, outer):
         """One record of up to five tensors that are pieces ``first``, ``first + 1``, ... of
         ``out`` viewed as (outer, pieces, inner), a stack's: one record for the four scalars of a
         stack, not four. A piece that needs no gradient has slot -1."""
-        _check_int32(spec, (outer,))
+        if outer > 0x7FFFFFFF:
+            _check_int32(spec, (outer,))
         rec = len(self.R) // R_WIDTH
-        slots = [-1] * 5
-        for j, t in enumerate(pieces):
-            if t._tape is self:
-                slots[j] = t._slot
-            elif t._rg:
-                slots[j] = self._input(t, False, rec)
+        slots = [t._slot if t._tape is self else self._input(t, False, rec) if t._rg else -1 for t in pieces]
+        if len(slots) < 5:
+            slots += _NO_PIECES[len(slots)]
         self.R.frombytes(_pack_pieces(spec.code, self._output(spec, out, rec), *slots, first, len(pieces), outer))
 
     def record_link(self, spec, out, x):

@@ -284,8 +284,11 @@ def unbind(input, dim=0):
     d = _dim(dim, data.ndim)
     if type(data) is CudaArray:
         return tuple(cuda_ops().narrow(UNBIND, input, d, i, 1, True) for i in range(data.shape[d]))
-    lead = (slice(None),) * d
-    outs = [_wrap(data[lead + (i, Ellipsis)]) for i in range(data.shape[d])]
+    if d == 0:  # (iterating a tensor)
+        outs = [_wrap(data[i, ...]) for i in range(data.shape[0])]
+    else:
+        lead = (slice(None),) * d
+        outs = [_wrap(data[lead + (i, Ellipsis)]) for i in range(data.shape[d])]
     vc = input._vc  # (share_storage, once for all)
     if len(vc) == 1:
         vc.append(True)
@@ -385,7 +388,9 @@ def _same_dtype(tensors, op):
 
 
 def _tensor_list(tensors, op):
-    if type(tensors) is not list and type(tensors) is not tuple:
+    if type(tensors) is list:
+        return tensors  # (never changed in place: ``_same_dtype`` makes a new list to promote)
+    if type(tensors) is not tuple:
         raise TypeError(f"{op}(): argument 'tensors' (position 1) must be tuple of Tensors, not "
                         f"{type(tensors).__name__}")
     return list(tensors)
@@ -397,24 +402,29 @@ def stack(tensors, dim=0, *, axis=None):
     tensors = _same_dtype(_tensor_list(tensors, "stack"), "stack")
     datas = [t._data for t in tensors]
     shape = datas[0].shape
-    for a in datas:
-        if a.shape != shape:
+    rg = False
+    for t in tensors:
+        if t._data.shape != shape:
             k = next(k for k, a in enumerate(datas) if a.shape != shape)
             raise RuntimeError(
                 f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 and "
                 f"{list(datas[k].shape)} at entry {k}"
             )
+        rg = rg or t._rg
     d = _dim(dim, len(shape) + 1)
     if type(datas[0]) is CudaArray:
         return cuda_ops().join(STACK, tensors, d, True)
     # scalars: np.array builds the vector several times faster than np.stack
     out = _wrap(np.stack(datas, axis=d) if shape else np.array(datas))
-    if not _recording(*tensors):
+    if not (rg and _grad_state.enabled):
         note_unrecorded(out, *tensors)
         return out
-    tape, outer = current_tape(), math.prod(shape[:d])
-    for first in range(0, len(tensors), 5):
-        tape.record_pieces(STACK, out, tensors[first: first + 5], first, outer)
+    tape, outer = current_tape(), math.prod(shape[:d]) if d else 1
+    if len(tensors) <= 5:  # (West's stack of four: one record)
+        tape.record_pieces(STACK, out, tensors, 0, outer)
+    else:
+        for first in range(0, len(tensors), 5):
+            tape.record_pieces(STACK, out, tensors[first: first + 5], first, outer)
     if _recordings[0] and _trace.recorder is not None:
         for t in tensors:
             if not t._rg:  # its piece of ``out`` is a constant of the replay
