@@ -326,11 +326,11 @@ class Tape:
         xs = x._slot if x._tape is self and not v else self._input(x, v, rec)
         self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), xs, -1, -1, 0, b, a))
 
-    def record_ew2(self, spec, out, x1, x2, values=None):
-        """``values``: whether backward reads each input's value, where the caller knows better
-        than the op's table (a product saves an input only for the other's gradient)."""
+    def record_ew2(self, spec, out, x1, x2, v1, v2):
+        """``v1``, ``v2``: whether backward reads each input's value (the op's ``value_inputs``,
+        or less where the caller knows better: a product saves an input only for the other's
+        gradient)."""
         rec = len(self.R) // R_WIDTH
-        v1, v2, _ = spec.value_inputs if values is None else values
         s1 = x1._slot if x1._tape is self and not v1 else self._input(x1, v1, rec)
         s2 = x2._slot if x2._tape is self and not v2 else self._input(x2, v2, rec)
         self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), s1, s2, -1, 0, 0.0, 0.0))
@@ -373,7 +373,7 @@ class Tape:
             for i, out in enumerate(outs):
                 R.frombytes(_pack_kernel(code, output(spec, out, rec + i), xs, -1, outer, total, i, 1, 0.0))
             return
-        # (_output, for outputs of one shape and dtype that save nothing: each table grows once)
+        # (_output, for outputs of one shape and dtype that save nothing: looked up once for all)
         data = outs[0]._data
         sid = self.shape_ids.get(data.shape)
         if sid is None:
@@ -381,10 +381,10 @@ class Tape:
         bits = _NEEDS_GRAD_AND_DTYPE[data.itemsize]
         slot = self.n_slots
         self.n_slots = slot + len(outs)
-        self.S.frombytes(b"".join([_pack_slot(0, sid, ((rec + i) << 3) | bits) for i in range(len(outs))]))
-        self.R.frombytes(b"".join([_pack_kernel(code, slot + i, xs, -1, outer, total, i, 1, 0.0)
-                                   for i in range(len(outs))]))
-        for out in outs:
+        add_slot, add_record = self.S.frombytes, self.R.frombytes
+        for i, out in enumerate(outs):
+            add_slot(_pack_slot(0, sid, ((rec + i) << 3) | bits))
+            add_record(_pack_kernel(code, slot, xs, -1, outer, total, i, 1, 0.0))
             out._tape = self
             out._slot = slot
             out._rg = True
