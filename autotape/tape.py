@@ -49,7 +49,6 @@ _SMALL = 4096  # one-element saved values per buffer (``Tape._saved_address``), 
 
 # an op output's high info bits for "needs a gradient" and its dtype code, by its item size
 _NEEDS_GRAD_AND_DTYPE = {4: 4 | 0, 8: 4 | 1}
-_NO_PIECES = [[-1] * (5 - n) for n in range(5)]  # a stack record's unused piece slots, by pieces used
 
 def _check_int32(spec, ints):
     """Before anything is appended: a record's int attributes are int32."""
@@ -364,9 +363,10 @@ class Tape:
     def record_slices(self, spec, outs, x, outer, total):
         """One record per output: output ``i`` is x[:, i, :] of ``x`` viewed as (outer, total,
         inner), as ``unbind`` makes them; ``x``'s slot is looked up once for all of them."""
-        _check_int32(spec, (outer, total))
+        if outer > 0x7FFFFFFF or total > 0x7FFFFFFF:
+            _check_int32(spec, (outer, total))
         rec = len(self.R) // R_WIDTH
-        xs = self._input(x, False, rec)  # (a view's VJP reads no value)
+        xs = x._slot if x._tape is self else self._input(x, False, rec)  # (a view's VJP reads no value)
         code = spec.code
         if type(self) is not Tape or spec.uses_output or not outs:
             R, output = self.R, self._output
@@ -397,9 +397,14 @@ class Tape:
         if outer > 0x7FFFFFFF:
             _check_int32(spec, (outer,))
         rec = len(self.R) // R_WIDTH
-        slots = [t._slot if t._tape is self else self._input(t, False, rec) if t._rg else -1 for t in pieces]
-        if len(slots) < 5:
-            slots += _NO_PIECES[len(slots)]
+        slots = [-1, -1, -1, -1, -1]
+        j = 0
+        for t in pieces:
+            if t._tape is self:
+                slots[j] = t._slot
+            elif t._rg:
+                slots[j] = self._input(t, False, rec)
+            j += 1
         self.R.frombytes(_pack_pieces(spec.code, self._output(spec, out, rec), *slots, first, len(pieces), outer))
 
     def record_link(self, spec, out, x):

@@ -295,7 +295,7 @@ def unbind(input, dim=0):
     for out in outs:
         out._vc = vc
     if input._rg and _grad_state.enabled:
-        current_tape().record_slices(UNBIND, outs, input, math.prod(data.shape[:d]), data.shape[d])
+        current_tape().record_slices(UNBIND, outs, input, math.prod(data.shape[:d]) if d else 1, data.shape[d])
     else:
         for out in outs:
             note_unrecorded(out, input)
