@@ -98,7 +98,7 @@ def _reduce(spec, x, dims, y, mode=0, f=0.0):
     out = _wrap(_array(y))
     if _recording(x):
         src, outer, red = _layout(x, dims)
-        current_tape().record1(spec, out, src, ints=(outer, red, mode, 0), f=f)
+        current_tape().record1(spec, out, src, (outer, red, mode, 0), f)
     else:
         note_unrecorded(out, x)
     return out
@@ -122,7 +122,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None)
         y = np.add.reduce(data, None)  # (a NumPy scalar: made a 0-d array)
         out = _wrap(y if type(y) is _ndarray else np.asarray(y))
         if input._rg and _grad_state.enabled:
-            current_tape().record1(SUM, out, input, ints=(1, data.size, 0, 0), f=1.0)
+            current_tape().record1(SUM, out, input, (1, data.size, 0, 0), 1.0)
         else:
             note_unrecorded(out, input)
         return out
@@ -424,7 +424,7 @@ def _along(spec, input, dim, y, mode):
             d = _dim(dim, len(shape)) if shape else 0  # (dim checked by the caller)
             outer = math.prod(shape[:d]) if shape else 1
             red = shape[d] if shape else 1
-        current_tape().record1(spec, out, input, ints=(outer, red, mode, 0))
+        current_tape().record1(spec, out, input, (outer, red, mode, 0))
     else:
         note_unrecorded(out, input)
     return out

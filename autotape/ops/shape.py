@@ -41,7 +41,7 @@ def _view(spec, x, data, ints=(0, 0, 0, 0), copy_spec=None):
     elif copy_spec is not None and data.size:
         spec = copy_spec
     if x._rg and _grad_state.enabled:
-        current_tape().record1(spec, out, x, ints=ints)
+        current_tape().record1(spec, out, x, ints)
     else:
         note_unrecorded(out, x)
     return out
@@ -160,7 +160,7 @@ def _permuted(spec, input, perm):
     share_storage(out, input)
     if _recording(input):
         tape = current_tape()
-        tape.record1(spec, out, input, ints=(tape.shape_id(tuple(perm)), 0, 0, 0))
+        tape.record1(spec, out, input, (tape.shape_id(tuple(perm)), 0, 0, 0))
     else:
         note_unrecorded(out, input)
     return out
@@ -246,7 +246,7 @@ def _narrow(spec, x, dim, start, length, squeeze_dim=False):
     share_storage(out, x)
     if x._rg and _grad_state.enabled:
         outer = math.prod(shape[:dim])
-        current_tape().record1(spec, out, x, ints=(outer, shape[dim], start, length))
+        current_tape().record1(spec, out, x, (outer, shape[dim], start, length))
     else:
         note_unrecorded(out, x)
     return out
@@ -354,7 +354,7 @@ def _join(spec, tensors, data, sizes, d):
         total, off = data.shape[d], 0
         for t, k in zip(tensors, sizes):
             if t._rg:
-                tape.record1(spec, out, t, ints=(outer, total, off, k))
+                tape.record1(spec, out, t, (outer, total, off, k))
             elif _recordings[0] and _trace.recorder is not None:  # its piece of ``out`` is a constant of the replay
                 _trace.recorder.baked(t)
             off += k
@@ -510,7 +510,7 @@ def getitem(input, key):
     if _recording(input):
         flat_index = contiguous(np.arange(data.size, dtype=np.int64).reshape(data.shape)[npkey])
         tape = current_tape()
-        tape.record1(_index_spec(key), out, input, ints=(tape.const_slot(flat_index), 0, 0, 0))
+        tape.record1(_index_spec(key), out, input, (tape.const_slot(flat_index), 0, 0, 0))
     else:
         note_unrecorded(out, input)
     return out
