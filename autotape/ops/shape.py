@@ -420,11 +420,8 @@ def stack(tensors, dim=0, *, axis=None):
         note_unrecorded(out, *tensors)
         return out
     tape, outer = current_tape(), math.prod(shape[:d]) if d else 1
-    if len(tensors) <= 5:  # (West's stack of four: one record)
-        tape.record_pieces(STACK, out, tensors, 0, outer)
-    else:
-        for first in range(0, len(tensors), 5):
-            tape.record_pieces(STACK, out, tensors[first: first + 5], first, outer)
+    for first in range(0, len(tensors), 5):
+        tape.record_pieces(STACK, out, tensors[first: first + 5], first, outer)
     if _recordings[0] and _trace.recorder is not None:
         for t in tensors:
             if not t._rg:  # its piece of ``out`` is a constant of the replay
