@@ -325,11 +325,11 @@ class Tape:
         xs = x._slot if x._tape is self and not v else self._input(x, v, rec)
         self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), xs, -1, -1, 0, b, a))
 
-    def record_ew2(self, spec, out, x1, x2, values=None):
-        """``values``: whether backward reads each input's value, where the caller knows better
-        than the op's table (a product saves an input only for the other's gradient)."""
+    def record_ew2(self, spec, out, x1, x2, v1, v2):
+        """``v1``, ``v2``: whether backward reads each input's value (the op's ``value_inputs``,
+        or less where the caller knows better: a product saves an input only for the other's
+        gradient)."""
         rec = len(self.R) // R_WIDTH
-        v1, v2, _ = spec.value_inputs if values is None else values
         s1 = x1._slot if x1._tape is self and not v1 else self._input(x1, v1, rec)
         s2 = x2._slot if x2._tape is self and not v2 else self._input(x2, v2, rec)
         self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), s1, s2, -1, 0, 0.0, 0.0))
@@ -363,25 +363,48 @@ class Tape:
     def record_slices(self, spec, outs, x, outer, total):
         """One record per output: output ``i`` is x[:, i, :] of ``x`` viewed as (outer, total,
         inner), as ``unbind`` makes them; ``x``'s slot is looked up once for all of them."""
-        _check_int32(spec, (outer, total))
+        if outer > 0x7FFFFFFF or total > 0x7FFFFFFF:
+            _check_int32(spec, (outer, total))
         rec = len(self.R) // R_WIDTH
-        xs = self._input(x, False, rec)  # (a view's VJP reads no value)
-        R, output, code = self.R, self._output, spec.code
+        xs = x._slot if x._tape is self else self._input(x, False, rec)  # (a view's VJP reads no value)
+        code = spec.code
+        if type(self) is not Tape or spec.uses_output or not outs:
+            R, output = self.R, self._output
+            for i, out in enumerate(outs):
+                R.frombytes(_pack_kernel(code, output(spec, out, rec + i), xs, -1, outer, total, i, 1, 0.0))
+            return
+        # (_output, for outputs of one shape and dtype that save nothing: looked up once for all)
+        data = outs[0]._data
+        sid = self.shape_ids.get(data.shape)
+        if sid is None:
+            sid = self.shape_id(data.shape)
+        bits = _NEEDS_GRAD_AND_DTYPE[data.itemsize]
+        slot = self.n_slots
+        self.n_slots = slot + len(outs)
+        add_slot, add_record = self.S.frombytes, self.R.frombytes
         for i, out in enumerate(outs):
-            R.frombytes(_pack_kernel(code, output(spec, out, rec + i), xs, -1, outer, total, i, 1, 0.0))
+            add_slot(_pack_slot(0, sid, ((rec + i) << 3) | bits))
+            add_record(_pack_kernel(code, slot, xs, -1, outer, total, i, 1, 0.0))
+            out._tape = self
+            out._slot = slot
+            out._rg = True
+            slot += 1
 
     def record_pieces(self, spec, out, pieces, first, outer):
         """One record of up to five tensors that are pieces ``first``, ``first + 1``, ... of
         ``out`` viewed as (outer, pieces, inner), a stack's: one record for the four scalars of a
         stack, not four. A piece that needs no gradient has slot -1."""
-        _check_int32(spec, (outer,))
+        if outer > 0x7FFFFFFF:
+            _check_int32(spec, (outer,))
         rec = len(self.R) // R_WIDTH
-        slots = [-1] * 5
-        for j, t in enumerate(pieces):
+        slots = [-1, -1, -1, -1, -1]
+        j = 0
+        for t in pieces:
             if t._tape is self:
                 slots[j] = t._slot
             elif t._rg:
                 slots[j] = self._input(t, False, rec)
+            j += 1
         self.R.frombytes(_pack_pieces(spec.code, self._output(spec, out, rec), *slots, first, len(pieces), outer))
 
     def record_link(self, spec, out, x):

@@ -436,3 +436,24 @@ def test_no_grad_and_inference_mode_decorate_with_or_without_parentheses():
         assert not (x * 2).requires_grad
     with torch.inference_mode(False):
         assert (x * 2).requires_grad
+
+
+def test_first_backward_of_a_thread_grows_the_arena():
+    """A thread's first ``loss.backward()`` finds the gradient arena too small for this tape
+    (1024 elements): the compiled seed-and-replay call declines, the arena grows, and the
+    gradient is still exact (every element checked, values and dtype)."""
+    out = {}
+
+    def work():
+        x = torch.linspace(-2.0, 2.0, 5000, requires_grad=True)
+        w = torch.tensor(0.5, requires_grad=True)
+        (w * x * x + x).sum().backward()
+        out["x"], out["w"], out["xv"] = x.grad.numpy(), w.grad.numpy(), x.detach().numpy()
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    xv = out["xv"].astype(np.float64)
+    np.testing.assert_allclose(out["x"], 2 * 0.5 * xv + 1, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(out["w"], (xv * xv).sum(), rtol=1e-5)
+    assert out["x"].dtype == np.float32 and out["w"].shape == ()

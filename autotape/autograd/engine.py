@@ -17,7 +17,7 @@ from ..tape import SHAPE_MASK, _address
 from ..tensor import Tensor, _wrap
 from ..cuda.array import CudaArray
 from ..ops import OPS, PYTHON
-from ..replay.cpu import ensure_compiled, prepare_seed_at, replay, replay_at, tables
+from ..replay.cpu import ensure_compiled, prepare_seed_at, replay, replay_at, seed_replay_at, tables
 from ..replay.cpu import tables_at as tables_at_
 from ..replay.cpu_kernels import all_saved_freed, cycles, entry_point
 
@@ -281,17 +281,40 @@ class _Run:
         if len(seeds) == 1 and seeds[0][1].size == 1:
             seed, g = seeds[0]
             value = 1.0 if g is _ONE else g.item()
+        hooked = {slot: hooks for slot, hooks in tape.hooks.items() if hooks} if tape.hooks else {}
+        # Anomaly mode: stop before every record, and check what it wrote once it has run.
+        check = anomaly.is_anomaly_check_nan_enabled()
+        pause = ws.no_pause
+        if hooked or check:
+            pause = np.full(n_rec, 1 if check else 0, np.uint8)  # records where replay hands over to Python
+            for slot in hooked:
+                pause[tape.producer_of(slot)] = 1
+        ws.live[0] = 0
+        prof = profiler.current()
+        clock = np.zeros((2, n_rec + 1), np.int64) if prof is not None else None
+        if prof is not None:
+            t_begin, replay_ns = time.perf_counter_ns(), 0
+            c_ref, t_ref = cycles(), time.perf_counter_ns()
+        state_at = _address(state)
         at = ws.at
-        size = _fast(prepare_seed_at, tables_at[1], tables_at[2], tape.n_slots, at[1], at[2], at[0], ws.G.size, seed,
-                     value)
-        if size > ws.G.size:
-            ws.arena(size)
-            at, seed = ws.at, -1
-        G, goff, ginit = ws.G, ws.goff, ws.ginit
-        if seed >= 0:
-            start = tape.S[2 * seed + 1] >> 35  # (tape.producer_of, inlined)
+        pause_at = at[3] if pause is ws.no_pause else _address(pause)
+        if seed >= 0 and clock is None:  # seeded, and the replay's first stretch run, in one compiled call
+            res, start = _fast(seed_replay_at, self.retain, *tables_at, at[0], at[1], at[2], state_at, pause_at,
+                               *tables_at_(), at[4], tape.n_slots, ws.G.size, seed, value)
+            if start < 0:  # the arena is too small: nothing was seeded or replayed
+                ws.arena(res)
+                at, seed, res = ws.at, -1, None
         else:
-            start = -1
+            res, start = None, -1
+            size = _fast(prepare_seed_at, tables_at[1], tables_at[2], tape.n_slots, at[1], at[2], at[0], ws.G.size,
+                         seed, value)
+            if size > ws.G.size:
+                ws.arena(size)
+                at, seed = ws.at, -1
+            elif seed >= 0:
+                start = tape.S[2 * seed + 1] >> 35  # (tape.producer_of, inlined)
+        G, goff, ginit = ws.G, ws.goff, ws.ginit
+        if seed < 0:
             for slot, g in seeds:
                 o = goff[slot]
                 if ginit[slot]:
@@ -303,33 +326,18 @@ class _Run:
                     G[o: o + g.size] = g.ravel()
                     ginit[slot] = 1
                 start = max(start, tape.producer_of(slot))
-        hooked = {slot: hooks for slot, hooks in tape.hooks.items() if hooks} if tape.hooks else {}
-        # Anomaly mode: stop before every record, and check what it wrote once it has run.
-        check = anomaly.is_anomaly_check_nan_enabled()
-        pause = ws.no_pause
-        if hooked or check:
-            pause = np.full(n_rec, 1 if check else 0, np.uint8)  # records where replay hands over to Python
-            for slot in hooked:
-                pause[tape.producer_of(slot)] = 1
         r, skip, done = start, -1, -1
-        ws.live[0] = 0
-        prof = profiler.current()
-        clock = np.zeros((2, n_rec + 1), np.int64) if prof is not None else None
-        if prof is not None:
-            t_begin, replay_ns = time.perf_counter_ns(), 0
-            c_ref, t_ref = cycles(), time.perf_counter_ns()
-        state_at = _address(state)
-        pause_at = at[3] if pause is ws.no_pause else _address(pause)
         while True:
-            if clock is None:
-                res = _fast(replay_at, r, skip, self.retain, *tables_at, at[0], at[1], at[2], state_at, pause_at,
-                            *tables_at_(), at[4])
-            else:  # (the profiler's variant)
-                vjps, saves, inline = tables()
-                t0 = time.perf_counter_ns()
-                res = replay(r, skip, self.retain, *tables_at, G, goff, ginit, state, pause, saves, vjps, inline,
-                             ws.live, clock)
-                replay_ns += time.perf_counter_ns() - t0
+            if res is None:  # (the first stretch may have run with the seeding)
+                if clock is None:
+                    res = _fast(replay_at, r, skip, self.retain, *tables_at, at[0], at[1], at[2], state_at, pause_at,
+                                *tables_at_(), at[4])
+                else:  # (the profiler's variant)
+                    vjps, saves, inline = tables()
+                    t0 = time.perf_counter_ns()
+                    res = replay(r, skip, self.retain, *tables_at, G, goff, ginit, state, pause, saves, vjps, inline,
+                                 ws.live, clock)
+                    replay_ns += time.perf_counter_ns() - t0
             if done >= 0:
                 if res >= -1:  # (below -1, record ``done`` itself failed before running)
                     anomaly.check_record(tape, done, G, goff, ginit)
@@ -362,6 +370,7 @@ class _Run:
                 r, skip = res, res
                 if check:
                     done = res
+            res = None
         still_saved = ws.live[0]
         self.deliver(tape, G, goff, ginit)
         _release(ws)

@@ -223,21 +223,23 @@ def binary(spec, x1, x2):
             raise
         if type(y) is not _ndarray:
             y = np.asarray(y)
-    out = _wrap(y)
-    if (x1._rg or x2._rg) and _grad_state.enabled:
         n = y.size
         n1, n2 = d1.size, d2.size
-        if (n1 != n and n1 != 1) or (n2 != n and n2 != 1):  # (replay reads size-1 inputs at stride 0)
+        if ((n1 != n and n1 != 1) or (n2 != n and n2 != 1)) and (x1._rg or x2._rg) and _grad_state.enabled:
+            # (replay reads inputs of the output's size, or of size 1 at stride 0)
             x1, x2 = expand_for(x1, y.shape, n), expand_for(x2, y.shape, n)
+    out = _wrap(y)
+    if (x1._rg or x2._rg) and _grad_state.enabled:
         ref = _local.tape  # (current_tape, its common case inlined)
         tape = ref() if ref is not None else None
         if tape is None:
             tape = current_tape()
         if spec is _MUL:  # its VJP reads each input only for the other's gradient: saved only where
             # that one requires grad, as PyTorch saves them (weights * data keeps no copy of the weight)
-            tape.record_ew2(spec, out, x1, x2, (x2._rg, x1._rg, False))
+            tape.record_ew2(spec, out, x1, x2, x2._rg, x1._rg)
         else:
-            tape.record_ew2(spec, out, x1, x2)
+            v = spec.value_inputs
+            tape.record_ew2(spec, out, x1, x2, v[0], v[1])
     elif _recordings[0] and _trace.recorder is not None:
         _trace.recorder.derived(out, x1, x2, op=(spec, 0.0, 0.0))
     return out

@@ -42,13 +42,14 @@ def _times_alpha(input, other, alpha):
     return other * alpha if _is_scalar(other) else mul(other, alpha)
 
 
-# The common cases first: two tensors; a float tensor and a Python float (``lr * p.grad``).
+# The common cases first: two tensors; a float tensor and a Python number (``lr * p.grad``, the
+# 0 that Python's sum() starts from).
 def add(input, other, *, alpha=1):
     if type(input) is Tensor and alpha == 1:
         if type(other) is Tensor:
             return binary(ew.ADD, input, other)
-        if type(other) is float and input._data.dtype.kind == "f":
-            return unary(ew.ADD_SCALAR, input, other)
+        if (type(other) is float or type(other) is int) and input._data.dtype.kind == "f":
+            return unary(ew.ADD_SCALAR, input, float(other))
     if alpha != 1:
         other = _times_alpha(input, other, alpha)
     if _is_scalar(other) and isinstance(input, Tensor):
@@ -62,8 +63,8 @@ def sub(input, other, *, alpha=1):
     if type(input) is Tensor and alpha == 1:
         if type(other) is Tensor:
             return binary(ew.SUB, input, other)
-        if type(other) is float and input._data.dtype.kind == "f":
-            return unary(ew.SUB_SCALAR, input, other)
+        if (type(other) is float or type(other) is int) and input._data.dtype.kind == "f":
+            return unary(ew.SUB_SCALAR, input, float(other))
     if alpha != 1:
         other = _times_alpha(input, other, alpha)
     if _is_scalar(other) and isinstance(input, Tensor):
@@ -81,8 +82,8 @@ def mul(input, other):
     if type(input) is Tensor:
         if type(other) is Tensor:
             return binary(ew.MUL, input, other)
-        if type(other) is float and input._data.dtype.kind == "f":
-            return unary(ew.MUL_SCALAR, input, other)
+        if (type(other) is float or type(other) is int) and input._data.dtype.kind == "f":
+            return unary(ew.MUL_SCALAR, input, float(other))
     if _is_scalar(other) and isinstance(input, Tensor):
         input, other = other, input
     if _is_scalar(input) and isinstance(other, Tensor):

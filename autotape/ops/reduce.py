@@ -98,7 +98,7 @@ def _reduce(spec, x, dims, y, mode=0, f=0.0):
     out = _wrap(_array(y))
     if _recording(x):
         src, outer, red = _layout(x, dims)
-        current_tape().record1(spec, out, src, ints=(outer, red, mode, 0), f=f)
+        current_tape().record1(spec, out, src, (outer, red, mode, 0), f)
     else:
         note_unrecorded(out, x)
     return out
@@ -122,7 +122,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None)
         y = np.add.reduce(data, None)  # (a NumPy scalar: made a 0-d array)
         out = _wrap(y if type(y) is _ndarray else np.asarray(y))
         if input._rg and _grad_state.enabled:
-            current_tape().record1(SUM, out, input, ints=(1, data.size, 0, 0), f=1.0)
+            current_tape().record1(SUM, out, input, (1, data.size, 0, 0), 1.0)
         else:
             note_unrecorded(out, input)
         return out
@@ -424,7 +424,7 @@ def _along(spec, input, dim, y, mode):
             d = _dim(dim, len(shape)) if shape else 0  # (dim checked by the caller)
             outer = math.prod(shape[:d]) if shape else 1
             red = shape[d] if shape else 1
-        current_tape().record1(spec, out, input, ints=(outer, red, mode, 0))
+        current_tape().record1(spec, out, input, (outer, red, mode, 0))
     else:
         note_unrecorded(out, input)
     return out
@@ -449,8 +449,8 @@ _SMALL_ROW = 16  # elements: up to this many, Python floats beat NumPy's six ufu
 
 
 def _small_row(data):
-    """A short vector's values as Python floats shifted by their max (exp of them cannot
-    overflow), their exps and the sum of those; None where NumPy's path keeps the corners (a
+    """A short vector's values as Python floats, their max, the exps of the values shifted by
+    it (they cannot overflow) and the sum of those; None where NumPy's path keeps the corners (a
     NaN or an infinity, as in softmax of inf), or the vector is not short."""
     if data.ndim != 1 or not 0 < data.size <= _SMALL_ROW:
         return None
@@ -459,37 +459,39 @@ def _small_row(data):
     if total - total != 0.0:  # NaN or infinite: some value is
         return None
     m = builtins.max(vals)
-    shifted = [v - m for v in vals]
-    exps = [_exp(v) for v in shifted]
-    return shifted, exps, builtins.sum(exps)
+    exps = [_exp(v - m) for v in vals]
+    return vals, m, exps, builtins.sum(exps)
 
 
 _exp = math.exp
 
 
 def softmax(input, dim=None, dtype=None, *, _stacklevel=3, axis=None):
-    input, data, dim, axis = _softmax_input(input, _numpy_spelling("softmax", dim, 0, axis, None)[0], dtype,
-                                            "softmax")
+    if axis is not None:
+        dim = _numpy_spelling("softmax", dim, 0, axis, None)[0]
+    input, data, dim, axis = _softmax_input(input, dim, dtype, "softmax")
     if type(data) is CudaArray:
         return cuda_ops().softmax(SOFTMAX, input if input._data is data else _wrap(data), axis or 0, False)
     row = _small_row(data)
     if row is not None:  # (in double, rounded once: as the compiled replay computes it)
-        total = row[2]
-        y = np.array([e / total for e in row[1]], data.dtype)
+        total = row[3]
+        y = np.array([e / total for e in row[2]], data.dtype)
     else:
         y = _softmax_np(data, axis, False)
     return _along(SOFTMAX, input, dim, y, 0)
 
 
 def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3, axis=None):
-    input, data, dim, axis = _softmax_input(input, _numpy_spelling("log_softmax", dim, 0, axis, None)[0], dtype,
-                                            "log_softmax")
+    if axis is not None:
+        dim = _numpy_spelling("log_softmax", dim, 0, axis, None)[0]
+    input, data, dim, axis = _softmax_input(input, dim, dtype, "log_softmax")
     if type(data) is CudaArray:
         return cuda_ops().softmax(LOG_SOFTMAX, input if input._data is data else _wrap(data), axis or 0, True)
     row = _small_row(data)
     if row is not None:
-        lse = math.log(row[2])
-        y = np.array([v - lse for v in row[0]], data.dtype)
+        vals, m, _, total = row
+        lse = math.log(total)
+        y = np.array([v - m - lse for v in vals], data.dtype)
     else:
         y = _softmax_np(data, axis, True)
     return _along(LOG_SOFTMAX, input, dim, y, 1)

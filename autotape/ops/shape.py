@@ -41,7 +41,7 @@ def _view(spec, x, data, ints=(0, 0, 0, 0), copy_spec=None):
     elif copy_spec is not None and data.size:
         spec = copy_spec
     if x._rg and _grad_state.enabled:
-        current_tape().record1(spec, out, x, ints=ints)
+        current_tape().record1(spec, out, x, ints)
     else:
         note_unrecorded(out, x)
     return out
@@ -160,7 +160,7 @@ def _permuted(spec, input, perm):
     share_storage(out, input)
     if _recording(input):
         tape = current_tape()
-        tape.record1(spec, out, input, ints=(tape.shape_id(tuple(perm)), 0, 0, 0))
+        tape.record1(spec, out, input, (tape.shape_id(tuple(perm)), 0, 0, 0))
     else:
         note_unrecorded(out, input)
     return out
@@ -246,7 +246,7 @@ def _narrow(spec, x, dim, start, length, squeeze_dim=False):
     share_storage(out, x)
     if x._rg and _grad_state.enabled:
         outer = math.prod(shape[:dim])
-        current_tape().record1(spec, out, x, ints=(outer, shape[dim], start, length))
+        current_tape().record1(spec, out, x, (outer, shape[dim], start, length))
     else:
         note_unrecorded(out, x)
     return out
@@ -284,15 +284,18 @@ def unbind(input, dim=0):
     d = _dim(dim, data.ndim)
     if type(data) is CudaArray:
         return tuple(cuda_ops().narrow(UNBIND, input, d, i, 1, True) for i in range(data.shape[d]))
-    lead = (slice(None),) * d
-    outs = [_wrap(data[lead + (i, Ellipsis)]) for i in range(data.shape[d])]
+    if d == 0:  # (iterating a tensor)
+        outs = [_wrap(data[i, ...]) for i in range(data.shape[0])]
+    else:
+        lead = (slice(None),) * d
+        outs = [_wrap(data[lead + (i, Ellipsis)]) for i in range(data.shape[d])]
     vc = input._vc  # (share_storage, once for all)
     if len(vc) == 1:
         vc.append(True)
     for out in outs:
         out._vc = vc
     if input._rg and _grad_state.enabled:
-        current_tape().record_slices(UNBIND, outs, input, math.prod(data.shape[:d]), data.shape[d])
+        current_tape().record_slices(UNBIND, outs, input, math.prod(data.shape[:d]) if d else 1, data.shape[d])
     else:
         for out in outs:
             note_unrecorded(out, input)
@@ -351,7 +354,7 @@ def _join(spec, tensors, data, sizes, d):
         total, off = data.shape[d], 0
         for t, k in zip(tensors, sizes):
             if t._rg:
-                tape.record1(spec, out, t, ints=(outer, total, off, k))
+                tape.record1(spec, out, t, (outer, total, off, k))
             elif _recordings[0] and _trace.recorder is not None:  # its piece of ``out`` is a constant of the replay
                 _trace.recorder.baked(t)
             off += k
@@ -385,7 +388,9 @@ def _same_dtype(tensors, op):
 
 
 def _tensor_list(tensors, op):
-    if type(tensors) is not list and type(tensors) is not tuple:
+    if type(tensors) is list:
+        return tensors  # (never changed in place: ``_same_dtype`` makes a new list to promote)
+    if type(tensors) is not tuple:
         raise TypeError(f"{op}(): argument 'tensors' (position 1) must be tuple of Tensors, not "
                         f"{type(tensors).__name__}")
     return list(tensors)
@@ -397,22 +402,24 @@ def stack(tensors, dim=0, *, axis=None):
     tensors = _same_dtype(_tensor_list(tensors, "stack"), "stack")
     datas = [t._data for t in tensors]
     shape = datas[0].shape
-    for a in datas:
-        if a.shape != shape:
+    rg = False
+    for t in tensors:
+        if t._data.shape != shape:
             k = next(k for k, a in enumerate(datas) if a.shape != shape)
             raise RuntimeError(
                 f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 and "
                 f"{list(datas[k].shape)} at entry {k}"
             )
+        rg = rg or t._rg
     d = _dim(dim, len(shape) + 1)
     if type(datas[0]) is CudaArray:
         return cuda_ops().join(STACK, tensors, d, True)
     # scalars: np.array builds the vector several times faster than np.stack
     out = _wrap(np.stack(datas, axis=d) if shape else np.array(datas))
-    if not _recording(*tensors):
+    if not (rg and _grad_state.enabled):
         note_unrecorded(out, *tensors)
         return out
-    tape, outer = current_tape(), math.prod(shape[:d])
+    tape, outer = current_tape(), math.prod(shape[:d]) if d else 1
     for first in range(0, len(tensors), 5):
         tape.record_pieces(STACK, out, tensors[first: first + 5], first, outer)
     if _recordings[0] and _trace.recorder is not None:
@@ -500,7 +507,7 @@ def getitem(input, key):
     if _recording(input):
         flat_index = contiguous(np.arange(data.size, dtype=np.int64).reshape(data.shape)[npkey])
         tape = current_tape()
-        tape.record1(_index_spec(key), out, input, ints=(tape.const_slot(flat_index), 0, 0, 0))
+        tape.record1(_index_spec(key), out, input, (tape.const_slot(flat_index), 0, 0, 0))
     else:
         note_unrecorded(out, input)
     return out

@@ -295,6 +295,22 @@ def prepare_seed_at(S_at, SH_at, n, goff_at, ginit_at, G_at, capacity, seed, val
     return total
 
 
+@njit(cache=True, error_model="numpy")
+def seed_replay_at(retain, R_at, S_at, SH_at, G_at, goff_at, ginit_at, state_at, pause_at, saves_at, vjps_at,
+                   inline_at, live_at, n, capacity, seed, value):
+    """``prepare_seed_at`` for the one-element gradient ``value`` of slot ``seed``, then
+    ``replay_at`` from the record that produced it: ``loss.backward()`` in one call. Returns
+    (the replay's result, its start record), or (the arena size needed, -1) where the arena of
+    ``capacity`` elements is too small: then nothing was seeded or replayed (the offsets are
+    set; the engine makes the arena larger and seeds it itself)."""
+    total = prepare_seed_at(S_at, SH_at, n, goff_at, ginit_at, G_at, capacity, seed, value)
+    if total > capacity:
+        return total, -1
+    start = _pi64(S_at)[2 * seed + 1] >> 35  # (the producer of the seed's slot)
+    return replay_at(start, -1, retain, R_at, S_at, SH_at, G_at, goff_at, ginit_at, state_at, pause_at, saves_at,
+                     vjps_at, inline_at, live_at), start
+
+
 PYTHON_CODE = PYTHON.code
 _generated = None
 _compiled = {}
