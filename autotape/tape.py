@@ -118,7 +118,7 @@ class Tape:
         self.vals = []  # arrays whose addresses are in S; keeps them alive
         self.small, self.n_small = None, _SMALL  # the buffer of one-element saved values: (float32, float64 views, address)
         self.leaves = []  # (slot, tensor) for leaves that require grad
-        self.links = []  # (slot, tensor) for non-leaf inputs recorded on an older tape
+        self.links = []  # (slot, tensor, its tape and slot then) for inputs made on another tape
         self.python = {}  # record -> (Function ctx, input slots, output slots)
         # saved tensors' version counters, and (version at save, record) pairs: flat, not a tuple
         # per saved value (less memory, and nothing for the garbage collector to track)
@@ -227,7 +227,7 @@ class Tape:
             rg = t._rg
             if owner is not None:  # produced on an older tape: backward continues there
                 slot = self.new_slot(t._data, 1, need_value)
-                self.links.append((slot, t))
+                self.links.append((slot, t, owner, t._slot))
                 return slot
             data = t._data
             addr = self._leaf_address(t) if need_value else 0
@@ -412,7 +412,7 @@ class Tape:
         link, whose gradient the engine hands to x's tape, or into x.grad, on the GPU."""
         rec = len(self.R) // R_WIDTH
         slot = self.new_slot(x._data, 1, False)
-        self.links.append((slot, x))
+        self.links.append((slot, x, x._tape, x._slot))
         self.R.frombytes(_pack_elementwise(spec.code, self._output(spec, out, rec), slot, -1, -1, 0, 0.0, 0.0))
 
     def record_python(self, code, out_slot):

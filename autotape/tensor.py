@@ -221,14 +221,16 @@ class Tensor:
         if type(self._data) is CudaArray:
             if force:  # (PyTorch: force=True is detach().cpu().numpy())
                 return self._data.host()
-            raise TypeError("can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the tensor "
-                            "to host memory first.")
+            return self.__array__()  # (raises)
         return self._data
 
     def __array__(self, dtype=None, copy=None):
         if _recordings[0] and _trace.recorder is not None:
             _trace.recorder.on_read(self, "np.asarray() of a tensor")
-        data = self._data if type(self._data) is not CudaArray else self.numpy(force=True)  # (raises)
+        data = self._data
+        if type(data) is CudaArray:
+            raise TypeError("can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the tensor "
+                            "to host memory first.")
         return data if dtype is None else data.astype(dtype)
 
     def __float__(self):

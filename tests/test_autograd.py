@@ -457,3 +457,15 @@ def test_first_backward_of_a_thread_grows_the_arena():
     np.testing.assert_allclose(out["x"], 2 * 0.5 * xv + 1, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(out["w"], (xv * xv).sum(), rtol=1e-5)
     assert out["x"].dtype == np.float32 and out["w"].shape == ()
+
+
+def test_in_place_on_a_tensor_of_an_earlier_backwards_tape():
+    # the in-place record links to the tensor as it was (its old tape), not to itself: this hung
+    a = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    first = (a * 5).sum()
+    h = a * 1
+    first.backward()
+    h.mul_(3)
+    h.sum().backward(retain_graph=True)
+    h.sum().backward()
+    assert a.grad.tolist() == [11.0, 11.0, 11.0]

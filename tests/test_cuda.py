@@ -593,3 +593,67 @@ def test_fused_loss_of_an_alias_keeps_its_scale():
         np.testing.assert_allclose(w.grad.cpu().numpy(), (2 * (w * x - y) * x / 3).detach().cpu().numpy(),
                                    rtol=1e-6)
     assert "fused CUDA kernel" in step.explain()
+
+
+def _f64(values, device="cpu"):
+    return autotape.tensor(values, dtype=autotape.float64, device=device, requires_grad=True)
+
+
+def test_in_place_after_a_copy_or_a_new_tape_keeps_the_copys_gradient():
+    # a link reads the tensor as it was: an in-place op since must not route the copy's gradient through it
+    a = _f64([0.5, -1.0, 2.0])
+    h = a * 1.0
+    b = h.to("cuda")
+    h.mul_(3)
+    (b.sum().cpu() + h.sum()).backward()
+    assert a.grad.tolist() == [4.0, 4.0, 4.0]
+    a = _f64([0.5, -1.0, 2.0])
+    h = a.cuda() * 1
+    b = h.cpu()
+    h.mul_(3)
+    (b.sum() + h.sum().cpu()).backward()
+    assert a.grad.tolist() == [4.0, 4.0, 4.0]
+    # a copy to the CPU starts a new CPU tape; an in-place op on an older tensor after it links back
+    a, c = _f64([0.5, -1.0, 2.0]), _f64([1.0, 2.0, 3.0], "cuda")
+    h = a * 1.0
+    y = (c * 2).cpu()
+    h.mul_(3)
+    (h.sum() + y.sum()).backward(retain_graph=True)  # (hung, replaying one tape again and again)
+    assert a.grad.tolist() == [3.0, 3.0, 3.0] and c.grad.tolist() == [2.0, 2.0, 2.0]
+    # the CUDA tape's turn: a copy to the GPU of a CPU tensor newer than the CUDA tape
+    a, c = _f64([0.5, -1.0, 2.0]), _f64([1.0, 2.0, 3.0], "cuda")
+    c0 = c * 2
+    h = a * c0.cpu()
+    (h.cuda() * c0).sum().backward()
+    assert a.grad.tolist() == [4.0, 16.0, 36.0] and c.grad.tolist() == [4.0, -16.0, 48.0]
+
+
+def test_leaf_hooks_see_the_gradient_from_both_devices_once():
+    a, calls = _f64([0.5, -1.0, 2.0]), []
+    a.register_hook(lambda g: (calls.append(g.tolist()), g.clamp(max=4.0))[1])
+    ((a.cuda() * 2).sum().cpu() + (a * 3).sum()).backward()
+    assert calls == [[5.0, 5.0, 5.0]] and a.grad.tolist() == [4.0, 4.0, 4.0]
+    c, calls = _f64([1.0, 2.0, 3.0], "cuda"), []
+    c.register_hook(lambda g: (calls.append(g.tolist()), g)[1])
+    ((c.cpu() * 3).sum() + (c * c).sum().cpu()).backward()
+    assert calls == [[5.0, 7.0, 9.0]] and c.grad.tolist() == [5.0, 7.0, 9.0] and c.grad.is_cuda
+
+
+def test_outputs_on_both_devices_and_backward_inputs():
+    for cuda_first in (False, True):
+        a = _f64([0.5, -1.0, 2.0])
+        outs = [a * 2, a.cuda() ** 2]
+        grads = [autotape.ones(3, dtype=autotape.float64), autotape.ones(3, dtype=autotape.float64, device="cuda")]
+        if cuda_first:
+            outs, grads = outs[::-1], grads[::-1]
+        autotape.autograd.backward(outs, grads)
+        assert a.grad.tolist() == [3.0, 0.0, 6.0]
+    with pytest.raises(RuntimeError, match="found at least two devices"):
+        autotape.autograd.backward([_f64([1.0]) * 2], [autotape.ones(1, dtype=autotape.float64, device="cuda")])
+    c = _f64([0.5, -1.0, 2.0], "cuda")
+    for _ in range(2):
+        (c.cpu() * 2).sum().backward(inputs=[c])
+    assert c.grad.tolist() == [4.0, 4.0, 4.0] and c.grad.is_cuda
+    a = _f64([0.5, -1.0, 2.0])
+    assert [type(f).__name__ for f, _ in (a * 2).cuda().grad_fn.next_functions] == ["MulBackward0"]
+    assert [type(f).__name__ for f, _ in c.cpu().grad_fn.next_functions] == ["AccumulateGrad"]

@@ -93,7 +93,7 @@ def _seeds(tensors, grad_tensors):
     """(tensor, float64 gradient array) per output, checked as PyTorch checks them."""
     if grad_tensors is None and type(tensors) is list and len(tensors) == 1:  # loss.backward()
         t = tensors[0]
-        if t._rg and t._data.ndim == 0:
+        if t._rg and t._data.ndim == 0 and type(t._data) is not CudaArray:
             return [(t, _ONE)]
     if isinstance(tensors, Tensor):
         tensors = [tensors]
@@ -111,6 +111,11 @@ def _seeds(tensors, grad_tensors):
                 f"element {k} of tensors does not require grad and does not have a grad_fn; "
                 "set requires_grad=True on the inputs you want gradients for"
             )
+        if type(t._data) is CudaArray:  # a device array in the output's dtype
+            from ..cuda.backward import device_grad
+
+            seeds.append((t, device_grad(t, g, k)))
+            continue
         if g is None:
             if t._data.size != 1:
                 raise RuntimeError(
@@ -122,6 +127,9 @@ def _seeds(tensors, grad_tensors):
             if not isinstance(g, Tensor):
                 raise TypeError(f"gradient {k} must be a Tensor of the output's shape (or None), not "
                                 f"{type(g).__name__}: pass autotape.tensor(...) of shape {list(t._data.shape)}")
+            if type(g._data) is CudaArray:
+                raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
+                                   f"cpu and cuda:0! (gradient {k} of backward: pass it on the output's device)")
             g = np.asarray(g._data, dtype=np.float64)
             if g.shape != t._data.shape:
                 raise RuntimeError(
@@ -150,6 +158,25 @@ def _check_hook_result(hook, new, shape, dtype):
 
 def _serial(tape):
     return tape.serial
+
+
+def _copy_grad(g):
+    if type(g) is CudaArray:
+        from ..cuda.kernels import cast
+
+        return cast(g, g.dtype)
+    return np.array(g, np.float64)  # (a view of the reused arena, often)
+
+
+def _add_grads(a, b):
+    """``a + b``, two gradients of one tensor (``a`` is ours to change)."""
+    if type(a) is CudaArray:
+        from ..cuda.kernels import elementwise
+
+        elementwise("x", a, [("x", b.reshape(a.shape))], acc=True)
+        return a
+    a += b.reshape(a.shape)
+    return a
 
 
 def _on_device_of(t, g):
@@ -185,17 +212,24 @@ class _Run:
     def __init__(self, retain, capture=None):
         self.retain, self.capture, self.captured = retain, capture, {}
         self.pending = {}
+        self.held = {}  # id -> (leaf, gradient so far) of leaves with hooks, delivered after every tape
 
     def seed(self, t, g):
-        """Gradient ``g`` for ``t``, from a record of another tape (of either device)."""
-        if t._tape is None:  # a leaf is its own output
+        """Gradient ``g`` for output ``t``."""
+        self.link(t._tape, t._slot, t, g)
+
+    def link(self, owner, slot, t, g):
+        """Gradient ``g`` for ``t`` as it was when a record of another tape (of either device)
+        read it: slot ``slot`` of tape ``owner`` then (an in-place op since has moved ``t``), or
+        a leaf (``owner`` None)."""
+        if owner is None:
             self.deliver_leaf(t, g)
             return
         g = _on_device_of(t, g)
-        check = getattr(t._tape, "check_latest", None)  # a compiled tape holds its latest call's values
+        check = getattr(owner, "check_latest", None)  # a compiled tape holds its latest call's values
         if check is not None:
             check(t)
-        self.pending.setdefault(t._tape, []).append((t._slot, g))
+        self.pending.setdefault(owner, []).append((slot, g))
 
     def run(self):
         # The newest tape first: its records may feed older tapes. CPU and CUDA tapes share one
@@ -208,6 +242,9 @@ class _Run:
                 self.replay_tape(tape, self.pending.pop(tape))
             else:
                 replay_in(self, self.pending.pop(tape))
+        held, self.held = self.held, None
+        for t, g in held.values():
+            self.deliver_leaf(t, g)
 
     def deliver_leaf(self, t, g):
         """Leaf ``t``'s gradient ``g`` (float64), through its hooks: into ``.grad``, or returned
@@ -217,7 +254,11 @@ class _Run:
         if (id(t) not in self.capture) if capture else not t._rg:
             return
         g = _on_device_of(t, g)
-        if type(g) is CudaArray:  # a CUDA leaf, reached through a copy from it (x.cpu())
+        if t._hooks and self.held is not None:  # its hooks see its whole gradient, from every tape, once
+            have = self.held.get(id(t))
+            self.held[id(t)] = (t, _copy_grad(g) if have is None else _add_grads(have[1], g))
+            return
+        if type(g) is CudaArray:  # a CUDA leaf
             from ..cuda.backward import deliver
 
             deliver(t, g, self.capture, self.captured)
@@ -439,9 +480,9 @@ class _Run:
                 if ginit[slot]:
                     g = self.grad_of(tape, G, goff, slot).reshape(t._data.shape).astype(t._data.dtype)
                     t.grad = _wrap(g) if t.grad is None else _wrap(t.grad._data + g)
-        for slot, t in tape.links:
-            if ginit[slot] and (t._tape is not None or type(t._data) is CudaArray):  # (a CUDA leaf: x.cpu())
-                self.seed(t, self.grad_of(tape, G, goff, slot).reshape(t._data.shape).copy())
+        for slot, t, owner, src in tape.links:
+            if ginit[slot] and (owner is not None or type(t._data) is CudaArray):  # (a CUDA leaf: x.cpu())
+                self.link(owner, src, t, self.grad_of(tape, G, goff, slot).reshape(t._data.shape).copy())
 
     def python_record(self, tape, rec, G, goff, ginit, state):
         ctx, in_slots, out_slots = tape.python[rec]
@@ -484,22 +525,6 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         run_compiled = getattr(tape, "compiled_backward", None)
         if run_compiled is not None and run_compiled(tensors[0], grad_tensors, retain_graph):
             return
-    first = tensors if isinstance(tensors, Tensor) else tensors[0] if type(tensors) in (list, tuple) and tensors \
-        else None
-    if first is not None and type(first._data) is CudaArray:  # the CUDA tape's replay (cuda/backward.py)
-        from ..cuda.backward import backward as cuda_backward, grad as cuda_grad
-
-        outs = [tensors] if isinstance(tensors, Tensor) else list(tensors)
-        gouts = [None] * len(outs) if grad_tensors is None else \
-            [grad_tensors] if isinstance(grad_tensors, Tensor) else list(grad_tensors)
-        if inputs is None:
-            cuda_backward(outs, gouts, retain_graph)
-            return
-        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-        for t, g in zip(inputs, cuda_grad(outs, inputs, gouts, retain_graph, True, False)):
-            if g is not None:
-                t.grad = g if t.grad is None else t.grad + g
-        return
     seeds = _seeds(tensors, grad_tensors)
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
@@ -509,7 +534,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                      retain_graph=retain_graph, allow_unused=True)
         for t, g in zip(inputs, grads):
             if g is not None:
-                t.grad = g if t.grad is None else _wrap(t.grad._data + g._data)
+                t.grad = g if t.grad is None else t.grad + g
         return
     run = _Run(bool(retain_graph))
     for t, g in seeds:
@@ -525,13 +550,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     inputs = [inputs] if single else list(inputs)
     if not inputs:
         raise RuntimeError("`inputs` argument to `grad()` cannot be empty: name the tensors to differentiate by")
-    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    if outs and outs[0].is_cuda:  # the CUDA tape replays itself (autotape/cuda/backward.py)
-        from ..cuda.backward import grad as cuda_grad
-
-        gouts = None if grad_outputs is None else [grad_outputs] if isinstance(grad_outputs, Tensor) \
-            else list(grad_outputs)
-        return cuda_grad(outs, inputs, gouts, retain_graph, allow_unused, materialize_grads)
     for k, t in enumerate(inputs):
         if not t._rg:
             raise RuntimeError(f"One of the differentiated Tensors (input {k}) does not require grad")

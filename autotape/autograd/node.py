@@ -46,7 +46,7 @@ class Node:
                 out.append((_node(tape, producer), 0))
             else:
                 leaf = next((t for s, t in tape.leaves if s == slot), None)
-                out.append((AccumulateGrad(leaf), 0) if leaf is not None else (None, 0))
+                out.append((AccumulateGrad(leaf), 0) if leaf is not None else (_linked(tape, slot), 0))
         if op in _NUMBER_OPERAND:
             out.append((None, 0))
         return tuple(out)
@@ -68,6 +68,18 @@ class Node:
 
     def __repr__(self):
         return f"<{self.name()} object at {hex(id(self))}>"
+
+
+def _linked(tape, slot):
+    """The node of the tensor another tape's link ``slot`` stands for (a tensor made before a
+    backward or a copy between devices), or None."""
+    for s, t, owner, src in getattr(tape, "links", ()):
+        if s == slot:
+            if owner is None:  # a CUDA leaf copied to the CPU
+                return AccumulateGrad(t)
+            producer = owner.producer_of(src)
+            return _node(owner, producer) if producer >= 0 else None
+    return None
 
 
 class AccumulateGrad:

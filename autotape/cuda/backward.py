@@ -61,7 +61,8 @@ class CudaTape:
     def __init__(self):
         self.serial = next(cpu_tape.serials)  # one count with the CPU tapes': the engine's replay order
         self.records, self.producer = [], []  # producer[slot]: record index, -1 for leaves and links
-        self.leaves, self.links, self.retained = [], [], []  # (slot, tensor)
+        self.leaves, self.retained = [], []  # (slot, tensor)
+        self.links = []  # (slot, tensor, its tape and slot then) for tensors made on another tape
         self.hooks = {}  # slot -> [hook]
         self.versions = []  # (record, version counter, version at save)
 
@@ -83,7 +84,7 @@ class CudaTape:
             return slot
         # made on an older tape (a CPU tape, for a 0-d CPU tensor or a copy to the GPU): its gradient continues there
         slot = self._new_slot(-1)
-        self.links.append((slot, t))
+        self.links.append((slot, t, owner, t._slot))
         return slot
 
     def record(self, spec, out, inputs, saved=(), attrs=(), save_output=False):
@@ -119,13 +120,6 @@ class CudaTape:
         """The engine's turn for this tape in a backward (``autograd/engine.py _Run``)."""
         _replay(self, seeds, run)
 
-    def compiled_backward(self, t, grad_tensors, retain_graph):
-        """``loss.backward()`` on a CUDA tensor comes here (the engine's hook for tapes that
-        replay themselves)."""
-        g = None if grad_tensors is None else grad_tensors[0]
-        backward([t], [g], retain_graph)
-        return True
-
 
 class _Local(threading.local):
     tape = None
@@ -154,7 +148,7 @@ def _retire(tape):
         _local.tape = None
 
 
-def _device_grad(t, g, k):
+def device_grad(t, g, k):
     """The seed gradient of output ``t``: ones, or a device copy of ``g`` in t's dtype."""
     from ..tensor import Tensor
 
@@ -180,25 +174,6 @@ def _device_grad(t, g, k):
             f"{list(d.shape)}. Pass a gradient of the output's shape."
         )
     return kernels.cast(gd.reshape(d.shape), d.dtype)  # a copy: replay adds into its buffers
-
-
-def backward(tensors, grad_tensors, retain_graph, capture=None):
-    """Replay the tapes that ``tensors`` reach (CUDA ones here, CPU ones past a copy between
-    devices, in the engine's one order). Accumulates into leaves' ``.grad``, or, with
-    ``capture`` ({id(tensor) or (tape serial, slot): tensor}), returns {id: gradient}."""
-    from ..autograd.engine import _Run
-
-    run = _Run(bool(retain_graph), capture)
-    for k, (t, g) in enumerate(zip(tensors, grad_tensors)):
-        if not t._rg:
-            raise RuntimeError(f"element {k} of tensors does not require grad and does not have a grad_fn")
-        seed = _device_grad(t, g, k)
-        if t._tape is None:
-            deliver(t, seed, capture, run.captured)
-        else:
-            run.pending.setdefault(t._tape, []).append((t._slot, seed))
-    run.run()
-    return run.captured
 
 
 def _add(grads, slot, arr):
@@ -251,17 +226,14 @@ def _replay(tape, seeds, run):
                 vjp(rec, g, grads)
         if not retain and rec.spec.saves:
             rec.freed, rec.saved = True, ()
-    for slot, t in tape.leaves:
+    for slot, t in tape.leaves:  # (CPU leaves too: copied to the GPU, or 0-d in a CUDA op)
         g = grads.get(slot)
         if g is not None:
-            if type(t._data) is CudaArray:
-                deliver(t, g, capture, captured)
-            else:  # a CPU leaf: copied to the GPU (x.cuda()), or a 0-d CPU tensor in a CUDA op
-                run.deliver_leaf(t, g)
-    for slot, t in tape.links:
+            run.deliver_leaf(t, g)
+    for slot, t, owner, src in tape.links:
         g = grads.get(slot)
-        if g is not None and t._tape is not None:
-            run.seed(t, g)  # (on the CPU, for a CPU tensor)
+        if g is not None and owner is not None:
+            run.link(owner, src, t, g)
     if not retain:
         _retire(tape)
 
@@ -345,37 +317,6 @@ def _elementwise_vjp(rec, g, grads):
             target = have if have is not None else empty(shape, g.dtype)
             kernels.sum_to_shape(full, shape, out=target, acc=have is not None)
         grads[slot] = target.reshape(shape)
-
-
-def grad(outputs, inputs, grad_outputs, retain_graph, allow_unused, materialize_grads):
-    """``autograd.grad`` over CUDA tapes: the gradients returned, not accumulated."""
-    from ..tensor import _wrap
-
-    capture = {}
-    for t in inputs:
-        capture[id(t)] = t
-        if t._tape is not None:
-            capture[(t._tape.serial, t._slot)] = t
-    grads = grad_outputs if grad_outputs is not None else [None] * len(outputs)
-    captured = backward(outputs, grads, retain_graph, capture)
-    out = []
-    for k, t in enumerate(inputs):
-        g = captured.get(id(t))
-        if g is None:
-            if materialize_grads:
-                g = kernels.fill(empty(t._data.shape, t._data.dtype), 0.0) if type(t._data) is CudaArray \
-                    else np.zeros(t._data.shape, t._data.dtype)
-            elif not allow_unused:
-                raise RuntimeError(
-                    f"One of the differentiated Tensors (input {k}) appears to not have been used in the graph. "
-                    "Set allow_unused=True if this is the desired behavior."
-                )
-        elif type(g) is not CudaArray:  # a CPU input, reached through a copy to the GPU
-            g = np.asarray(g).reshape(t._data.shape).astype(t._data.dtype)
-        else:
-            g = kernels.cast(g.reshape(t._data.shape), t._data.dtype)
-        out.append(None if g is None else _wrap(g))
-    return tuple(out)
 
 
 def record_function(ctx, args, outs):
