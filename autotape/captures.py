@@ -7,9 +7,14 @@ notebook cell, ``model.weight = nn.Parameter(...)``, a redefined helper function
 again: replaying would silently use the old values. The names are the function's globals and
 closure cells, followed through the plain Python functions and Modules they hold (a Module's
 ``forward`` reads names too, and its attributes). Tensors, arrays, Modules and functions are
-compared by identity; numbers, strings and tuples of them by value. Objects inside a mutable container
-(``params[0] = new``) and attributes of objects other than Modules are not followed.
+compared by identity; numbers, strings and tuples of them by value. Containers the function
+reads (lists, tuples, dicts, and the attributes of plain objects: ``hp["lr"]``, ``params[0]``,
+``cfg.scale``) are compared item by item, three levels deep, so ``hp["lr"] = 0.01`` records again
+too; the Modules and functions in them are followed as if read by name. The check costs about
+0.1 us per item on every call, so a container of more than ``_ITEMS`` items is compared by
+identity only, with a warning: data belongs in the arguments.
 """
+import warnings
 import dis
 import types
 
@@ -21,6 +26,8 @@ from .tensor import Tensor
 _LIBRARIES = {"autotape", "numpy", "torch", "math", "builtins", "functools", "operator"}
 _MISSING = object()
 _DEPTH = 4  # how many calls deep the names are followed
+_NESTING = 3  # how many levels of containers inside containers are compared item by item
+_ITEMS = 1000  # the most items compared for one name
 
 
 def _module_type():
@@ -61,8 +68,59 @@ def _reads(fn, Module):
         v = g.get(name, _MISSING)
         if v is not _MISSING:
             out.append((("global", g, name), v))
-    return [(w, v) for w, v in out
-            if isinstance(v, (Tensor, Module, np.ndarray)) or _user_function(v) or _plain(v)]
+    return [(w, v) for w, v in out if isinstance(v, (Tensor, Module, np.ndarray)) or _user_function(v)
+            or _plain(v) or _contents(v) is not None]
+
+
+def _contents(v):
+    """The items of a container a replay may have read from (a list's, a tuple's, a dict's keys
+    and values, a plain object's attribute names and values), or None for anything else."""
+    t = type(v)
+    if t is list or t is tuple:
+        return list(v)
+    d = v if t is dict else None
+    if d is None and (t.__module__ or "").split(".")[0] not in _LIBRARIES and not isinstance(v, (type, types.ModuleType)):
+        d = getattr(v, "__dict__", None)  # an instance of a user class (a config object, a namespace)
+    return None if type(d) is not dict else [x for kv in d.items() for x in kv]
+
+
+def _snapshot(v, depth=0):
+    """What ``_same_contents`` compares ``v``'s contents to later: every item, and the contents of
+    the containers among them, ``_NESTING`` levels deep (held, so none is freed and its id reused)."""
+    items = _contents(v)
+    return [(x, _snapshot(x, depth + 1) if depth + 1 < _NESTING and _contents(x) is not None else None)
+            for x in items]
+
+
+def _count(snapshot):
+    return sum(1 + (0 if inner is None else _count(inner)) for _, inner in snapshot)
+
+
+def _name_of(f, where):
+    return where[2] if where[0] == "global" else _cell_name(f, where[1])
+
+
+def _same_contents(v, snapshot, depth=0):
+    """True while container ``v`` holds what it held at ``_snapshot``: the same objects, plain
+    values by value, nested containers recursively."""
+    items = _contents(v)
+    if items is None or len(items) != len(snapshot):
+        return False
+    for x, (was, inner) in zip(items, snapshot):
+        if x is not was and not (_plain(x) and _same(x, was)):
+            return False
+        if inner is not None and not _same_contents(x, inner, depth + 1):
+            return False
+    return True
+
+
+def _held(v, depth=0):
+    """The Modules and user functions in container ``v`` (as nested as ``_snapshot`` looks)."""
+    for x in _contents(v) or ():
+        if isinstance(x, _module_type()) or _user_function(x):
+            yield x
+        elif depth + 1 < _NESTING:
+            yield from _held(x, depth + 1)
 
 
 def _plain(v):
@@ -98,7 +156,7 @@ def guard(fn):
     expression over the names in its ``env`` and ``cells`` (free variables), for callers that
     inline it (``closure_function``)."""
     Module = _module_type()
-    checks, names, env, cells, modules, seen = [], [], {"_same": _same}, {}, [], set()
+    checks, names, env, cells, modules, seen = [], [], {"_same": _same, "_same_contents": _same_contents}, {}, [], set()
     todo = [(fn, 0)]
     if isinstance(fn, Module):  # compile(model)
         modules.append(fn)
@@ -118,15 +176,28 @@ def guard(fn):
                 cells[f"c{k}"], read = where[1], f"c{k}"
             else:
                 env[f"w{k}"], read = where[1], f"w{k}[{where[2]!r}]"
-            # (a plain value by value, its type too: 1 == 1.0 == True)
-            checks.append(f"{read} is o{k}" if not _plain(v) else f"({read} is o{k} or _same({read}, o{k}))")
-            names.append(where[2] if where[0] == "global" else _cell_name(f, where[1]))
-            if isinstance(v, Module):
-                modules.append(v)
-                v = type(v).forward
-            if depth < _DEPTH and _user_function(v) and id(v) not in seen:
-                seen.add(id(v))
-                todo.append((v, depth + 1))
+            # (a plain value by value, its type too: 1 == 1.0 == True; a container item by item)
+            if _plain(v):
+                checks.append(f"({read} is o{k} or _same({read}, o{k}))")
+            elif not isinstance(v, (Tensor, Module, np.ndarray)) and not _user_function(v):
+                env[f"s{k}"] = snap = _snapshot(v)
+                if _count(snap) <= _ITEMS:
+                    checks.append(f"({read} is o{k} and _same_contents(o{k}, s{k}))")
+                else:
+                    checks.append(f"{read} is o{k}")
+                    warnings.warn(f"autotape.compile: {getattr(fn, '__name__', fn)} reads {_name_of(f, where)}, a "
+                                  f"container of more than {_ITEMS} items: a replay sees it rebound, not its items "
+                                  "changed. Pass what changes between calls as arguments", RuntimeWarning, stacklevel=4)
+            else:
+                checks.append(f"{read} is o{k}")
+            names.append(_name_of(f, where))
+            for x in [v] if env.get(f"s{k}") is None else list(_held(v)):
+                if isinstance(x, Module):
+                    modules.append(x)
+                    x = type(x).forward
+                if depth < _DEPTH and _user_function(x) and id(x) not in seen:
+                    seen.add(id(x))
+                    todo.append((x, depth + 1))
     if modules:
         from .nn import module as module_mod
 

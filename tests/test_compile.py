@@ -668,3 +668,54 @@ def test_a_name_rebound_before_a_new_signature_leaves_no_stale_entry():
     out = f()
     out.backward()
     assert out.item() == 12.5 and w.grad.item() == 2.5
+
+
+HP_GLOBAL = {"scale": 2.0, "opt": {"lr": 1.0}}
+
+
+class _Config:
+    pass
+
+
+@pytest.mark.filterwarnings("ignore:autotape.compile.*rebound:RuntimeWarning")
+def test_items_of_containers_the_function_reads_are_guarded():
+    """``hp["scale"] = 3.0``, ``ws[0] = new``, ``cfg.k = 2.0``, a nested dict's item, a Module in a
+    list given a new weight: each records again (a replay would have used the old value)."""
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    ws, cfg = [w], _Config()
+    cfg.k = 1.0
+    step = torch.compile(lambda: (ws[0] * HP_GLOBAL["scale"] * cfg.k * HP_GLOBAL["opt"]["lr"]).sum())
+    assert step().item() == 6.0 and step().item() == 6.0 and step.records == 1
+    try:
+        HP_GLOBAL["scale"] = 3.0
+        assert step().item() == 9.0
+        ws[0] = torch.tensor([5.0, 5.0], requires_grad=True)
+        out = step()
+        out.backward()
+        assert out.item() == 30.0 and ws[0].grad.tolist() == [3.0, 3.0] and w.grad is None
+        cfg.k = 2.0
+        assert step().item() == 60.0
+        HP_GLOBAL["opt"]["lr"] = 0.5
+        assert step().item() == 30.0 and step.records == 5
+        assert step().item() == 30.0 and step.records == 5  # nothing changed: replayed
+    finally:
+        HP_GLOBAL.update(scale=2.0, opt={"lr": 1.0})
+
+    layers = [torch.nn.Linear(2, 1)]
+    x = torch.ones(1, 2)
+    net = torch.compile(lambda: layers[0](x).sum())
+    net()
+    layers[0].weight = torch.nn.Parameter(torch.full((1, 2), 4.0))
+    assert net().item() == pytest.approx(8.0 + layers[0].bias.item())
+
+
+def test_a_large_container_is_guarded_by_identity_with_a_warning():
+    big = [float(i) for i in range(2000)]
+    w = torch.tensor(1.0, requires_grad=True)
+    step = torch.compile(lambda: w * big[3])
+    with pytest.warns(RuntimeWarning, match="reads big, a container of more than 1000 items"):
+        assert step().item() == 3.0
+    big = list(big)  # rebound: seen (and warned of again, recording)
+    big[3] = 7.0
+    with pytest.warns(RuntimeWarning, match="reads big"):
+        assert step().item() == 7.0
