@@ -14,7 +14,7 @@ from autotape.cuda import COPIES
 from autotape.cuda.backward import CUDA_VJPS
 from autotape.ops import OPS
 
-from op_cases import CASES, all_cases, draw
+from op_cases import all_cases, draw
 
 pytest.importorskip("numba.cuda")
 pytestmark = pytest.mark.skipif(not autotape.cuda.is_available(), reason="no CUDA device and no simulator")
@@ -22,9 +22,6 @@ SIMULATED = __import__("numba").config.ENABLE_CUDASIM
 gpu = pytest.mark.skipif(SIMULATED, reason="needs a real GPU (runs on the simulator)")
 
 _FACTORIES = {"tensor", "ones", "zeros", "full", "arange", "linspace", "rand", "randn", "eye", "empty"}
-# Ops of the table that have no CUDA kernels yet: on a CUDA tensor they raise NotImplementedError.
-# Adding one's CUDA forward and VJP means taking it out of here. (None left: every op is covered.)
-KNOWN_MISSING = set()
 
 
 class _OnCuda:
@@ -54,8 +51,7 @@ def _close(a, b, dtype, what):
 
 
 # every case in float64, the first case of each op in float32 too (the simulator is slow)
-COVERED = [(*c, np.float64) for c in all_cases() if c[0] not in KNOWN_MISSING] + \
-    [(*c, np.float32) for c in all_cases() if c[0] not in KNOWN_MISSING and c[1] == 0]
+COVERED = [(*c, np.float64) for c in all_cases()] + [(*c, np.float32) for c in all_cases() if c[1] == 0]
 
 
 @pytest.mark.parametrize("name,k,fn,shapes,domain,dtype", COVERED,
@@ -73,15 +69,10 @@ def test_op_matches_cpu(name, k, fn, shapes, domain, dtype):
         _close(x.grad.cpu().numpy(), rx.grad.numpy(), dtype, f"{name} gradient")
 
 
-@pytest.mark.parametrize("name", sorted(KNOWN_MISSING) or [pytest.param("none", marks=pytest.mark.skip("none missing"))])
-def test_missing_ops_raise_not_implemented(name):
-    fn, shapes, domain = CASES[name][0]
-    xs = [autotape.tensor(draw(np.random.default_rng(0), s, domain), device="cuda") for s in shapes]
-    with pytest.raises(NotImplementedError, match="not implemented on CUDA yet"):
-        fn(TC, *xs)
+def test_registry_every_op_has_cuda_kernels():
+    import autotape.cuda.ops  # noqa: F401  (registers the VJPs: loaded on the first CUDA op otherwise)
+    import autotape.cuda.ops_dim  # noqa: F401
 
-
-def test_registry_every_op_has_cuda_kernels_or_is_listed_missing():
     covered = set()
     for spec in OPS:
         if spec.kind in ("ew1", "ew2", "ew3") and spec.fwd is not None:  # kernels generated from the table
@@ -89,11 +80,8 @@ def test_registry_every_op_has_cuda_kernels_or_is_listed_missing():
         if spec.name in CUDA_VJPS:
             covered.add(spec.name)
     names = {spec.name for spec in OPS}
-    lacking = names - covered - KNOWN_MISSING
-    assert not lacking, f"ops with no CUDA forward/VJP (add kernels, or list them in KNOWN_MISSING): {sorted(lacking)}"
-    stale = KNOWN_MISSING & covered
-    assert not stale, f"ops listed as missing on CUDA that have kernels now: {sorted(stale)}"
-    assert KNOWN_MISSING <= names
+    lacking = names - covered
+    assert not lacking, f"ops with no CUDA forward/VJP (add their kernels in autotape/cuda/): {sorted(lacking)}"
 
 
 def test_device_plumbing():

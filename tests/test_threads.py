@@ -58,7 +58,8 @@ def _outcome(prog):
 def _same(a, b):
     if isinstance(a[0], str) or isinstance(b[0], str):
         return a == b
-    return a[0] == b[0] and all((x is None and y is None) or np.array_equal(x, y) for x, y in zip(a[1], b[1]))
+    return a[0] == b[0] and len(a[1]) == len(b[1]) and \
+        all((x is None and y is None) or np.array_equal(x, y) for x, y in zip(a[1], b[1]))
 
 
 @settings(max_examples=25, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
