@@ -142,6 +142,8 @@ class Plan:
         tape = self.tape
         if tape.hooks or self.recorded_hooks:
             tape.hooks = {s: list(h) for s, h in self.recorded_hooks.items()}
+        if tape.retained:  # retain_grad() of an earlier call's output: no later call's gradient is its
+            tape.retained = []
         self.read_versions = [t._vc[0] for t in self.read_tensors]
         if not self.arg_slots:
             return True

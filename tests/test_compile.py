@@ -719,3 +719,18 @@ def test_a_large_container_is_guarded_by_identity_with_a_warning():
     big[3] = 7.0
     with pytest.warns(RuntimeWarning, match="reads big"):
         assert step().item() == 7.0
+
+
+def test_retain_grad_of_an_interpreted_calls_output_gets_that_calls_gradient_only():
+    w = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    step = torch.compile(lambda: (w @ torch.ones(2, 2)).sum() * 2.0)  # a matmul: the interpreter's tape
+    kept = []
+    for i in range(3):
+        out = step()
+        if i < 2:
+            out.retain_grad()
+            kept.append(out)
+        out.backward()
+    assert "interpreter" in step.explain()
+    assert [t.grad.item() for t in kept] == [1.0, 1.0]  # (later calls' gradients added up: 3.0, 2.0)
+    assert w.grad.tolist() == [[12.0, 12.0], [12.0, 12.0]]
