@@ -577,6 +577,8 @@ PROPS = {
     "tanh": unary("torch.tanh(x)", lambda T, x: T.tanh(x), np.tanh, "wide"),
     "sigmoid": unary("torch.sigmoid(x)", lambda T, x: T.sigmoid(x), lambda a: 1 / (1 + np.exp(-a)), "wide"),
     "relu": unary("torch.relu(x)", lambda T, x: T.relu(x), lambda a: np.maximum(a, 0)),
+    "leaky_relu": unary("F.leaky_relu(x, 0.2)", lambda T, x: T.nn.functional.leaky_relu(x, 0.2),
+                        lambda a: np.where(a > 0, a, 0.2 * a)),
     "softplus": softplus_case(),
     "clamp": clamp_case(),
     "pow_scalar": pow_scalar_case(),

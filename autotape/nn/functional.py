@@ -28,6 +28,28 @@ def softplus(input, beta=1.0, threshold=20.0):
     return pw.softplus(input, beta, threshold)
 
 
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """``x`` where positive, else ``negative_slope * x``."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"leaky_relu(): argument 'input' must be Tensor, not {type(input).__name__}")
+    out = unary(ew.LEAKY_RELU, input, float(negative_slope))
+    return input.copy_(out) if inplace else out
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """While training, each element zeroed with probability ``p`` and the others scaled by
+    ``1 / (1 - p)`` (autotape's random numbers: ``manual_seed`` repeats them, PyTorch's differ)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training:
+        return input
+    from ..factories import rand
+
+    keep = rand(input.shape, dtype=input.dtype, device=input.device) >= p
+    mask = keep.to(input.dtype) * (0.0 if p == 1.0 else 1.0 / (1.0 - p))
+    return input.mul_(mask) if inplace else binary(ew.MUL, input, mask)  # (MulBackward0, as PyTorch's CPU dropout)
+
+
 def _implicit_dim(name, input, dim, stacklevel):
     """PyTorch's legacy choice when no dim is given (with its warning): 0 for 0-, 1- and 3-d
     inputs, else 1."""

@@ -88,6 +88,9 @@ TAN = defop("tan", "TanBackward0", "ew1", "g * (1.0 + y * y)", lambda x, a, b: n
 TANH = defop("tanh", "TanhBackward0", "ew1", "g * (1.0 - y * y)", lambda x, a, b: np.tanh(x), fwd='math.tanh(x)')
 SIGMOID = defop("sigmoid", "SigmoidBackward0", "ew1", "g * y * (1.0 - y)", _sigmoid, fwd='1.0 / (1.0 + math.exp(-x)) if x >= 0.0 else math.exp(x) / (1.0 + math.exp(x))')
 RELU = defop("relu", "ReluBackward0", "ew1", "0.0 if y <= 0.0 else g", lambda x, a, b: np.maximum(x, 0), fwd='0.0 if x < 0.0 else x')
+# (a: negative_slope; at 0 the gradient is the slope's, as PyTorch's ``x > 0``)
+LEAKY_RELU = defop("leaky_relu", "LeakyReluBackward0", "ew1", "g if x > 0.0 else g * a",
+                   lambda x, a, b: np.where(x > 0, x, x * a), fwd='x if x > 0.0 else x * a')
 SOFTPLUS = defop(
     "softplus", "SoftplusBackward0", "ew1",
     "g if x * a > b else g / (1.0 + math.exp(-x * a))", _softplus,
