@@ -14,9 +14,9 @@ too; the Modules and functions in them are followed as if read by name. The chec
 0.1 us per item on every call, so a container of more than ``_ITEMS`` items is compared by
 identity only, with a warning: data belongs in the arguments.
 """
-import warnings
 import dis
 import types
+import warnings
 
 import numpy as np
 
@@ -79,7 +79,8 @@ def _contents(v):
     if t is list or t is tuple:
         return list(v)
     d = v if t is dict else None
-    if d is None and (t.__module__ or "").split(".")[0] not in _LIBRARIES and not isinstance(v, (type, types.ModuleType)):
+    user_type = (t.__module__ or "").split(".")[0] not in _LIBRARIES
+    if d is None and user_type and not isinstance(v, (type, types.ModuleType)):
         d = getattr(v, "__dict__", None)  # an instance of a user class (a config object, a namespace)
     return None if type(d) is not dict else [x for kv in d.items() for x in kv]
 
@@ -100,7 +101,7 @@ def _name_of(f, where):
     return where[2] if where[0] == "global" else _cell_name(f, where[1])
 
 
-def _same_contents(v, snapshot, depth=0):
+def _same_contents(v, snapshot):
     """True while container ``v`` holds what it held at ``_snapshot``: the same objects, plain
     values by value, nested containers recursively."""
     items = _contents(v)
@@ -109,7 +110,7 @@ def _same_contents(v, snapshot, depth=0):
     for x, (was, inner) in zip(items, snapshot):
         if x is not was and not (_plain(x) and _same(x, was)):
             return False
-        if inner is not None and not _same_contents(x, inner, depth + 1):
+        if inner is not None and not _same_contents(x, inner):
             return False
     return True
 
@@ -191,7 +192,7 @@ def guard(fn):
             else:
                 checks.append(f"{read} is o{k}")
             names.append(_name_of(f, where))
-            for x in [v] if env.get(f"s{k}") is None else list(_held(v)):
+            for x in list(_held(v)) if f"s{k}" in env else [v]:  # (what a container holds is followed)
                 if isinstance(x, Module):
                     modules.append(x)
                     x = type(x).forward

@@ -116,7 +116,8 @@ class Tape:
         else:
             self.SH, self.shape_ids = array("q", shapes[0]), shapes[1].copy()
         self.vals = []  # arrays whose addresses are in S; keeps them alive
-        self.small, self.n_small = None, _SMALL  # the buffer of one-element saved values: (float32, float64 views, address)
+        # the buffer of one-element saved values: (float32 view, float64 view, address)
+        self.small, self.n_small = None, _SMALL
         self.leaves = []  # (slot, tensor) for leaves that require grad
         self.links = []  # (slot, tensor, its tape and slot then) for inputs made on another tape
         self.python = {}  # record -> (Function ctx, input slots, output slots)
