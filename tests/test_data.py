@@ -103,3 +103,26 @@ def test_errors_are_pytorchs():
         Dataset()[0]
     with pytest.raises(RuntimeError, match="equal size"):
         default_collate([(1, 2), (3,)])
+
+
+def test_random_split_and_subsets(torch):
+    from autotape.utils.data import Subset, random_split
+
+    x, y = _pairs(10)
+    data = TensorDataset(x, y)
+    autotape.manual_seed(1)
+    parts = random_split(data, [7, 3])
+    assert [len(p) for p in parts] == [7, 3]
+    seen = sorted(parts[0].indices + parts[1].indices)
+    assert seen == list(range(10))
+    batches = list(DataLoader(parts[1], batch_size=2))
+    assert [b[1].tolist() for b in batches] == [parts[1].indices[:2], parts[1].indices[2:]]
+    np.testing.assert_array_equal(batches[0][0].numpy(), x.numpy()[parts[1].indices[:2]])
+    # fractions: PyTorch's counts, the remainder handed out from the first part on
+    assert [len(p) for p in random_split(range(10), [0.34, 0.33, 0.33])] == \
+        [len(p) for p in torch.utils.data.random_split(range(10), [0.34, 0.33, 0.33])]
+    sub = Subset(Squares(), [4, 0])
+    assert sub[0]["y"] == 16 and [s["y"] for s in sub[[1, 0]]] == [0, 16]
+    assert next(iter(DataLoader(sub, batch_size=2)))["y"].tolist() == [16, 0]
+    with pytest.raises(ValueError, match="Sum of input lengths does not equal"):
+        random_split(data, [5, 4])

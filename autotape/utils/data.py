@@ -1,5 +1,6 @@
-"""``autotape.utils.data``: PyTorch's ``Dataset``, ``TensorDataset`` and ``DataLoader``, for
-mini-batch loops: ``for xb, yb in DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)``.
+"""``autotape.utils.data``: PyTorch's ``Dataset``, ``TensorDataset``, ``Subset``, ``random_split``
+and ``DataLoader``, for mini-batch loops:
+``for xb, yb in DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)``.
 
 A batch of a ``TensorDataset`` is one indexing of each of its tensors (a slice in order, an index
 tensor when shuffled), not a stack of single samples, so a batch costs one op per tensor. Any
@@ -40,6 +41,41 @@ class TensorDataset(Dataset):
 
     def __len__(self):
         return self.tensors[0].size(0) if self.tensors else 0
+
+
+class Subset(Dataset):
+    """The samples of ``dataset`` at ``indices``, in that order."""
+
+    def __init__(self, dataset, indices):
+        self.dataset, self.indices = dataset, list(indices)
+
+    def __getitem__(self, index):
+        if isinstance(index, list):
+            return [self.dataset[self.indices[i]] for i in index]
+        return self.dataset[self.indices[index]]
+
+    def __len__(self):
+        return len(self.indices)
+
+
+def random_split(dataset, lengths, generator=None):
+    """``dataset`` cut at random into ``Subset``s of ``lengths`` (counts that add up to its
+    length, or fractions that add up to 1: the remainder goes one by one to the first parts, as
+    PyTorch does), from autotape's random state."""
+    n = len(dataset)
+    if lengths and all(0 <= f <= 1 for f in lengths) and abs(sum(lengths) - 1) < 1e-9 and sum(lengths) != n:
+        counts = [int(f * n) for f in lengths]  # (PyTorch floors, then hands out the rest round robin)
+        for k in range(n - sum(counts)):
+            counts[k % len(counts)] += 1
+        lengths = counts
+    if sum(lengths) != n:
+        raise ValueError("Sum of input lengths does not equal the length of the input dataset!")
+    order = randperm(n).tolist()
+    out, start = [], 0
+    for length in lengths:
+        out.append(Subset(dataset, order[start:start + length]))
+        start += length
+    return out
 
 
 def default_collate(batch):
@@ -121,12 +157,16 @@ class DataLoader:
             for i in order:
                 yield data[i] if self.collate_fn is None else self.collate_fn(data[i])
             return
-        direct = type(data) is TensorDataset and self.collate_fn is None
+        # one indexing per tensor for a TensorDataset (or a Subset of one); PyTorch's collate of tuples is a list
+        direct = self.collate_fn is None and (type(data) is TensorDataset or (
+            type(data) is Subset and type(data.dataset) is TensorDataset))
         for index in self._batches():
-            if direct:  # one indexing per tensor; PyTorch's collate of tuples is a list
-                if not isinstance(index, slice):
-                    index = tensor(index)
-                yield list(data[index])
+            if direct:
+                if type(data) is Subset:
+                    picked = data.indices[index] if isinstance(index, slice) else [data.indices[i] for i in index]
+                    yield list(data.dataset[tensor(picked)])
+                    continue
+                yield list(data[index if isinstance(index, slice) else tensor(index)])
                 continue
             if isinstance(index, slice):
                 index = range(index.start, index.stop)
