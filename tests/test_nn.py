@@ -190,6 +190,7 @@ def test_linear_matches_pytorch(torch, rng):
     x, tx = _pair(torch, (5, 4), rng)
     y, ty = ours(x), theirs(tx)
     _same(y, ty)
+    assert type(y.grad_fn).__name__ == type(ty.grad_fn).__name__ == "AddmmBackward0"
     (y * y).sum().backward()
     (ty * ty).sum().backward()
     _same(x.grad, tx.grad)

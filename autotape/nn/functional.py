@@ -17,7 +17,7 @@ def linear(input, weight, bias=None):
     """``input @ weight.T + bias``."""
     out = linalg.matmul(input, sh.t(weight) if weight.dim() == 2 else weight)
     # binary(): ``out + bias`` less pw.add's checks, whose fast path is for exact Tensors, not Parameters
-    return out if bias is None else binary(ew.ADD, out, bias)
+    return out if bias is None else binary(linalg.ADDMM if out.dim() == 2 else ew.ADD, out, bias)
 
 
 def relu(input, inplace=False):

@@ -7,9 +7,12 @@ from ..tensor import Tensor, _wrap, note_unrecorded
 from ..cuda.array import CudaArray
 from .apply import _array, _recording, broadcast_shape, cuda_ops
 from ..tape import current_tape
-from .table import defop
+from . import elementwise as ew
+from .table import alias, defop
 
 MM = defop("mm", "MmBackward0", "kernel", "k_matmul", uses={"x"})
+# a Linear layer's bias added to its 2-D product, named as PyTorch's one addmm (the add's kernels)
+ADDMM = alias(ew.ADD, "AddmmBackward0")
 MV = defop("mv", "MvBackward0", "kernel", "k_matmul", uses={"x"})
 DOT = defop("dot", "DotBackward0", "kernel", "k_matmul", uses={"x"})
 BMM = defop("bmm", "BmmBackward0", "kernel", "k_matmul", uses={"x"})
