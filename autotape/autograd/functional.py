@@ -32,10 +32,6 @@ def _run(func, inputs):
     return leaves, is_tuple, out_tuple, outs
 
 
-def _zeros_if_none(grads, leaves):
-    return tuple(g if g is not None else zeros_like(t) for g, t in zip(grads, leaves))
-
-
 def vjp(func, inputs, v=None, create_graph=False, strict=False):
     """``(func(*inputs), v^T J)``: the outputs (detached) and the vector-Jacobian product."""
     _check_create_graph(create_graph)
@@ -44,13 +40,14 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
         if len(outs) != 1 or outs[0].numel() != 1:
             raise RuntimeError("The vector v can only be None if the user-provided function returns a single "
                                "Tensor with a single element.")
-        v = None
     else:
         _, v = _as_tuple(v, "v")
         if len(v) != len(outs):
             raise RuntimeError(f"v is a tuple of invalid length: should be {len(outs)} but got {len(v)}.")
-    grads = grad(outs, leaves, v, allow_unused=True) if any(o.requires_grad for o in outs) else (None,) * len(leaves)
-    grads = _zeros_if_none(grads, leaves)
+    if any(o.requires_grad for o in outs):
+        grads = grad(outs, leaves, v, allow_unused=True, materialize_grads=True)
+    else:  # (outputs that do not depend on the inputs)
+        grads = tuple(zeros_like(t) for t in leaves)
     detached = tuple(o.detach() for o in outs)
     return (detached if out_tuple else detached[0]), (grads if is_tuple else grads[0])
 

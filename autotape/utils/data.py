@@ -130,19 +130,19 @@ class DataLoader:
         self.sampler, self.batch_sampler, self.num_workers = sampler, batch_sampler, num_workers
         self.collate_fn = collate_fn
 
+    def _order(self):
+        """One epoch's sample indices: a list, or None for the plain order."""
+        if self.sampler is not None:
+            return list(self.sampler)
+        return randperm(len(self.dataset)).tolist() if self.shuffle else None
+
     def _batches(self):
         """The index batches of one epoch: slices where the order is plain, else index lists."""
         if self.batch_sampler is not None:
             yield from (list(b) for b in self.batch_sampler)
             return
-        n = len(self.dataset)
-        if self.sampler is not None:
-            order = list(self.sampler)
-        elif self.shuffle:
-            order = randperm(n).tolist()
-        else:
-            order = None
-        total = n if order is None else len(order)
+        order = self._order()
+        total = len(self.dataset) if order is None else len(order)
         for start in range(0, total, self.batch_size):
             stop = min(start + self.batch_size, total)
             if self.drop_last and stop - start < self.batch_size:
@@ -152,21 +152,18 @@ class DataLoader:
     def __iter__(self):
         data = self.dataset
         if self.batch_size is None and self.batch_sampler is None:  # single samples, not collated
-            order = self.sampler if self.sampler is not None else \
-                randperm(len(data)).tolist() if self.shuffle else range(len(data))
-            for i in order:
+            order = self._order()
+            for i in range(len(data)) if order is None else order:
                 yield data[i] if self.collate_fn is None else self.collate_fn(data[i])
             return
         # one indexing per tensor for a TensorDataset (or a Subset of one); PyTorch's collate of tuples is a list
-        direct = self.collate_fn is None and (type(data) is TensorDataset or (
-            type(data) is Subset and type(data.dataset) is TensorDataset))
+        base = data.dataset if type(data) is Subset else data
+        direct = self.collate_fn is None and type(base) is TensorDataset
         for index in self._batches():
             if direct:
-                if type(data) is Subset:
-                    picked = data.indices[index] if isinstance(index, slice) else [data.indices[i] for i in index]
-                    yield list(data.dataset[tensor(picked)])
-                    continue
-                yield list(data[index if isinstance(index, slice) else tensor(index)])
+                if base is not data:  # a Subset's positions, as indices of its TensorDataset
+                    index = data.indices[index] if isinstance(index, slice) else [data.indices[i] for i in index]
+                yield list(base[index if isinstance(index, slice) else tensor(index)])
                 continue
             if isinstance(index, slice):
                 index = range(index.start, index.stop)
