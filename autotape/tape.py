@@ -361,6 +361,19 @@ class Tape:
         s2 = self._input(x2, spec.value_inputs[1], rec)
         self.R.frombytes(_pack_kernel(spec.code, self._output(spec, out, rec), s1, s2, *ints, f))
 
+    def record_linear(self, spec, out, x, w, b):
+        """``x @ w.T + b`` (x (m, k), w (n, k), b (n,)): inputs x, w, then b at R[10r+4] as an
+        elementwise op's third input; m, k, n after it. Like a product, each of x and w is
+        saved only for the other's gradient."""
+        rec = len(self.R) // R_WIDTH
+        (m, k), n = x._data.shape, w._data.shape[0]
+        if m > 0x7FFFFFFF or k > 0x7FFFFFFF or n > 0x7FFFFFFF:
+            _check_int32(spec, (m, k, n))
+        sx = self._input(x, w._rg, rec)
+        sw = self._input(w, x._rg, rec)
+        sb = self._input(b, False, rec)
+        self.R.frombytes(_pack_kernel(spec.code, self._output(spec, out, rec), sx, sw, sb, m, k, n, 0.0))
+
     def record_slices(self, spec, outs, x, outer, total):
         """One record per output: output ``i`` is x[:, i, :] of ``x`` viewed as (outer, total,
         inner), as ``unbind`` makes them; ``x``'s slot is looked up once for all of them."""
@@ -470,6 +483,9 @@ class Tape:
             while first and self.R[(first - 1) * R_WIDTH] == code and self.R[(first - 1) * R_WIDTH + 1] == out:
                 first -= 1
             return [s for r in range(first, rec + 1) for s in self.inputs_of(r)]
+        if OPS[code].name == "linear":  # PyTorch's addmm lists the bias first
+            x, w, b = self.inputs_of(rec)
+            return [b, x, w]
         return [s for s in self.inputs_of(rec) if s >= 0]
 
     def floats_of(self, rec):
@@ -523,7 +539,7 @@ def inputs_in(row):
     spec = OPS[row[0]]
     if spec.name == "stack":
         return tuple(row[2: 2 + row[8]])
-    return row[2], row[3], row[4] if spec.kind == "ew3" else -1
+    return row[2], row[3], row[4] if spec.kind == "ew3" or spec.name == "linear" else -1
 
 
 def current_tape():

@@ -88,6 +88,9 @@ CASES = {
         x, y.expand_as(x), reduction="none"), shapes=[((3,), (3,)), ((2, 3), (2, 3)), ((2, 3), ())]),
     "bce": binary(lambda T, x, y: T.nn.functional.binary_cross_entropy(
         T.sigmoid(x), T.sigmoid(y).expand_as(x), reduction="none"), shapes=[((3,), (3,)), ((2, 3), (2, 3))]),
+    "squared_error": binary(lambda T, x, y: T.nn.functional.mse_loss(x, y.expand_as(x), reduction="none"),
+                            shapes=[((3,), (3,)), ((2, 3), (2, 3)), ((2, 3), ())])
+    + binary(lambda T, x, y: T.nn.functional.mse_loss(x, y), shapes=[((), ()), ((2, 3), (2, 3))]),
     "minimum": binary(lambda T, x, y: T.minimum(x, y)),
     "maximum": binary(lambda T, x, y: T.maximum(x, y)),
     "where": binary(lambda T, x, y: T.where(x > 0, x, y)),
@@ -148,6 +151,9 @@ CASES = {
     "dot": binary(lambda T, x, y: T.dot(x, y), shapes=[((3,), (3,))]),
     "bmm": binary(lambda T, x, y: T.bmm(x, y), shapes=[((2, 2, 3), (2, 3, 2))])
     + binary(lambda T, x, y: x @ y, shapes=[((2, 2, 3), (3, 2)), ((3, 2), (2, 2, 1)), ((2, 1, 2, 3), (3, 3, 2))]),
+    "linear": [(lambda T, x, w, b: T.nn.functional.linear(x, w, b), shapes, "normal")
+               for shapes in (((4, 3), (2, 3), (2,)), ((1, 1), (1, 1), (1,)), ((5, 2), (1, 2), (1,)))]
+    + [(lambda T, x, w, b: T.nn.functional.linear(x.exp(), w * 2, b), ((3, 2), (2, 2), (2,)), "normal")],
     "python": unary(lambda T, x: legendre(T).apply(x * 0.5) * 3),
 }
 

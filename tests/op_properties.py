@@ -530,6 +530,13 @@ def mv_case(draw):
     return Case("x @ y (2-d @ 1-d)", lambda T, x, y: x @ y, np.matmul, [(m, k), (k,)])
 
 
+@st.composite
+def linear_case(draw):
+    m, k, n = draw(side), draw(side), draw(side)
+    return Case("F.linear(x, w, b)", lambda T, x, w, b: T.nn.functional.linear(x, w, b),
+                lambda x, w, b: x @ w.T + b, [(m, k), (n, k), (n,)])
+
+
 def dot_case():
     return st.builds(lambda k: Case("torch.dot(x, y)", lambda T, x, y: T.dot(x, y), np.dot, [(k,), (k,)]), side)
 
@@ -611,6 +618,9 @@ PROPS = {
         "F.binary_cross_entropy(sigmoid(x), sigmoid(y), reduction='none')",
         lambda T, x, y: T.nn.functional.binary_cross_entropy(T.sigmoid(x), T.sigmoid(y), reduction="none"),
         _bce_ref),
+    "squared_error": same_shape_pair(
+        "F.mse_loss(x, y, reduction='none')",
+        lambda T, x, y: T.nn.functional.mse_loss(x, y, reduction="none"), lambda x, y: (x - y) ** 2),
     "mul": binary("x * y", lambda T, x, y: x * y, np.multiply),
     "div": binary("x / y", lambda T, x, y: x / y, np.divide, "positive"),
     "pow": binary("x ** y", lambda T, x, y: x ** y, np.power, "positive"),
@@ -657,6 +667,7 @@ PROPS = {
     "index_as_alias": st.builds(lambda s: Case("x[:, :]", lambda T, x: x[:, :].sin(), lambda a: np.sin(a), [s]),
                                 shapes(min_dims=2)),
     "mm": mm_case(),
+    "linear": linear_case(),
     "mv": mv_case(),
     "dot": dot_case(),
     "bmm": bmm_case(),

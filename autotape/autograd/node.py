@@ -10,7 +10,10 @@ _composites = weakref.WeakKeyDictionary()
 # ops whose PyTorch form takes a number as a second input (x + 2, x * 2, 2 / x): next_functions
 # lists it, as (None, 0)
 _NUMBER_OPERAND = frozenset(("add_scalar", "sub_scalar", "mul_scalar", "div_scalar", "rdiv_scalar"))
-_CONDITION_FIRST = frozenset(("where",))  # (its condition is no differentiable input: not listed)
+_CONDITION_FIRST = frozenset(("where",))
+# a loss PyTorch computes in one node, recorded here as its terms and their sum, both named so:
+# the sum lists the terms' inputs
+_TERMS_AND_SUM = frozenset(("MseLossBackward0",))  # (its condition is no differentiable input: not listed)
 _SAVED = {"_saved_self": 0, "_saved_other": 1, "_saved_result": -1}  # -> input position, -1 the output
 _FREED = ("Trying to backward through the graph a second time (or directly access saved tensors after they have "
           "already been freed). Saved intermediate values of the graph are freed when you call .backward() or "
@@ -37,6 +40,10 @@ class Node:
             return tuple((None if t is None else t.grad_fn or AccumulateGrad(t), 0) for t in inputs)
         op = _op_name(tape, self._rec)
         slots = tape.input_slots(self._rec)
+        if len(slots) == 1 and slots[0] >= 0 and self.name() in _TERMS_AND_SUM:
+            terms = tape.producer_of(slots[0])
+            if terms >= 0 and tape.grad_fn_name(terms) == self.name():
+                return _node(tape, terms).next_functions
         for slot in slots[1:] if op in _CONDITION_FIRST else slots:
             if slot < 0:  # an input that needs no gradient
                 out.append((None, 0))
@@ -49,6 +56,8 @@ class Node:
                 out.append((AccumulateGrad(leaf), 0) if leaf is not None else (_linked(tape, slot), 0))
         if op in _NUMBER_OPERAND:
             out.append((None, 0))
+        if op == "linear" and out[2][0] is not None:  # PyTorch's addmm reads the weight through its t()
+            out[2] = (TBackward0(out[2]), 0)
         return tuple(out)
 
     def __getattr__(self, name):
@@ -80,6 +89,20 @@ def _linked(tape, slot):
             producer = owner.producer_of(src)
             return _node(owner, producer) if producer >= 0 else None
     return None
+
+
+class TBackward0:
+    """The transpose between a Linear layer's addmm and its weight, as PyTorch shows it (here
+    the addmm's one record reads the weight itself)."""
+
+    def __init__(self, weight_edge):
+        self.next_functions = (weight_edge,)
+
+    def name(self):
+        return "TBackward0"
+
+    def __repr__(self):
+        return f"<TBackward0 object at {hex(id(self))}>"
 
 
 class AccumulateGrad:

@@ -384,6 +384,46 @@ for _name in ("mm", "mv", "dot", "bmm"):
     CUDA_VJPS[_name] = _vjp_matmul
 
 
+def linear(input, weight, bias):
+    """``x @ w.T + b`` (x (m, k), w (n, k), b (n,)) as one record, as on the CPU (ops/linalg.py)."""
+    from ..ops import linalg
+
+    x, w, b = input._data, weight._data, bias._data  # (all CUDA arrays, 2-D, 2-D, 1-D, of one dtype)
+    (m, k), n = x.shape, w.shape[0]
+    y = empty((m, n), x.dtype)
+    kernels.matmul(x, w, y, 1, m, k, n, (0, k, 1), (0, 1, k))  # w read as its transpose (k, n)
+    kernels.elementwise("x1 + x2", y, [("x1", y), ("x2", b)])
+    out = _wrap(y)
+    if _recording(input, weight, bias):
+        current_tape().record(linalg.LINEAR, out, (input, weight, bias), (input, weight), attrs=(m, k, n))
+    return out
+
+
+def _vjp_linear(rec, g, grads):
+    m, k, n = rec.attrs
+    x, w = rec.saved
+    sx, sw, sb = rec.ins
+    if sx >= 0:  # dx = dy @ w: (m, n) @ (n, k)
+        have = grads.get(sx)
+        dst = empty((m, k), g.dtype) if have is None else have
+        kernels.matmul(g, w, dst, 1, m, n, k, (0, n, 1), (0, k, 1), acc=have is not None)
+        grads[sx] = dst
+    if sw >= 0:  # dw = dy.T @ x: (n, m) @ (m, k)
+        have = grads.get(sw)
+        dst = empty((n, k), g.dtype) if have is None else have
+        kernels.matmul(g, x, dst, 1, n, m, k, (0, 1, n), (0, k, 1), acc=have is not None)
+        grads[sw] = dst
+    if sb >= 0:  # db = the column sums of dy
+        have = grads.get(sb)
+        if have is None:
+            grads[sb] = kernels.sum_to_shape(g.reshape((m, n)), (n,))
+        else:
+            kernels.sum_to_shape(g.reshape((m, n)), (n,), out=have, acc=True)
+
+
+CUDA_VJPS["linear"] = _vjp_linear
+
+
 # -- in place ---------------------------------------------------------------------------------
 def inplace(fn, self, args, kwargs):
     """``x.op_(...)`` on a CUDA tensor: the op out of place, then written into x's buffer."""

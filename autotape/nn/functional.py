@@ -15,6 +15,10 @@ tanh = pw.tanh
 
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``."""
+    if bias is not None and isinstance(input, Tensor) and isinstance(weight, Tensor) and isinstance(bias, Tensor):
+        out = linalg.linear(input, weight, bias)  # (a batch: one record)
+        if out is not None:
+            return out
     out = linalg.matmul(input, sh.t(weight) if weight.dim() == 2 else weight)
     # binary(): ``out + bias`` less pw.add's checks, whose fast path is for exact Tensors, not Parameters
     return out if bias is None else binary(linalg.ADDMM if out.dim() == 2 else ew.ADD, out, bias)
@@ -79,29 +83,28 @@ def _reduction(size_average, reduce, reduction):
 
 
 def _pointwise_loss(fn, input, target):
-    """``fn(input - target)`` (with PyTorch's warning where they broadcast)."""
+    """``fn(input, target)`` (with PyTorch's warning where they broadcast)."""
     if (target._data.shape if isinstance(target, Tensor) else np.shape(target)) != input._data.shape:
         warnings.warn(
             f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
             "This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",
             stacklevel=3,
         )
-    return fn(input - target)
+    return fn(input, target)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
-    """Mean (or sum, or elementwise) squared error, its grad_fn named MseLossBackward0 as
-    PyTorch's (whose next_functions, unlike PyTorch's, are its square's: the poly fit's loss
-    is computed every step, and listing its inputs instead costs 2-3 us)."""
+    """Mean (or sum, or elementwise) squared error; its grad_fn is MseLossBackward0, as PyTorch's."""
     reduction = _reduction(size_average, reduce, reduction)
-    return loss.reduce_loss("MseLossBackward0", _pointwise_loss(pw.square, input, target), reduction)
+    terms = _pointwise_loss(lambda x, t: binary(loss.SQUARED_ERROR, x, t), input, target)
+    return loss.reduce_loss("MseLossBackward0", terms, reduction)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """Mean (or sum, or elementwise) absolute error (PyTorch's is made of abs and mean or sum,
     and shows them)."""
     reduction = _reduction(size_average, reduce, reduction)
-    out = _pointwise_loss(pw.abs, input, target)
+    out = _pointwise_loss(lambda x, t: pw.abs(x - t), input, target)
     if reduction == "sum":
         return red.sum(out)
     return red.mean(out) if reduction == "mean" else out

@@ -11,7 +11,10 @@ from . import elementwise as ew
 from .table import alias, defop
 
 MM = defop("mm", "MmBackward0", "kernel", "k_matmul", uses={"x"})
-# a Linear layer's bias added to its 2-D product, named as PyTorch's one addmm (the add's kernels)
+# A Linear layer on a batch: ``x @ W.T + b`` in one record (inputs x, W, b), as PyTorch's one
+# addmm: one op where t(), mm and the bias add were three (~10 us of a training step)
+LINEAR = defop("linear", "AddmmBackward0", "kernel", "k_linear", uses={"x"})
+# the bias added to any other 2-D product (a CUDA Linear layer's), named as PyTorch's addmm
 ADDMM = alias(ew.ADD, "AddmmBackward0")
 MV = defop("mv", "MvBackward0", "kernel", "k_matmul", uses={"x"})
 DOT = defop("dot", "DotBackward0", "kernel", "k_matmul", uses={"x"})
@@ -73,6 +76,28 @@ def matmul(input, other):
     # which side is one batch shared by all, as bits of the record's float (1: a, 2: b)
     shared = float((a_batch == 1 and nb > 1) + 2 * (b_batch == 1 and nb > 1))
     current_tape().record2(spec, out, input, other, ints=(nb, m, k_a, n), f=shared)
+    return out
+
+
+def linear(input, weight, bias):
+    """``input @ weight.T + bias`` of a 2-D input, 2-D weight and 1-D bias of one float dtype on
+    one device (a Linear layer on a batch), as one record; None for anything else (the caller
+    composes it of matmul and add)."""
+    x, w, b = input._data, weight._data, bias._data
+    kind = type(x)
+    if (kind is not type(w) or kind is not type(b) or (kind is not np.ndarray and kind is not CudaArray)
+            or x.ndim != 2 or w.ndim != 2 or b.ndim != 1 or x.dtype.kind != "f" or x.dtype is not w.dtype
+            or w.dtype is not b.dtype or x.shape[1] != w.shape[1] or b.shape[0] != w.shape[0]):
+        return None  # (dtypes equal but not identical objects only take the slower way)
+    if kind is CudaArray:
+        return cuda_ops().linear(input, weight, bias)
+    y = np.matmul(x, w.T)
+    y += b  # (the product first, then the bias: the rounding of matmul then add)
+    out = _wrap(y)
+    if _recording(input, weight, bias):
+        current_tape().record_linear(LINEAR, out, input, weight, bias)
+    else:
+        note_unrecorded(out, input, weight, bias)
     return out
 
 

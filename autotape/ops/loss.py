@@ -1,5 +1,6 @@
-"""The losses' own ops: the two binary cross entropies as elementwise ops (PyTorch's formulas
-and gradients: stable for large logits, logs clamped at -100), and, per loss that PyTorch
+"""The losses' own ops: mse_loss's squared error and the two binary cross entropies as
+elementwise ops (PyTorch's formulas and gradients: stable for large logits, logs clamped at
+-100), and, per loss that PyTorch
 shows as one node, aliases of ``sum`` and of ``x * a`` (``table.alias``: the same kernels)
 that a loss made of several ops records last, so that its ``grad_fn`` has the loss's name."""
 import math
@@ -43,6 +44,18 @@ BCE = defop(
     "bce", "BinaryCrossEntropyBackward0", "ew2",
     ("g * (x1 - x2) / max((1.0 - x1) * x1, 1e-12)", f"g * ({_LOG1M} - {_LOG})"),
     _quiet(_bce), fwd=f"-(x2 * {_LOG} + (1.0 - x2) * {_LOG1M})",
+)
+
+def _squared_error(x1, x2):
+    d = np.subtract(x1, x2)
+    return np.multiply(d, d, out=d) if type(d) is np.ndarray else d * d
+
+
+# mse_loss's terms, one op (not a difference and its square): named as PyTorch's one node, which
+# the loss's sum (an alias of SUM named the same) then shows as itself (autograd/node.py)
+SQUARED_ERROR = defop(
+    "squared_error", "MseLossBackward0", "ew2", ("2.0 * g * (x1 - x2)", "-2.0 * g * (x1 - x2)"),
+    _squared_error, fwd="(x1 - x2) * (x1 - x2)",
 )
 
 _NAMES = ("MseLossBackward0", "BinaryCrossEntropyWithLogitsBackward0", "BinaryCrossEntropyBackward0",

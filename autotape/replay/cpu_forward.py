@@ -401,6 +401,26 @@ def f_matmul(r, R, F, S, SH, G, goff, ginit):
                 st(ya, yd, oo + i * n + j, acc[j])
 
 
+@njit(cache=True, error_model="numpy")
+def _linear(px, pw, pb, py, m, kk, n):
+    for i in range(m):
+        for j in range(n):
+            acc = 0.0
+            for k in range(kk):
+                acc += np.float64(px[i * kk + k]) * np.float64(pw[j * kk + k])
+            py[i * n + j] = acc + np.float64(pb[j])
+
+
+def f_linear(r, R, F, S, SH, G, goff, ginit):
+    """``x @ w.T + b`` (see ``cpu_kernels.k_linear``); every value has the output's dtype."""
+    out, x, w, b = R[r * 10 + 1], R[r * 10 + 2], R[r * 10 + 3], R[r * 10 + 4]
+    m, kk, n = R[r * 10 + 5], R[r * 10 + 6], R[r * 10 + 7]
+    if dtype_of(S, out) == 1:
+        _linear(_p64(S[x * 2]), _p64(S[w * 2]), _p64(S[b * 2]), _p64(S[out * 2]), m, kk, n)
+    else:
+        _linear(_p32(S[x * 2]), _p32(S[w * 2]), _p32(S[b * 2]), _p32(S[out * 2]), m, kk, n)
+
+
 # op name -> forward kernel, for the ops that are not elementwise (max_dim / min_dim are left
 # out: their indices are a second output the tape does not hold)
 KERNELS = {
@@ -416,7 +436,7 @@ KERNELS = {
     "cat": "f_cat_piece", "stack": "f_stack", "index": "f_gather",
     "index_as_select": "f_gather", "index_as_slice": "f_gather", "index_as_unsqueeze": "f_gather",
     "index_as_alias": "f_gather",
-    "mm": "f_matmul", "mv": "f_matmul", "dot": "f_matmul", "bmm": "f_matmul",
+    "mm": "f_matmul", "mv": "f_matmul", "dot": "f_matmul", "bmm": "f_matmul", "linear": "f_linear",
 }
 
 

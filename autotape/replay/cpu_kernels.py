@@ -510,6 +510,61 @@ def k_matmul(r, R, F, S, SH, G, goff, ginit):
 
 
 @njit(cache=True, error_model="numpy")
+def _column_dot(G, go, n, j, px, kk, k, m, ones):
+    """sum over i < m of G[go + i n + j] * (1.0 if ``ones`` else px[i kk + k]) in four partial
+    sums: one running sum is a chain of dependent adds (4 cycles each), four run side by side."""
+    s0 = s1 = s2 = s3 = 0.0
+    i = 0
+    while i + 4 <= m:
+        if ones:
+            s0 += G[go + i * n + j]
+            s1 += G[go + (i + 1) * n + j]
+            s2 += G[go + (i + 2) * n + j]
+            s3 += G[go + (i + 3) * n + j]
+        else:
+            s0 += G[go + i * n + j] * np.float64(px[i * kk + k])
+            s1 += G[go + (i + 1) * n + j] * np.float64(px[(i + 1) * kk + k])
+            s2 += G[go + (i + 2) * n + j] * np.float64(px[(i + 2) * kk + k])
+            s3 += G[go + (i + 3) * n + j] * np.float64(px[(i + 3) * kk + k])
+        i += 4
+    while i < m:
+        s0 += G[go + i * n + j] * (1.0 if ones else np.float64(px[i * kk + k]))
+        i += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(cache=True, error_model="numpy")
+def _linear_vjp(px, pw, G, go, gx, gw, gb, m, kk, n):
+    """The gradients of y = x @ w.T + b (x (m, kk), w (n, kk)) from dy at G[go:], with the
+    pointers typed once (no dtype test per element); -1: that input wants none."""
+    if gb >= 0:  # db = the column sums of dy
+        for j in range(n):
+            G[gb + j] += _column_dot(G, go, n, j, px, kk, 0, m, True)
+    if gx >= 0:  # dx = dy @ w
+        for i in range(m):
+            for k in range(kk):
+                acc = 0.0
+                for j in range(n):
+                    acc += G[go + i * n + j] * np.float64(pw[j * kk + k])
+                G[gx + i * kk + k] += acc
+    if gw >= 0:  # dw = dy.T @ x
+        for j in range(n):
+            for k in range(kk):
+                G[gw + j * kk + k] += _column_dot(G, go, n, j, px, kk, k, m, False)
+
+
+def k_linear(r, R, F, S, SH, G, goff, ginit):
+    """``x @ w.T + b``: inputs x, w at R[10r+2], R[10r+3], b at R[10r+4]; m, k, n after it."""
+    out, x, w, b = R[r * 10 + 1], R[r * 10 + 2], R[r * 10 + 3], R[r * 10 + 4]
+    m, kk, n = R[r * 10 + 5], R[r * 10 + 6], R[r * 10 + 7]
+    gx, gw, gb = gslot(x, S, SH, G, goff, ginit), gslot(w, S, SH, G, goff, ginit), gslot(b, S, SH, G, goff, ginit)
+    if dtype_of(S, out) == 1:
+        _linear_vjp(_p64(S[x * 2]), _p64(S[w * 2]), G, goff[out], gx, gw, gb, m, kk, n)
+    else:
+        _linear_vjp(_p32(S[x * 2]), _p32(S[w * 2]), G, goff[out], gx, gw, gb, m, kk, n)
+
+
+@njit(cache=True, error_model="numpy")
 def prepare_into(S_at, SH_at, n, goff, ginit):
     """Each of the ``n`` slots' offset in the gradient arena (-1: no gradient) into ``goff``,
     the written-yet flags cleared in ``ginit``; returns the arena's size. The buffers are
