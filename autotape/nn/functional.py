@@ -82,29 +82,29 @@ def _reduction(size_average, reduce, reduction):
     return reduction
 
 
-def _pointwise_loss(fn, input, target):
-    """``fn(input, target)`` (with PyTorch's warning where they broadcast)."""
+def _check_target_size(input, target):
+    """PyTorch's warning where a pointwise loss's input and target broadcast."""
     if (target._data.shape if isinstance(target, Tensor) else np.shape(target)) != input._data.shape:
         warnings.warn(
             f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
             "This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",
             stacklevel=3,
         )
-    return fn(input, target)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """Mean (or sum, or elementwise) squared error; its grad_fn is MseLossBackward0, as PyTorch's."""
     reduction = _reduction(size_average, reduce, reduction)
-    terms = _pointwise_loss(lambda x, t: binary(loss.SQUARED_ERROR, x, t), input, target)
-    return loss.reduce_loss("MseLossBackward0", terms, reduction)
+    _check_target_size(input, target)
+    return loss.reduce_loss("MseLossBackward0", binary(loss.SQUARED_ERROR, input, target), reduction)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """Mean (or sum, or elementwise) absolute error (PyTorch's is made of abs and mean or sum,
     and shows them)."""
     reduction = _reduction(size_average, reduce, reduction)
-    out = _pointwise_loss(lambda x, t: pw.abs(x - t), input, target)
+    _check_target_size(input, target)
+    out = pw.abs(input - target)
     if reduction == "sum":
         return red.sum(out)
     return red.mean(out) if reduction == "mean" else out

@@ -9,7 +9,7 @@ from ..grad_mode import _state as _grad_state
 from ..tensor import Tensor, _dim, _recordings, _trace, _wrap, contiguous, note_unrecorded, note_write
 from ..cuda.array import CudaArray
 from .apply import _array, _recording, check_inplace, cuda_ops, share_storage
-from ..tape import bump_inplace_epoch, current_tape
+from ..tape import ZERO_INTS, bump_inplace_epoch, current_tape
 from . import elementwise as ew
 from .table import defop
 
@@ -29,14 +29,14 @@ INDEX_AS = {kind: defop(f"index_as_{kind.lower()}", f"{kind}Backward0", "kernel"
             for kind in ("Select", "Slice", "Unsqueeze", "Alias")}
 
 
-def _view(spec, x, data, ints=(0, 0, 0, 0), copy_spec=None):
+def _view(spec, x, data, ints=ZERO_INTS, copy_spec=None, is_view=False):
     """A result sharing ``x``'s memory when NumPy could make it a view (else recorded as
-    ``copy_spec``, where given)."""
+    ``copy_spec``, where given); ``is_view``: the caller knows it is one."""
     if type(data) is CudaArray:
         return cuda_ops().view(spec, x, data)
     out = _wrap(data)
     # (may_share_memory, a bounds check, is exact here: a view overlaps its base, a copy doesn't)
-    if np.may_share_memory(data, x._data) if data.size and x._data.size else False:
+    if is_view or (np.may_share_memory(data, x._data) if data.size and x._data.size else False):
         share_storage(out, x)
     elif copy_spec is not None and data.size:
         spec = copy_spec
@@ -65,13 +65,17 @@ def _shape_arg(shape):
 
 
 def reshape(input, *shapes, shape=None):
-    shape = _shape_arg(shapes if shape is None else (shape,))
+    return _reshaped(input, _shape_arg(shapes if shape is None else (shape,)))
+
+
+def _reshaped(input, shape):
+    """``input`` reshaped to ``shape`` (a tuple of ints)."""
     try:
         data = input._data.reshape(shape)
     except ValueError:
         raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {input._data.size}") from None
-    if input._data.flags.c_contiguous:
-        return _view(ew.VIEW, input, data)
+    if input._data.flags.c_contiguous:  # (NumPy reshapes C-contiguous memory without a copy)
+        return _view(ew.VIEW, input, data, is_view=type(data) is np.ndarray)
     return _view(ew.RESHAPE_ALIAS, input, data, copy_spec=ew.RESHAPE)
 
 
@@ -102,7 +106,7 @@ def flatten(input, start_dim=0, end_dim=-1):
     if s == e:
         return input  # (PyTorch's: itself, no new record)
     new = shape[:s] + (math.prod(shape[s: e + 1]),) + shape[e + 1:]
-    return reshape(input, new)
+    return _reshaped(input, new)
 
 
 def unsqueeze(input, dim=None, *, axis=None):
