@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import factories
-from .ops import linalg, pointwise as pw, reduce as red, shape as sh
+from .ops import gather, linalg, pointwise as pw, reduce as red, shape as sh
 from .tape import _inplace_epoch, bump_inplace_epoch
 from .grad_mode import _state as _grad_state, is_grad_enabled
 from .cuda.array import CudaArray
@@ -22,6 +22,7 @@ _SAME_NAME = {
     sh: "reshape view flatten unsqueeze squeeze transpose swapaxes swapdims permute t expand expand_as "
         "broadcast_to narrow select unbind split chunk flip repeat",
     linalg: "matmul mm bmm mv dot outer ger",
+    gather: "gather index_select take_along_dim masked_fill sort argsort topk",
 }
 for module, names in _SAME_NAME.items():
     for name in names.split():
@@ -138,6 +139,7 @@ _SCALAR_READS_NO_VALUES = {"mul", "div"}
 
 for _name in "add sub mul div pow clamp exp log sqrt neg abs sigmoid tanh relu clamp_min clamp_max".split():
     setattr(Tensor, _name + "_", _inplace(getattr(pw, _name), _UFUNCS.get(_name)))
+Tensor.masked_fill_ = _inplace(gather.masked_fill)
 
 
 def _operator(method, one):

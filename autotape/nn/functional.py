@@ -54,6 +54,28 @@ def dropout(input, p=0.5, training=True, inplace=False):
     return input.mul_(mask) if inplace else binary(ew.MUL, input, mask)  # (MulBackward0, as PyTorch's CPU dropout)
 
 
+def one_hot(tensor, num_classes=-1):
+    """int64 ``(..., num_classes)``: 1 at each entry's class (``num_classes`` -1: the largest + 1)."""
+    data = tensor._data if type(tensor._data) is np.ndarray else tensor.cpu()._data
+    if data.dtype != np.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if data.size and data.min() < 0:
+        raise RuntimeError("Class values must be non-negative.")
+    if num_classes == -1:
+        num_classes = int(data.max()) + 1 if data.size else 0
+    elif data.size and data.max() >= num_classes:
+        raise RuntimeError("Class values must be smaller than num_classes.")
+    out = _wrap((data[..., None] == np.arange(num_classes)).astype(np.int64))
+    return out if type(tensor._data) is np.ndarray else out.to(tensor.device)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """``input / max(norm_p(input, dim), eps)``: unit vectors along ``dim``."""
+    if out is not None:
+        raise NotImplementedError("normalize(out=...) is not supported; assign the result instead")
+    return input / red.norm(input, p, dim, keepdim=True).clamp_min(eps).expand_as(input)
+
+
 def _implicit_dim(name, input, dim, stacklevel):
     """PyTorch's legacy choice when no dim is given (with its warning): 0 for 0-, 1- and 3-d
     inputs, else 1."""

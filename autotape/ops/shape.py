@@ -496,7 +496,14 @@ def getitem(input, key):
         return _narrow(SLICE, input, 0, start, max(stop - start, 0))
     if type(data) is CudaArray:
         return cuda_ops().index(_index_spec(key), input, key)
-    npkey = _index_key(key)
+    return indexed(input, _index_key(key), _index_spec(key))
+
+
+def indexed(input, npkey, spec):
+    """``input[npkey]`` (a key of NumPy values), recorded as ``spec`` (INDEX or an alias)."""
+    data = input._data
+    if type(data) is CudaArray:
+        return cuda_ops().index(spec, input, npkey)
     try:
         y = data[npkey]
     except IndexError as e:
@@ -511,7 +518,7 @@ def getitem(input, key):
     if _recording(input):
         flat_index = contiguous(np.arange(data.size, dtype=np.int64).reshape(data.shape)[npkey])
         tape = current_tape()
-        tape.record1(_index_spec(key), out, input, (tape.const_slot(flat_index), 0, 0, 0))
+        tape.record1(spec, out, input, (tape.const_slot(flat_index), 0, 0, 0))
     else:
         note_unrecorded(out, input)
     return out
