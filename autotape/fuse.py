@@ -499,7 +499,7 @@ class FusedPlan:
                     "    else:  # as _wrap makes it",
                     "        t = s",
                     "        t._rg = True",
-                    "        t.grad = t._hooks = t._retains = None",
+                    "        t._grad = t._hooks = t._retains = None",
                     "        t._lserial = -1",
                     "        t._vc = [0]",
                     "        t._addr = 0",
@@ -569,9 +569,9 @@ class FusedPlan:
         """Each reached leaf's gradient (``vals[j]``) into its ``.grad`` as ``Plan.deliver`` does
         it (every leaf here holds one value, so plain Python is quicker than a compiled call)."""
         for p, j, dtype, shape in self.targets:
-            if p.grad is None:
+            if p._grad is None:
                 g = np.array(vals[j], dtype)
-                p.grad = _wrap(g if shape == () else g.reshape(shape))
+                p._grad = _wrap(g if shape == () else g.reshape(shape))
             else:
                 _accumulate(p, vals[j], dtype, shape)
 
@@ -586,12 +586,12 @@ class FusedPlan:
 
 def _accumulate(p, v, dtype, shape):
     """``v`` added to the leaf ``p``'s existing ``.grad``."""
-    d = p.grad._data
+    d = p._grad._data
     if d.shape == shape and d.dtype == dtype and d.flags.writeable:
         # one value (of shape (), (1,), ...): in place, the sum in float64 as the interpreter's
         d.flat[0] = float(d.flat[0]) + v
     else:
-        p.grad = _wrap(d + np.array(v, dtype).reshape(shape))
+        p._grad = _wrap(d + np.array(v, dtype).reshape(shape))
 
 
 def _straight_delivery(fp):
@@ -615,7 +615,7 @@ def _straight_delivery(fp):
     lines = []
     for k, (p, j, dtype, shape) in enumerate(targets):
         env[f"P{k}"], env[f"T{k}"], env[f"S{k}"] = p, dtype, shape
-        lines.append(f"if P{k}.grad is None:")
+        lines.append(f"if P{k}._grad is None:")
         if shape == ():
             # refs: G's item, g, the call's argument; of the array: g's attribute, GA's item, the argument
             lines += [f"    g = G[{k}]",
@@ -629,14 +629,14 @@ def _straight_delivery(fp):
                       "        g = None",
                       "    if g is None:",
                       f"        a = GA[{k}] = array(vals[{j}], T{k})",
-                      f"        P{k}.grad = G[{k}] = _wrap(a)",
+                      f"        P{k}._grad = G[{k}] = _wrap(a)",
                       "    else:",
                       "        g._rg = False",
-                      "        g.grad = g._tape = g._hooks = g._retains = None",
+                      "        g._grad = g._tape = g._hooks = g._retains = None",
                       "        g._slot = g._lserial = -1",
-                      f"        P{k}.grad = g"]
+                      f"        P{k}._grad = g"]
         else:
-            lines.append(f"    P{k}.grad = _wrap(array(vals[{j}], T{k}).reshape(S{k}))")
+            lines.append(f"    P{k}._grad = _wrap(array(vals[{j}], T{k}).reshape(S{k}))")
         lines += ["else:", f"    _accumulate(P{k}, vals[{j}], T{k}, S{k})"]
     body = ["    " + line for line in lines] or ["    pass"]
     hooks = "".join(f" or P{k}._hooks" for k in range(len(targets)))

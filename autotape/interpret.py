@@ -352,7 +352,7 @@ class Plan:
         slots, sizes, addrs, dts, modes, reached, known = self.leaf_info
         fresh = []
         for k, p in enumerate(leaves):
-            gt = p.grad
+            gt = p._grad
             if gt is None:
                 buf = np.empty(p._data.shape, p._data.dtype)
                 addrs[k], modes[k] = _address(buf), 0
@@ -373,12 +373,12 @@ class Plan:
         self.deliver_entry(*args)
         for k, p, buf in fresh:
             if reached[k]:
-                p.grad = known[k] = _wrap(buf)
+                p._grad = known[k] = _wrap(buf)
         for k, p in enumerate(leaves):
             if modes[k] == -1 and self.ginit[slots[k]]:
                 o = self.goff[slots[k]]
                 g = self.G[o: o + sizes[k]].reshape(p._data.shape).astype(p._data.dtype)
-                p.grad = _wrap(p.grad._data + g)
+                p._grad = _wrap(p._grad._data + g)
 
 
 def _rebuild(structure, outs):

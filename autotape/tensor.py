@@ -1,6 +1,7 @@
 """Tensor: a NumPy array plus what autograd needs (requires_grad, grad, its slot on a tape)."""
 import math
 import threading
+import warnings
 
 import numpy as np
 
@@ -41,10 +42,17 @@ def note_unrecorded(out, *inputs):
             recorder.derived(out, *inputs)
 
 
+_NON_LEAF_GRAD = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute won't be "
+    "populated during autograd.backward(). If you indeed want the .grad field to be populated for a non-leaf "
+    "Tensor, use .retain_grad() on the non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure you "
+    "access the leaf Tensor instead.")
+
+
 class Tensor:
     """A value and its autograd state. Non-leaves hold the tape that produced them."""
 
-    __slots__ = ("_data", "_rg", "grad", "_tape", "_slot", "_lserial", "_vc", "_hooks", "_retains", "_addr",
+    __slots__ = ("_data", "_rg", "_grad", "_tape", "_slot", "_lserial", "_vc", "_hooks", "_retains", "_addr",
                  "__weakref__")
     __array_priority__ = 1000  # so ndarray <op> Tensor defers to Tensor
 
@@ -78,6 +86,30 @@ class Tensor:
         self._rg = bool(requires_grad)
         self._lserial = -1
         return self
+
+    @property
+    def grad(self):
+        g = self._grad
+        if g is None and self._tape is not None and not self._retains:
+            warnings.warn(_NON_LEAF_GRAD, UserWarning, stacklevel=2)
+        return g
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:  # (PyTorch's checks, when assigned rather than at the next backward)
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__name__}")
+            if value._data.dtype != self._data.dtype:
+                raise RuntimeError(f"assigned grad has data of a different type ({value.dtype}; the tensor is "
+                                   f"{self.dtype}): convert it with .to(dtype) first")
+            if value._data.shape != self._data.shape:
+                raise RuntimeError(f"assigned grad has data of a different size ({list(value._data.shape)}; the "
+                                   f"tensor has {list(self._data.shape)})")
+            if type(value._data) is not type(self._data):
+                raise RuntimeError("assigned grad has data located on a different device: move it to the "
+                                   "tensor's device first")
+        self._grad = value
 
     @property
     def is_leaf(self):
@@ -336,8 +368,8 @@ class Tensor:
 
     def __deepcopy__(self, memo):
         out = _wrap(self._data.copy(), self._rg and self._tape is None)
-        if self.grad is not None:
-            out.grad = _wrap(self.grad._data.copy())
+        if self._grad is not None:
+            out._grad = _wrap(self._grad._data.copy())
         memo[id(self)] = out
         return out
 
@@ -376,7 +408,7 @@ class _HookHandle:
 def _init(t, data, rg):
     t._data = data
     t._rg = rg
-    t.grad = t._tape = t._hooks = t._retains = None
+    t._grad = t._tape = t._hooks = t._retains = None
     t._slot = t._lserial = -1
     t._vc = [0]
     t._addr = 0
@@ -392,7 +424,7 @@ def _wrap(data, rg=False):
     # one assignment a statement: a, b, c, d, e = ... builds and unpacks a tuple (2.4x slower here)
     t._data = data
     t._rg = rg
-    t.grad = t._tape = t._hooks = t._retains = None
+    t._grad = t._tape = t._hooks = t._retains = None
     t._slot = t._lserial = -1
     t._vc = [0]
     t._addr = 0

@@ -412,11 +412,15 @@ def test_grad_accumulates_in_place_and_a_bad_grad_is_named():
     (x * 3).sum().backward()
     assert g is x.grad  # as PyTorch: a reference to .grad sees the accumulation
     np.testing.assert_allclose(g.numpy(), [5.0, 5.0])
-    x.grad = [1.0, 2.0]
-    with pytest.raises(TypeError, match="assign a Tensor"):
-        (x * 2).sum().backward()
-    x.grad = torch.zeros(3)
-    with pytest.raises(RuntimeError, match=r"has shape \[3\].*set .grad = None"):
+    # a bad .grad is refused when assigned, as PyTorch refuses it
+    with pytest.raises(TypeError, match="expected to be a Tensor or None"):
+        x.grad = [1.0, 2.0]
+    with pytest.raises(RuntimeError, match="different size"):
+        x.grad = torch.zeros(3)
+    with pytest.raises(RuntimeError, match="different type"):
+        x.grad = torch.zeros(2, dtype=torch.float64)
+    x.data = torch.zeros(3)  # (the gradient held no longer fits: named at the next backward)
+    with pytest.raises(RuntimeError, match=r"has shape \[2\].*set .grad = None"):
         (x * 2).sum().backward()
 
 
@@ -469,3 +473,17 @@ def test_in_place_on_a_tensor_of_an_earlier_backwards_tape():
     h.sum().backward(retain_graph=True)
     h.sum().backward()
     assert a.grad.tolist() == [11.0, 11.0, 11.0]
+
+
+def test_reading_a_non_leaf_grad_warns_as_pytorch():
+    x = torch.ones(2, requires_grad=True)
+    y = x * 2
+    with pytest.warns(UserWarning, match="not a leaf Tensor"):
+        assert y.grad is None
+    y.retain_grad()
+    (y * y).sum().backward()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a leaf, and a non-leaf that retains its grad: no warning
+        assert y.grad.tolist() == [4.0, 4.0] and x.grad.tolist() == [8.0, 8.0]

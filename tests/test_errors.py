@@ -182,9 +182,8 @@ def test_hooks_that_change_the_gradient():
     with raises(TypeError, "returned a float", "Tensor"):
         (z * z).sum().backward()
     w = torch.ones(3, requires_grad=True)
-    w.grad = torch.ones(2)
-    with raises(RuntimeError, ".grad has shape [2]", "set .grad = None"):
-        (w * w).sum().backward()
+    with raises(RuntimeError, "assigned grad", "different size", "[2]", "[3]"):
+        w.grad = torch.ones(2)
     v = torch.ones(3, requires_grad=True)
     u = v * v
     v.data = torch.ones(4)

@@ -498,7 +498,7 @@ def test_an_output_dropped_two_calls_ago_comes_back_as_a_new_one():
     def call(retain=False):
         """One training step, checked against eager: the output and its value."""
         out = step()
-        assert out.requires_grad and not out.is_leaf and out.grad is None and out.grad_fn is not None
+        assert out.requires_grad and not out.is_leaf and out._grad is None and out.grad_fn is not None
         if retain:
             out.retain_grad()
         a.grad = b.grad = None

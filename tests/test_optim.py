@@ -244,9 +244,8 @@ def test_hyperparameters_are_read_every_step():
     p.grad = at.tensor(-4.0)
     opt.step()
     assert p.item() == pytest.approx(-1.0)
-    p.grad = at.ones(2)
-    with pytest.raises(RuntimeError, match="does not match its shape"):
-        opt.step()
+    with pytest.raises(RuntimeError, match="different size"):
+        p.grad = at.ones(2)
 
 
 def test_momentum_turned_on_later():
@@ -428,24 +427,17 @@ def test_the_usual_step_leaves_its_shortcut_for_every_change(torch):
 
 
 def test_the_usual_step_checks_the_gradients_shapes():
-    """A 0-d parameter's gradient of one element but another shape is taken as it comes; one
-    of more elements raises, after steps that took the shortcut as before it."""
+    """A gradient of another shape is refused when assigned (as PyTorch refuses it); one that no
+    longer fits its parameter (whose .data was replaced) raises at the step, after steps that
+    took the shortcut as before it."""
     p, q = nn.Parameter(at.tensor(1.0)), nn.Parameter(at.tensor([1.0, 2.0]))
     opt = optim.SGD([p, q], lr=0.5)
     for _ in range(3):
         p.grad, q.grad = at.tensor(1.0), at.tensor([1.0, 1.0])
         opt.step()
     assert p.item() == -0.5 and q.tolist() == [-0.5, 0.5]
-    p.grad = at.tensor([2.0])
-    opt.step()
-    assert p.item() == -1.5 and q.tolist() == [-1.0, 0.0]
-    for _ in range(3):
-        p.grad, q.grad = at.tensor(1.0), at.tensor([1.0, 1.0])
-        opt.step()
-    p.grad = at.ones(2)
+    with pytest.raises(RuntimeError, match="different size"):
+        p.grad = at.ones(2)
+    q.data = at.tensor([1.0, 2.0, 3.0])
     with pytest.raises(RuntimeError, match="does not match its shape"):
         opt.step()
-    p.grad, q.grad = at.tensor(1.0), at.ones(3)
-    with pytest.raises(RuntimeError, match="does not match its shape"):
-        opt.step()
-    assert p.item() == -3.0 and q.tolist() == [-2.5, -1.5]  # the failed steps changed nothing

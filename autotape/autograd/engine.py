@@ -281,12 +281,10 @@ class _Run:
             self.captured[id(t)] = self.captured.get(id(t), 0) + g
             return
         g = g.reshape(t._data.shape).astype(t._data.dtype)  # a copy: G is reused
-        held = t.grad
+        held = t._grad
         if held is None:
-            t.grad = _wrap(g)
+            t._grad = _wrap(g)
             return
-        if not isinstance(held, Tensor):
-            raise TypeError(f"the leaf's .grad is a {type(held).__name__}: assign a Tensor (or None) to .grad")
         d = held._data
         if d.shape != g.shape or d.dtype != g.dtype:
             raise RuntimeError(
@@ -298,7 +296,7 @@ class _Run:
             np.add(d, g, out=d)
             held._vc[0] += 1
         else:
-            t.grad = _wrap(d + g)
+            t._grad = _wrap(d + g)
 
     def replay_tape(self, tape, seeds):
         n_rec = tape.n_records
@@ -463,9 +461,9 @@ class _Run:
                 o = goff.item(slot)
                 data = t._data
                 n = SH[S[2 * slot + 1] & SHAPE_MASK]  # (tape.slot_size, inlined)
-                if plain and t.grad is None and not t._hooks and n == data.size and t._rg:
+                if plain and t._grad is None and not t._hooks and n == data.size and t._rg:
                     # the usual case in a few calls: a copy (G is reused) in the leaf's dtype and shape
-                    t.grad = _wrap(np.array(G.item(o), data.dtype) if data.ndim == 0 else
+                    t._grad = _wrap(np.array(G.item(o), data.dtype) if data.ndim == 0 else
                                    G[o: o + n].astype(data.dtype).reshape(data.shape))
                 else:
                     self.deliver_leaf(t, G[o: o + n])
@@ -479,7 +477,7 @@ class _Run:
             for slot, t in tape.retained:
                 if ginit[slot]:
                     g = self.grad_of(tape, G, goff, slot).reshape(t._data.shape).astype(t._data.dtype)
-                    t.grad = _wrap(g) if t.grad is None else _wrap(t.grad._data + g)
+                    t._grad = _wrap(g) if t._grad is None else _wrap(t._grad._data + g)
         for slot, t, owner, src in tape.links:
             if ginit[slot] and (owner is not None or type(t._data) is CudaArray):  # (a CUDA leaf: x.cpu())
                 self.link(owner, src, t, self.grad_of(tape, G, goff, slot).reshape(t._data.shape).copy())
@@ -534,7 +532,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                      retain_graph=retain_graph, allow_unused=True)
         for t, g in zip(inputs, grads):
             if g is not None:
-                t.grad = g if t.grad is None else t.grad + g
+                t._grad = g if t._grad is None else t._grad + g
         return
     run = _Run(bool(retain_graph))
     for t, g in seeds:

@@ -272,16 +272,16 @@ def _accumulate_grad(t, g):
     g = g.reshape(t._data.shape)
     if g.dtype != t._data.dtype:
         g = kernels.cast(g, t._data.dtype)
-    if t.grad is None:
-        t.grad = _wrap(g)
+    if t._grad is None:
+        t._grad = _wrap(g)
         return
-    have = t.grad._data
+    have = t._grad._data
     if type(have) is not CudaArray:
         raise RuntimeError("the leaf's .grad is on the CPU but its gradient is on cuda:0: set .grad = None first")
     if have.shape != g.shape:
         raise RuntimeError(f"the leaf's .grad has shape {list(have.shape)} but its gradient has shape "
                            f"{list(g.shape)}: set .grad = None (or a tensor of the leaf's shape) before backward")
-    t.grad = _wrap(kernels.elementwise("x1 + x2", empty(g.shape, g.dtype), [("x1", have), ("x2", g)]))
+    t._grad = _wrap(kernels.elementwise("x1 + x2", empty(g.shape, g.dtype), [("x1", have), ("x2", g)]))
 
 
 def _elementwise_vjp(rec, g, grads):

@@ -73,7 +73,7 @@ def _zeros(p):
 
 
 def _grad(p):
-    g = p.grad._data
+    g = p._grad._data
     if type(g) is not CudaArray:
         raise RuntimeError("a CUDA parameter's .grad is on the CPU: set it to None or move it to the device")
     if g.size != p._data.size or g.dtype != p._data.dtype:

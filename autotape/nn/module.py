@@ -233,12 +233,12 @@ class Module:
     def zero_grad(self, set_to_none=True):
         if set_to_none:
             for p in self.parameters():
-                p.grad = None
+                p._grad = None
             return
         for p in self.parameters():
-            if p.grad is not None:
-                p.grad = p.grad.detach()
-                p.grad.zero_()
+            if p._grad is not None:
+                p._grad = p._grad.detach()
+                p._grad.zero_()
 
     def train(self, mode=True):
         if not isinstance(mode, bool):
@@ -305,8 +305,8 @@ class Module:
             for p in mod._parameters.values():
                 if p is not None:
                     p.data = fn(p.data)
-                    if p.grad is not None:
-                        p.grad = fn(p.grad)
+                    if p._grad is not None:
+                        p._grad = fn(p._grad)
             for name, b in mod._buffers.items():
                 if b is not None:
                     mod._buffers[name] = fn(b)

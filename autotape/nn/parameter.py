@@ -29,8 +29,8 @@ class Parameter(Tensor):
         if id(self) in memo:
             return memo[id(self)]
         out = Parameter(_wrap(self._data.copy()), self._rg)  # (_wrap: a CUDA array too)
-        if self.grad is not None:
-            out.grad = _wrap(self.grad._data.copy())
+        if self._grad is not None:
+            out._grad = _wrap(self._grad._data.copy())
         memo[id(self)] = out
         return out
 

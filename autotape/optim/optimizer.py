@@ -86,13 +86,13 @@ class Optimizer:
         if set_to_none:
             for group in self.param_groups:
                 for p in group["params"]:
-                    p.grad = None
+                    p._grad = None
             return
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is not None:
-                    p.grad = p.grad.detach()
-                    p.grad.zero_()
+                if p._grad is not None:
+                    p._grad = p._grad.detach()
+                    p._grad.zero_()
 
     # -- the step -----------------------------------------------------------------------
     def step(self, closure=None):
@@ -116,7 +116,7 @@ class Optimizer:
                 continue
             usual = False
             # frozen parameters (requires_grad=False) and those without a gradient stay as they are
-            ps = [p for p in group["params"] if p.grad is not None and p._rg]
+            ps = [p for p in group["params"] if p._grad is not None and p._rg]
             if ps and type(ps[0]._data) is CudaArray:
                 from ..cuda import optim as cuda_optim
 
@@ -141,7 +141,7 @@ class Optimizer:
         for b in lay.buckets:
             bps = ps if b.index is None else [ps[i] for i in b.index]
             for p, v in zip(bps, b.views):
-                d = p.grad._data
+                d = p._grad._data
                 if d.shape != v.shape:  # a gradient of the same size but another shape is taken as it comes
                     if d.size != v.size:
                         raise RuntimeError(_GRAD_MISMATCH)
@@ -316,13 +316,13 @@ def _repeat_parts(src, params, ps, lay, env, tag):
         checks.append(f"{src}[{i}] is P{tag}_{i}")
     for i, q in enumerate(params):
         if id(q) not in rows:  # left out of the layout: it must still get no update
-            checks.append(f"(P{tag}_{i}.grad is None or not P{tag}_{i}._rg)")
+            checks.append(f"(P{tag}_{i}._grad is None or not P{tag}_{i}._rg)")
             continue
         k = rows[id(q)]
         env[f"D{tag}_{k}"], env[f"V{tag}_{k}"], env[f"S{tag}_{k}"] = q._data, b.views[k], b.views[k].shape
         # (into a 0-d view only a 0-d array copies, others raise ValueError: the copy is the check)
         shape = "" if b.views[k].shape == () else f" and g{tag}_{k}._data.shape == S{tag}_{k}"
-        checks.append(f"P{tag}_{i}._rg and P{tag}_{i}._data is D{tag}_{k} and (g{tag}_{k} := P{tag}_{i}.grad) is not None"
+        checks.append(f"P{tag}_{i}._rg and P{tag}_{i}._data is D{tag}_{k} and (g{tag}_{k} := P{tag}_{i}._grad) is not None"
                       + shape)
         copies.append(f"V{tag}_{k}[()] = g{tag}_{k}._data")
     bumps = [f"P{tag}_{i}._vc[0] += 1" for i, q in enumerate(params) if id(q) in rows]
