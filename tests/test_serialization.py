@@ -157,7 +157,7 @@ def test_weights_only():
     assert _round_trip(1, pickle_module=pickle, weights_only=False) == 1
 
 
-def test_errors(torch, tmp_path):
+def test_errors(tmp_path):
     with pytest.raises(AttributeError, match="expected 'f' to be string, path, or a file-like object with a 'write'"):
         at.save(at.ones(1), 5)
     with pytest.raises(AttributeError, match="'read' attribute"):
@@ -166,6 +166,9 @@ def test_errors(torch, tmp_path):
         at.load(tmp_path / "missing.pt")
     with pytest.raises(pickle.UnpicklingError, match="not a file written by autotape.save"):
         at.load(io.BytesIO(b"garbage, not a checkpoint"))
+
+
+def test_torch_files_are_refused(torch):
     buf = io.BytesIO()
     torch.save({"w": torch.ones(2)}, buf)
     buf.seek(0)
