@@ -364,6 +364,10 @@ class Tensor:
         return tensor_html(self)
 
     def __reduce__(self):
+        if type(self._data) is CudaArray:  # its values, and the device they go back to (serialization.py)
+            from .serialization import _rebuild_on
+
+            return (_rebuild_on, (self._data.host(), self._rg, str(self.device), False))
         return (_rebuild, (self._data, self._rg))
 
     def __deepcopy__(self, memo):

@@ -487,3 +487,34 @@ def test_reading_a_non_leaf_grad_warns_as_pytorch():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a leaf, and a non-leaf that retains its grad: no warning
         assert y.grad.tolist() == [4.0, 4.0] and x.grad.tolist() == [8.0, 8.0]
+
+
+def test_legacy_variable():
+    """autograd.Variable (PyTorch before 0.4) returns a leaf tensor over the same data."""
+    from autotape.autograd import Variable
+
+    x = torch.tensor([1.0, 2.0])
+    v = Variable(x, requires_grad=True)
+    assert type(v) is torch.Tensor and v.is_leaf and v.requires_grad and not x.requires_grad
+    x.add_(1)  # the same memory (and version counter, as detach's)
+    assert v.tolist() == [2.0, 3.0] and v._vc is x._vc
+    (v * v).sum().backward()
+    assert v.grad.tolist() == [4.0, 6.0]
+    y = v * 3  # a tensor with a history: cut from it
+    w = Variable(y)
+    assert w.is_leaf and not w.requires_grad and w.grad_fn is None and w.tolist() == [6.0, 9.0]
+    assert isinstance(x, Variable) and not isinstance([1.0], Variable)
+    assert Variable().shape == (0,)
+    for bad, name in (([1, 2], "list"), (3, "int")):
+        with pytest.raises(TypeError, match=f"^Variable data has to be a tensor, but got {name}$"):
+            Variable(bad)
+    with pytest.warns(UserWarning, match="volatile was removed"):
+        assert not Variable(x, volatile=True).requires_grad
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="can't be volatile and require_grad"):
+        Variable(x, True, True)
+    with pytest.raises(RuntimeError, match="floating point"):
+        Variable(torch.tensor([1, 2]), requires_grad=True)
+    real = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="^Variable data has to be a tensor, but got list$"):
+        real.autograd.Variable([1, 2])
+    assert real.autograd.Variable(real.ones(2), requires_grad=True).is_leaf

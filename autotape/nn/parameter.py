@@ -23,6 +23,10 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
     def __reduce__(self):
+        if self.is_cuda:
+            from ..serialization import _rebuild_on
+
+            return (_rebuild_on, (self._data.host(), self._rg, str(self.device), True))
         return (_rebuild_parameter, (self._data, self._rg))
 
     def __deepcopy__(self, memo):
