@@ -1,7 +1,7 @@
 """``autotape.nn``: modules, parameters, layers and losses with PyTorch's names."""
 from . import functional, init  # noqa: F401
 from .layers import (  # noqa: F401
-    Dropout, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, ModuleList, ReLU, Sequential, Sigmoid, Softmax,
+    Dropout, Flatten, GELU, Identity, LeakyReLU, Linear, LogSoftmax, ModuleList, ReLU, Sequential, Sigmoid, Softmax,
     Softplus, Tanh, Unflatten,
 )
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss  # noqa: F401
