@@ -30,7 +30,7 @@ from .factories import (  # noqa: F401
 from . import methods as _methods  # noqa: F401  (binds Tensor methods and operators)
 from . import autograd, profiler  # noqa: F401
 from .autograd import is_anomaly_enabled  # noqa: F401
-from . import nn, optim, utils  # noqa: F401
+from . import linalg, nn, optim, utils  # noqa: F401
 from .compile import compile  # noqa: F401
 from .serialization import load, save  # noqa: F401
 from . import cuda  # noqa: F401  (is_available, synchronize; numba.cuda itself is imported on first use)

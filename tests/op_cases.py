@@ -55,6 +55,8 @@ CASES = {
     "sigmoid": unary(lambda T, x: T.sigmoid(x)),
     "relu": unary(lambda T, x: T.relu(x)),
     "leaky_relu": unary(lambda T, x: T.nn.functional.leaky_relu(x, 0.2)),
+    "gelu": unary(lambda T, x: T.nn.functional.gelu(x))
+    + unary(lambda T, x: T.nn.functional.gelu(4 * x, approximate="tanh"), shapes=[(5,), (2, 3)]),
     "softplus": unary(lambda T, x: softplus(T, x)) + unary(lambda T, x: softplus(T, 4 * x, 2.0, 3.0), shapes=[(5,)]),
     "clamp": unary(lambda T, x: x.clamp(-0.5, 0.7)) + unary(lambda T, x: T.clamp(x, min=0.1), shapes=[(5,)]),
     "pow_scalar": unary(lambda T, x: x ** 3) + unary(lambda T, x: x.pow(2.5), "positive") + unary(lambda T, x: x ** 2),

@@ -72,6 +72,19 @@ def scalar_op(desc, fn, ref, domain="normal", values=(2.0, -0.5, 3.0, 0.25)):
                      shapes(), st.sampled_from(values))
 
 
+def _gelu(a, approximate):
+    if approximate == "tanh":
+        return 0.5 * a * (1 + np.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a ** 3)))
+    return a * 0.5 * (1 + np.vectorize(math.erf, otypes=[float])(a / math.sqrt(2)))
+
+
+def gelu_case():
+    return st.builds(lambda s, ap: Case(f"F.gelu(x, approximate={ap!r})",
+                                        lambda T, x: T.nn.functional.gelu(x, approximate=ap),
+                                        lambda a: _gelu(a, ap), [s], "wide"),
+                     shapes(), st.sampled_from(["none", "tanh"]))
+
+
 @st.composite
 def softplus_case(draw):
     s = draw(shapes())
@@ -586,6 +599,7 @@ PROPS = {
     "relu": unary("torch.relu(x)", lambda T, x: T.relu(x), lambda a: np.maximum(a, 0)),
     "leaky_relu": unary("F.leaky_relu(x, 0.2)", lambda T, x: T.nn.functional.leaky_relu(x, 0.2),
                         lambda a: np.where(a > 0, a, 0.2 * a)),
+    "gelu": gelu_case(),
     "softplus": softplus_case(),
     "clamp": clamp_case(),
     "pow_scalar": pow_scalar_case(),

@@ -304,3 +304,44 @@ def test_non_persistent_buffers_stay_out_of_the_state_dict():
     assert list(outer.state_dict()) == ["0.kept"]
     assert sorted(n for n, _ in outer.named_buffers()) == ["0.kept", "0.scratch"]
     outer.load_state_dict(outer.state_dict())  # strict: the scratch buffer is not missing
+
+
+# -- GELU -------------------------------------------------------------------------------------
+GELU_X = np.array([-40.0, -10.0, -5.0, -1.0, -1e-30, 0.0, -0.0, 1e-30, 0.3, 1.0, 3.0, 40.0])
+
+
+def test_gelu_values_and_repr():
+    # x * Phi(x), and PyTorch's tanh approximation, in float64 (values from math.erf / math.tanh)
+    y = F.gelu(at.tensor([1.0, -2.0], dtype=at.float64))
+    np.testing.assert_allclose(y.numpy(), [0.8413447460685429, -0.04550026389635842], rtol=1e-15)
+    y = nn.GELU("tanh")(at.tensor([1.0, -2.0], dtype=at.float64))
+    np.testing.assert_allclose(y.numpy(), [0.8411919906082768, -0.04540230591222494], rtol=1e-15)
+    assert repr(nn.GELU()) == "GELU(approximate='none')" and repr(nn.GELU("tanh")) == "GELU(approximate='tanh')"
+    x = at.tensor([0.0, 1.0], requires_grad=True)
+    F.gelu(x).sum().backward()
+    assert x.grad[0].item() == 0.5  # Phi(0)
+    with pytest.raises(RuntimeError, match="approximate argument must be either none or tanh"):
+        F.gelu(x, approximate="fast")
+    with pytest.raises(NotImplementedError, match="\"GeluKernelImpl\" not implemented for 'Long'"):
+        F.gelu(at.arange(3))
+    with pytest.raises(TypeError, match=r"gelu\(\): argument 'input' \(position 1\) must be Tensor, not list"):
+        F.gelu([1.0])
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gelu_matches_pytorch_at_zero_and_large_inputs(torch, approximate, dtype):
+    results = []
+    for lib in (at, torch):
+        x = lib.tensor(GELU_X, dtype=getattr(lib, dtype), requires_grad=True)
+        y = lib.nn.GELU(approximate)(x)
+        y.backward(lib.linspace(-1, 2, len(GELU_X), dtype=getattr(lib, dtype)))
+        results.append((y.grad_fn.name(), y.detach().numpy(), x.grad.numpy()))
+    (n1, y1, g1), (n2, y2, g2) = results
+    assert n1 == n2 == "GeluBackward0"
+    # (float32: PyTorch computes in float32, whose 1 + erf(x) loses digits below -3; autotape in float64)
+    # (float64: the tanh form's gradient at -5 cancels, so its rounding order shows at 2e-10)
+    tol = dict(rtol=1e-9, atol=1e-300) if dtype == "float64" else dict(rtol=1e-6, atol=5e-7)
+    np.testing.assert_allclose(y1, y2, **tol)
+    np.testing.assert_allclose(g1, g2, **tol)
+    assert y1.dtype == g1.dtype == np.dtype(dtype)

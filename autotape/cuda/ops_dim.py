@@ -217,9 +217,11 @@ def _out_shape(shape, dims, keepdim):
 def norm(spec, input, dims, keepdim, p):
     x = input._data
     kept = _kept(x.shape, dims)
-    powered = kernels.elementwise("abs(x) ** a", empty(x.shape, np.float64), [("x", x)], a=p, as_float=True)
+    # (p = 0: the number of nonzeros; p < 0: a zero's power is inf, the norm then 0)
+    powered = kernels.elementwise("(x != 0.0) * 1.0 if a == 0.0 else (math.inf if (x == 0.0 and a < 0.0) else abs(x) ** a)",
+                                  empty(x.shape, np.float64), [("x", x)], a=p, as_float=True)
     s = kernels.sum_axes(powered, dims).reshape(kept)
-    y = kernels.elementwise("x ** a", empty(kept, x.dtype), [("x", s)], a=1.0 / p, as_float=True)
+    y = kernels.elementwise("x ** a", empty(kept, x.dtype), [("x", s)], a=1.0 / p if p else 1.0, as_float=True)
     out = _wrap(y.reshape(_out_shape(x.shape, dims, keepdim)))
     if _recording(input):
         current_tape().record(spec, out, (input,), (input,), attrs=(p, kept), save_output=True)
@@ -231,7 +233,7 @@ def _vjp_norm(rec, g, grads):
     x, y = rec.saved
     target, acc = _grad_target(grads, rec.ins[0], x.shape, g.dtype)
     kernels.elementwise(
-        "0.0 if (y == 0.0 or x == 0.0) else g * (1.0 if x > 0.0 else -1.0) * (abs(x) / y) ** (a - 1.0)",
+        "0.0 if (a == 0.0 or y == 0.0 or x == 0.0) else g * (1.0 if x > 0.0 else -1.0) * (abs(x) / y) ** (a - 1.0)",
         target, [("g", g.reshape(kept)), ("x", x), ("y", y.reshape(kept))], a=p, acc=acc, as_float=True)
     grads[rec.ins[0]] = target
 

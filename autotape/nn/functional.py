@@ -40,6 +40,19 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
     return input.copy_(out) if inplace else out
 
 
+_GELU_MODES = {"none": 0.0, "tanh": 1.0}  # (the record's attribute a)
+
+
+def gelu(input, approximate="none"):
+    """``x * Phi(x)`` (Phi: the standard normal CDF), or PyTorch's tanh approximation of it."""
+    mode = _GELU_MODES.get(approximate)
+    if mode is None:
+        raise RuntimeError("approximate argument must be either none or tanh.")
+    if isinstance(input, Tensor) and input._data.dtype.kind != "f":
+        raise NotImplementedError(f'"GeluKernelImpl" not implemented for \'{red._torch_name(input._data.dtype)}\'')
+    return unary(ew.GELU, input, mode)
+
+
 def dropout(input, p=0.5, training=True, inplace=False):
     """While training, each element zeroed with probability ``p`` and the others scaled by
     ``1 / (1 - p)`` (autotape's random numbers: ``manual_seed`` repeats them, PyTorch's differ)."""

@@ -301,8 +301,6 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         return _extreme(NORM_MAX if p > 0 else NORM_MIN, np.max if p > 0 else np.min, _abs(input),
                         () if dim is None else dim, keepdim)
     p = float(p)
-    if p <= 0:
-        raise RuntimeError(f"norm: p={p} is not supported here; use p >= 1 (or inf)")
     data = _float_data(input)
     dims = _dims(dim, data.ndim)
     if type(data) is CudaArray:
@@ -313,8 +311,11 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         y = np.sqrt(np.sum(absx * absx, axis=axis, keepdims=keepdim))
     elif p == 1.0:
         y = np.sum(absx, axis=axis, keepdims=keepdim)
+    elif p == 0.0:  # the number of nonzeros (NaN counts), as PyTorch's
+        y = np.sum(absx != 0, axis=axis, keepdims=keepdim).astype(data.dtype)
     else:
-        y = np.sum(absx ** p, axis=axis, keepdims=keepdim) ** (1.0 / p)
+        with np.errstate(divide="ignore"):  # (p < 0: a zero makes the sum inf and the norm 0)
+            y = np.sum(absx ** p, axis=axis, keepdims=keepdim) ** (1.0 / p)
     return _reduce(NORM, input, dims, y, f=p)
 
 

@@ -174,8 +174,9 @@ def f_norm(r, R, F, S, SH, G, goff, ginit):
             acc = 0.0
             for j in range(red):
                 x = abs(ld(xa, xd, (o * red + j) * inner + k))
-                acc += x * x if p == 2.0 else (x if p == 1.0 else x ** p)
-            st(ya, yd, o * inner + k, math.sqrt(acc) if p == 2.0 else (acc if p == 1.0 else acc ** (1.0 / p)))
+                acc += x * x if p == 2.0 else (x if p == 1.0 else ((x != 0.0) * 1.0 if p == 0.0 else x ** p))
+            st(ya, yd, o * inner + k,
+               math.sqrt(acc) if p == 2.0 else (acc if p == 1.0 or p == 0.0 else acc ** (1.0 / p)))
 
 
 def f_var(r, R, F, S, SH, G, goff, ginit):

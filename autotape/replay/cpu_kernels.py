@@ -382,14 +382,20 @@ def k_norm(r, R, F, S, SH, G, goff, ginit):
             for j in range(red):
                 at = (o * red + j) * inner + k
                 x = ld(xa, xd, at)
+                # PyTorch's cases: sign(x) |x|^(p-1), which is 0 at x = 0 for p > 1 (x |x|^(p-2) is
+                # 0 * inf there for p < 2) and is made 0 there for p < 1; none for the count p = 0
                 if p == 1.0:
                     d = (x > 0.0) - (x < 0.0)
+                elif p == 0.0:
+                    d = 0.0
+                elif p < 1.0:
+                    d = (0.0 if x == 0.0 else ((x > 0.0) - (x < 0.0)) * abs(x) ** (p - 1.0)) * y ** (1.0 - p)
                 elif y == 0.0:
                     d = 0.0
                 elif p == 2.0:
                     d = x / y
                 else:
-                    d = x * abs(x) ** (p - 2.0) / y ** (p - 1.0)
+                    d = ((x > 0.0) - (x < 0.0)) * abs(x) ** (p - 1.0) / y ** (p - 1.0)
                 G[gi + at] += g * d
 
 
