@@ -74,6 +74,20 @@ def test_nan_from_a_custom_function_and_second_input():
             q.sum().backward()
 
 
+def test_linear_names_its_outputs_in_addmms_order():
+    """A Linear layer's one record counts its gradients as PyTorch's addmm(bias, input, weight.t())."""
+    inf = float("inf")
+    for bad, k in (("w", 1), ("x", 2)):  # an inf and a -inf in one column: that product's gradient is nan
+        x, w = torch.ones(2, 2, requires_grad=True), torch.ones(2, 2, requires_grad=True)
+        with torch.no_grad():
+            (w if bad == "w" else x)[:, 0] = torch.tensor([inf, -inf])
+        b = torch.zeros(2, requires_grad=True)
+        with torch.autograd.detect_anomaly():
+            y = torch.nn.functional.linear(x, w, b)
+            with pytest.raises(RuntimeError, match=f"'AddmmBackward0' returned nan values in its {k}th output"):
+                y[:, 1].sum().backward()
+
+
 def test_no_false_alarm_and_same_gradients():
     """A finite backward gives the same gradients with and without anomaly mode, hooks and a
     custom Function included, across two tapes."""

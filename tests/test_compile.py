@@ -486,6 +486,35 @@ def test_a_captured_tensor_changed_between_call_and_backward_raises_like_eager()
         x.grad = None
 
 
+def test_a_linear_layers_bias_changed_between_call_and_backward_is_fine_as_in_eager():
+    """Backward does not read a Linear layer's bias (its gradient is dy's column sums): changed in
+    place between a compiled call and its backward, as eager (and PyTorch) allow, the gradients
+    are eager's; the weight, which backward reads, still raises."""
+    x = torch.tensor(np.random.default_rng(0).standard_normal((5, 3)), requires_grad=True)
+    for bias_rg in (True, False):
+        lin = torch.nn.Linear(3, 2).double()
+        lin.bias.requires_grad_(bias_rg)
+        cf = torch.compile(lambda: (lin(x) ** 2).sum())
+        cf()
+        y = cf()
+        with torch.no_grad():
+            lin.bias.add_(1.0)
+        y.backward()
+        got = [t.grad._data.copy() for t in (x, *lin.parameters()) if t.requires_grad]
+        lin.zero_grad()
+        x.grad = None
+        y = (torch.nn.functional.linear(x, lin.weight, lin.bias - 1.0) ** 2).sum()  # (the values it ran on)
+        y.backward()
+        for g, t in zip(got, [t for t in (x, *lin.parameters()) if t.requires_grad]):
+            close(g, t.grad._data)
+        x.grad = None
+        y = cf()
+        with torch.no_grad():
+            lin.weight.mul_(2.0)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.backward()
+
+
 def test_random_numbers_inside_a_compiled_function_are_refused():
     w = torch.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(CompileError, match="random numbers"):

@@ -339,6 +339,26 @@ def test_next_functions_as_torch(torch, src, device):
     assert names(at, device) == names(torch, "cpu")
 
 
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("rg", [(True, True, True), (True, False, True), (False, True, False), (False, False, True)])
+def test_linear_next_functions_as_torch(torch, device, rg):
+    """A Linear layer's one record lists (bias, input, TBackward0 of the weight), as PyTorch's addmm,
+    on both devices: each edge leads to that very tensor (x, w, b need grad as ``rg`` says)."""
+    if device == "cuda" and not at.cuda.is_available():
+        pytest.skip("no CUDA device and no simulator")
+
+    def edges(T, dev):
+        x, w, b = (T.ones(*s, device=dev, requires_grad=r) for s, r in zip(((4, 2), (3, 2), (3,)), rg))
+        y = T.nn.functional.linear(x, w, b)
+        out = []
+        for n, _ in y.grad_fn.next_functions:  # (the weight's edge, t(), reached by its next_functions)
+            leaf = n if n is None or n.name() != "TBackward0" else n.next_functions[0][0]
+            out.append(None if n is None else (n.name().split("::")[-1], [t is leaf.variable for t in (x, w, b)].index(True)))
+        return out
+
+    assert edges(at, device) == edges(torch, "cpu")
+
+
 @pytest.mark.parametrize("p", [math.inf, -math.inf])
 def test_inf_norms_as_torch(torch, p):
     rows = [[1.0, -3.0, 3.0], [2.0, 0.5, -0.5]]

@@ -147,7 +147,8 @@ def check_record(tape, rec, G, goff, ginit):
     else:
         spec = OPS[op]
         name = spec.grad_fn
-        slots = list(tape.inputs_of(rec))
+        # (a Linear layer's record: its inputs in PyTorch's addmm order, bias first)
+        slots = tape.input_slots(rec) if spec.name == "linear" else list(tape.inputs_of(rec))
         if spec.kind == "ew3":  # where(c, x1, x2): the condition has no gradient output
             slots = slots[1:]
     for k, s in enumerate(slots):

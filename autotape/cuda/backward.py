@@ -111,7 +111,11 @@ class CudaTape:
         return type(r.attrs[0]).__name__ if r.spec is PYTHON else r.spec.grad_fn
 
     def input_slots(self, rec):
-        return list(self.records[rec].ins)
+        r = self.records[rec]
+        if r.spec.name == "linear":  # PyTorch's addmm lists the bias first (as the CPU tape's input_slots)
+            x, w, b = r.ins
+            return [b, x, w]
+        return list(r.ins)
 
     def producer_of(self, slot):
         return self.producer[slot]

@@ -14,6 +14,7 @@ MM = defop("mm", "MmBackward0", "kernel", "k_matmul", uses={"x"})
 # A Linear layer on a batch: ``x @ W.T + b`` in one record (inputs x, W, b), as PyTorch's one
 # addmm: one op where t(), mm and the bias add were three (~10 us of a training step)
 LINEAR = defop("linear", "AddmmBackward0", "kernel", "k_linear", uses={"x"})
+LINEAR.value_inputs = (True, True, False)  # (the bias's gradient is dy's column sums: its value is not read)
 # the bias added to any other 2-D product (a CUDA Linear layer's), named as PyTorch's addmm
 ADDMM = alias(ew.ADD, "AddmmBackward0")
 MV = defop("mv", "MvBackward0", "kernel", "k_matmul", uses={"x"})
