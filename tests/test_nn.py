@@ -345,3 +345,15 @@ def test_gelu_matches_pytorch_at_zero_and_large_inputs(torch, approximate, dtype
     np.testing.assert_allclose(y1, y2, **tol)
     np.testing.assert_allclose(g1, g2, **tol)
     assert y1.dtype == g1.dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_linear_with_only_its_bias_requiring_grad_backs_twice(device):
+    """Nothing is saved for the bias's gradient, so a second backward works, as in PyTorch."""
+    x, w = at.ones(3, 2, device=device), at.ones(1, 2, device=device)
+    b = at.zeros(1, device=device, requires_grad=True)
+    y = F.linear(x, w, b)
+    assert y.grad_fn.name() == "AddmmBackward0" and y.tolist() == [[2.0]] * 3
+    y.sum().backward()
+    y.sum().backward()
+    assert b.grad.tolist() == [6.0]

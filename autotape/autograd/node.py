@@ -10,10 +10,10 @@ _composites = weakref.WeakKeyDictionary()
 # ops whose PyTorch form takes a number as a second input (x + 2, x * 2, 2 / x): next_functions
 # lists it, as (None, 0)
 _NUMBER_OPERAND = frozenset(("add_scalar", "sub_scalar", "mul_scalar", "div_scalar", "rdiv_scalar"))
-_CONDITION_FIRST = frozenset(("where",))
+_CONDITION_FIRST = frozenset(("where",))  # (its condition is no differentiable input: not listed)
 # a loss PyTorch computes in one node, recorded here as its terms and their sum, both named so:
 # the sum lists the terms' inputs
-_TERMS_AND_SUM = frozenset(("MseLossBackward0",))  # (its condition is no differentiable input: not listed)
+_TERMS_AND_SUM = frozenset(("MseLossBackward0",))
 _SAVED = {"_saved_self": 0, "_saved_other": 1, "_saved_result": -1}  # -> input position, -1 the output
 _FREED = ("Trying to backward through the graph a second time (or directly access saved tensors after they have "
           "already been freed). Saved intermediate values of the graph are freed when you call .backward() or "
