@@ -384,10 +384,9 @@ for _name in ("mm", "mv", "dot", "bmm"):
     CUDA_VJPS[_name] = _vjp_matmul
 
 
-def linear(input, weight, bias):
-    """``x @ w.T + b`` (x (m, k), w (n, k), b (n,)) as one record, as on the CPU (ops/linalg.py)."""
-    from ..ops import linalg
-
+def linear(spec, input, weight, bias):
+    """``x @ w.T + b`` (x (m, k), w (n, k), b (n,)) as one record of ``spec``, as on the CPU
+    (ops/linalg.py)."""
     x, w, b = input._data, weight._data, bias._data  # (all CUDA arrays, 2-D, 2-D, 1-D, of one dtype)
     (m, k), n = x.shape, w.shape[0]
     y = empty((m, n), x.dtype)
@@ -395,13 +394,14 @@ def linear(input, weight, bias):
     kernels.elementwise("x1 + x2", y, [("x1", y), ("x2", b)])
     out = _wrap(y)
     if _recording(input, weight, bias):
-        current_tape().record(linalg.LINEAR, out, (input, weight, bias), (input, weight), attrs=(m, k, n))
+        saved = (input, weight) if spec.uses else ()
+        current_tape().record(spec, out, (input, weight, bias), saved, attrs=(m, k, n))
     return out
 
 
 def _vjp_linear(rec, g, grads):
     m, k, n = rec.attrs
-    x, w = rec.saved
+    x, w = rec.saved or (None, None)  # (nothing saved where only the bias needs a gradient)
     sx, sw, sb = rec.ins
     if sx >= 0:  # dx = dy @ w: (m, n) @ (n, k)
         have = grads.get(sx)

@@ -15,6 +15,9 @@ MM = defop("mm", "MmBackward0", "kernel", "k_matmul", uses={"x"})
 # addmm: one op where t(), mm and the bias add were three (~10 us of a training step)
 LINEAR = defop("linear", "AddmmBackward0", "kernel", "k_linear", uses={"x"})
 LINEAR.value_inputs = (True, True, False)  # (the bias's gradient is dy's column sums: its value is not read)
+# the same where only the bias can need a gradient: nothing saved, so backward may run twice (as PyTorch's)
+LINEAR_OF_CONSTANTS = alias(LINEAR, "AddmmBackward0")
+LINEAR_OF_CONSTANTS.uses, LINEAR_OF_CONSTANTS.value_inputs = frozenset(), (False, False, False)
 # the bias added to any other 2-D product (or to a constant one), named as PyTorch's addmm
 ADDMM = alias(ew.ADD, "AddmmBackward0")
 MV = defop("mv", "MvBackward0", "kernel", "k_matmul", uses={"x"})
@@ -90,15 +93,14 @@ def linear(input, weight, bias):
             or x.ndim != 2 or w.ndim != 2 or b.ndim != 1 or x.dtype.kind != "f" or x.dtype is not w.dtype
             or w.dtype is not b.dtype or x.shape[1] != w.shape[1] or b.shape[0] != w.shape[0]):
         return None  # (dtypes equal but not identical objects only take the slower way)
-    if bias._rg and not input._rg and not weight._rg:
-        return None  # a constant product: its bias add (ADDMM) saves nothing, so backward runs twice as PyTorch's
+    spec = LINEAR if input._rg or weight._rg else LINEAR_OF_CONSTANTS
     if kind is CudaArray:
-        return cuda_ops().linear(input, weight, bias)
+        return cuda_ops().linear(spec, input, weight, bias)
     y = np.matmul(x, w.T)
     y += b  # (the product first, then the bias: the rounding of matmul then add)
     out = _wrap(y)
     if _recording(input, weight, bias):
-        current_tape().record_linear(LINEAR, out, input, weight, bias)
+        current_tape().record_linear(spec, out, input, weight, bias)
     else:
         note_unrecorded(out, input, weight, bias)
     return out
