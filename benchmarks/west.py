@@ -21,6 +21,7 @@ from _common import set_single_thread_env  # noqa: E402
 set_single_thread_env()  # before NumPy / Numba / torch create their thread pools
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -141,6 +142,9 @@ def main():
     n_records = None
     for _ in range(args.repeats):
         for name, (lib, softplus) in libs.items():  # round-robin: drift hits both alike
+            # each build starts with the collector's young generations empty, so neither library's
+            # timing pays for collecting what the other left (its own collections it pays for)
+            gc.collect()
             t0 = time.perf_counter()
             init_vars, nodes, tb = run_graph(lib, softplus, args.ops, dtypes[name])
             total[name].append(time.perf_counter() - t0)
