@@ -92,15 +92,16 @@ def masked_fill(input, mask, value):
     return where(mask, value if isinstance(value, Tensor) else _wrap(np.asarray(value, input._data.dtype)), input)
 
 
-def _sorted_indices(data, dim, descending, stable=True):
-    if descending:  # (stable among equals, as PyTorch's stable sort: by negated keys, NaN first)
+def _sorted_indices(data, dim, descending):
+    """The stable sorting order along ``dim``, NaN counted as the largest (as PyTorch's)."""
+    if descending:  # negated keys (ties keep their order), NaN as -inf, then NaN moved before a real -inf
         keyed = np.where(np.isnan(data), -np.inf, -data) if data.dtype.kind == "f" else -data.astype(np.int64)
         order = np.argsort(keyed, axis=dim, kind="stable")
-        if data.dtype.kind == "f":  # NaN sorts as the largest: first when descending
+        if data.dtype.kind == "f":
             nan_first = np.argsort(~np.isnan(np.take_along_axis(data, order, dim)), axis=dim, kind="stable")
             order = np.take_along_axis(order, nan_first, dim)
         return order
-    return np.argsort(data, axis=dim, kind="stable")  # (NaN last, as PyTorch's)
+    return np.argsort(data, axis=dim, kind="stable")  # (NumPy puts NaN last)
 
 
 class _Sorted(tuple):

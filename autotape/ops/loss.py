@@ -1,8 +1,8 @@
 """The losses' own ops: mse_loss's squared error and the two binary cross entropies as
 elementwise ops (PyTorch's formulas and gradients: stable for large logits, logs clamped at
--100), and, per loss that PyTorch
-shows as one node, aliases of ``sum`` and of ``x * a`` (``table.alias``: the same kernels)
-that a loss made of several ops records last, so that its ``grad_fn`` has the loss's name."""
+-100), and, per loss that PyTorch shows as one node, aliases of ``sum`` and of ``x * a``
+(``table.alias``: the same kernels) that a loss made of several ops records last, so that its
+``grad_fn`` has the loss's name."""
 import math
 
 import numpy as np
@@ -45,6 +45,7 @@ BCE = defop(
     ("g * (x1 - x2) / max((1.0 - x1) * x1, 1e-12)", f"g * ({_LOG1M} - {_LOG})"),
     _quiet(_bce), fwd=f"-(x2 * {_LOG} + (1.0 - x2) * {_LOG1M})",
 )
+
 
 def _squared_error(x1, x2):
     d = np.subtract(x1, x2)
