@@ -129,7 +129,7 @@ def binary(spec, x1, x2):
     return out
 
 
-def where(cond, x1, x2):
+def where(cond, x1, x2, spec=ew.WHERE):
     if not isinstance(x1, Tensor) or type(x1._data) is not CudaArray:
         x1 = on_device(x1, x2 if isinstance(x2, Tensor) else None)
     x1, x2 = _promoted(x1, x2)
@@ -144,7 +144,7 @@ def where(cond, x1, x2):
     out = _wrap(kernels.elementwise(ew.WHERE.fwd, empty(shape, d1.dtype), [("c", cf._data), ("x1", d1), ("x2", d2)],
                                     as_float=True))
     if _recording(x1, x2):
-        current_tape().record(ew.WHERE, out, (cf, x1, x2), (cf,), (0.0, 0.0))
+        current_tape().record(spec, out, (cf, x1, x2), (cf,), (0.0, 0.0))
     return taint(out, cf, x1, x2) if _recordings[0] and _trace.recorder is not None and not out._rg else out
 
 

@@ -1,9 +1,11 @@
 """Selection by index tensors: gather, index_select, masked_fill, sort, argsort, topk. Each is
 an indexing (its gradient scattered back) with indices NumPy computes, recorded as an alias of
-``index`` named as PyTorch's node (``table.alias``: the same kernels), or a ``where``."""
+``index`` or of ``where``, named as PyTorch's node (``table.alias``: the same kernels)."""
 import numpy as np
 
+from ..autograd.node import composite
 from ..tensor import Tensor, _dim, _wrap
+from .elementwise import WHERE
 from .pointwise import where
 from .shape import INDEX, indexed
 from .table import alias
@@ -12,6 +14,7 @@ GATHER = alias(INDEX, "GatherBackward0")
 INDEX_SELECT = alias(INDEX, "IndexSelectBackward0")
 SORT = alias(INDEX, "SortBackward0")
 TOPK = alias(INDEX, "TopkBackward0")
+MASKED_FILL = alias(WHERE, "MaskedFillBackward0")
 
 
 def _host(t):
@@ -89,7 +92,9 @@ def masked_fill(input, mask, value):
     if isinstance(value, Tensor) and value._data.ndim:
         raise RuntimeError("masked_fill only supports a 0-dimensional value tensor, but got tensor with "
                            f"{value._data.ndim} dimension(s).")
-    return where(mask, value if isinstance(value, Tensor) else _wrap(np.asarray(value, input._data.dtype)), input)
+    if not isinstance(value, Tensor):  # (PyTorch's grad_fn then lists the input alone)
+        return composite(where(mask, _wrap(np.asarray(value, input._data.dtype)), input, _spec=MASKED_FILL), input)
+    return composite(where(mask, value, input, _spec=MASKED_FILL), input, value)
 
 
 def _sorted_indices(data, dim, descending):

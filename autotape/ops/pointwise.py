@@ -392,15 +392,16 @@ def maximum(input, other):
     return binary(ew.MAXIMUM, input, other)
 
 
-def where(condition, input=None, other=None):
-    """``where(cond, a, b)``: a where cond holds, else b; gradients flow to a and b."""
+def where(condition, input=None, other=None, *, _spec=ew.WHERE):
+    """``where(cond, a, b)``: a where cond holds, else b; gradients flow to a and b. (``_spec``:
+    the record's op, ``where`` or an alias of it named as another PyTorch node.)"""
     if _recordings[0] and _trace.recorder is not None and isinstance(condition, Tensor):
         _trace.recorder.on_read(condition, "a where() condition")
     cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     if type(cond) is CudaArray or type(getattr(input, "_data", None)) is CudaArray:
         if input is None and other is None:
             raise NotImplementedError("where(condition) (nonzero) is not implemented on CUDA yet")
-        return cuda_ops().where(condition, input, other)
+        return cuda_ops().where(condition, input, other, _spec)
     if input is None and other is None:
         return tuple(_wrap(i) for i in np.nonzero(cond))
     if cond.dtype != np.bool_:
@@ -420,7 +421,7 @@ def where(condition, input=None, other=None):
         x1, x2 = expand_for(input, shape, size), expand_for(other, shape, size)
         # the condition is read as a value of the record's own float dtype
         c = _wrap(np.array(np.broadcast_to(cond, shape), dtype=out._data.dtype, order="C"))
-        tape.record_ew3(ew.WHERE, out, c, x1, x2)
+        tape.record_ew3(_spec, out, c, x1, x2)
     else:
         note_unrecorded(out, input, other)
     return out

@@ -285,6 +285,10 @@ def argmin(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    if dtype is not None:  # computed in ``dtype``, with PyTorch's checks of it
+        from ..linalg import _input
+
+        input = _input(input, "linalg.vector_norm", dtype)
     if _data_of(input, "norm").dtype.kind != "f":
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. "
                            f"Got {_torch_name(input._data.dtype)}")
