@@ -101,3 +101,16 @@ def test_accelerator_names_cuda_when_present(monkeypatch):
     assert at.accelerator.is_available() is True
     assert at.accelerator.current_accelerator() == at.device("cuda")
     assert at.accelerator.current_accelerator().type == "cuda"
+
+
+def test_mean_of_nothing_is_nan_on_cuda_as_on_the_cpu():
+    pytest.importorskip("numba.cuda")
+    if not at.cuda.is_available():
+        pytest.skip("no CUDA device and no simulator")
+    for device in ("cpu", "cuda"):
+        x = at.zeros(0, 3, device=device, requires_grad=True)
+        assert np.isnan(x.mean().item())
+        assert np.isnan(x.mean(0).cpu().numpy(force=True)).all() and x.mean(1).shape == (0,)
+        assert x.sum().item() == 0.0 and (x.sum(0).cpu().numpy(force=True) == 0).all()
+        x.mean().backward()
+        assert x.grad.shape == (0, 3)

@@ -266,7 +266,7 @@ def reduce_expr(expr, out, inputs, outer, red, inner, scale=1.0, acc=False, a=0.
         return out
     if red == 0:
         if not acc:
-            fill(out, 0.0)
+            fill(out, 0.0 * scale)  # (a mean of nothing: scale NaN)
         return out
     vshape = (outer, red, inner) if vshape is None else vshape
     n = outer * red * inner

@@ -153,7 +153,8 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None
     dims = _dims(dim, data.ndim)
     red = math.prod([data.shape[d] for d in dims]) if data.ndim else 1
     if type(data) is CudaArray:
-        return cuda_ops().sum(MEAN if dim is None else MEAN_DIM, input, dims, keepdim, 1.0 / builtins.max(red, 1))
+        # (the mean of nothing is 0 * nan: NaN, as on the CPU and in PyTorch)
+        return cuda_ops().sum(MEAN if dim is None else MEAN_DIM, input, dims, keepdim, 1.0 / red if red else math.nan)
     if red == 0:  # NaN, as PyTorch's, without NumPy's "Mean of empty slice"
         y = np.full([1 if d in dims else s for d, s in enumerate(data.shape) if keepdim or d not in dims], np.nan,
                     data.dtype)
