@@ -16,9 +16,10 @@ tanh = pw.tanh
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``."""
     if bias is not None and isinstance(input, Tensor) and isinstance(weight, Tensor) and isinstance(bias, Tensor):
-        if input.dim() == 2:
+        ndim = input._data.ndim
+        if ndim == 2:
             out = linalg.linear(input, weight, bias)  # (a batch: one record)
-        elif input.dim() >= 1 and weight.dim() == 2:  # as PyTorch: a 2-D batch viewed back (ViewBackward0)
+        elif ndim >= 1 and weight._data.ndim == 2:  # as PyTorch: a 2-D batch viewed back (ViewBackward0)
             lead = input.shape[:-1]
             out = linalg.linear(input.reshape(-1, input.shape[-1]), weight, bias)
             out = None if out is None else out.reshape(*lead, out.shape[-1])
@@ -138,8 +139,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """Mean (or sum, or elementwise) squared error; its grad_fn is MseLossBackward0, as PyTorch's."""
     reduction = _reduction(size_average, reduce, reduction)
     _check_target_size(input, target)
-    if isinstance(input, Tensor) and isinstance(target, Tensor) and not (input.is_floating_point()
-                                                                          or target.is_floating_point()):
+    if input._data.dtype.kind != "f" and isinstance(target, Tensor) and target._data.dtype.kind != "f":
         raise NotImplementedError(f'"mse_cpu" not implemented for \'{red._torch_name(input._data.dtype)}\' '
                                   "(call .float() on the input and target)")
     return loss.reduce_loss("MseLossBackward0", binary(loss.SQUARED_ERROR, input, target), reduction)
