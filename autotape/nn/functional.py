@@ -4,8 +4,10 @@ import warnings
 
 import numpy as np
 
+from .. import dtypes
 from ..autograd.node import composite
 from ..ops import elementwise as ew, linalg, loss, pointwise as pw, reduce as red, shape as sh
+from ..ops import table
 from ..ops.apply import binary, unary
 from ..tensor import Tensor, _recordings, _trace, _wrap
 
@@ -302,3 +304,44 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         if reduction == "mean":
             smooth = smooth / (total if weight is not None else float(keep.sum()))
     return out * (1 - label_smoothing) + smooth * (label_smoothing / n_classes)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """``(x - mean) / sqrt(var + eps)`` over the last dims (``normalized_shape``), with the
+    biased variance, then ``* weight + bias``. Composed of mean, var and rsqrt, so its grad_fn
+    is the last of them (PyTorch's is one NativeLayerNormBackward0)."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not shape or tuple(input.shape[input.dim() - len(shape):]) != shape or input.dim() < len(shape):
+        raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape "
+                           f"[*, {', '.join(map(str, shape))}], but got input of size{list(input.shape)}")
+    dims = tuple(range(input.dim() - len(shape), input.dim()))
+    mean = red.mean(input, dims, keepdim=True)
+    var = red.var(input, dims, keepdim=True, correction=0)
+    out = (input - mean) * pw.rsqrt(var + eps)
+    if weight is not None:
+        out = out * weight
+    return out if bias is None else out + bias
+
+
+EMBEDDING = table.alias(sh.INDEX, "EmbeddingBackward0")
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """The rows of ``weight`` at the integer ``input`` (any shape); ``padding_idx``'s row gets no
+    gradient (its picks read a detached copy of it)."""
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    idx = _host(input, "embedding's indices")
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following scalar types: "
+                           f"Long, Int; but got {input.dtype} instead (while checking arguments for embedding)")
+    n = weight.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise IndexError("index out of range in self")
+    if padding_idx is not None:
+        if not -n <= padding_idx < n:
+            raise AssertionError("Padding_idx must be within num_embeddings")
+        rows = np.arange(n)[:, None] == padding_idx % n
+        weight = pw.where(weight.new_tensor(rows, dtype=dtypes.bool_), weight.detach(), weight)
+    return sh.indexed(weight, (idx.astype(np.int64),), EMBEDDING)
