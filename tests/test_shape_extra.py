@@ -158,3 +158,26 @@ def test_inside_compile():
     eager.backward()
     assert got[0] == pytest.approx(eager.item(), rel=1e-12)
     np.testing.assert_allclose(got[1], x.grad.numpy(), rtol=1e-12)
+
+
+ON_CUDA = ["tril_k", "diag_of_vector", "diagonal", "trace", "roll", "cumprod", "addmm", "einsum_three",
+           "embedding_padding", "layer_norm_affine"]
+
+
+@pytest.mark.parametrize("name", ON_CUDA)
+def test_cuda_matches_cpu(name):
+    pytest.importorskip("numba.cuda")
+    if not autotape.cuda.is_available():
+        pytest.skip("no CUDA device and no simulator")
+    fn, arrays, _ = CASES[name]
+    results = []
+    for device in ("cpu", "cuda"):
+        xs = [autotape.tensor(a, device=device, requires_grad=True) for a in arrays]
+        y = fn(autotape, *xs)
+        (y * y).sum().backward()
+        assert y.device.type == device
+        results.append((y.detach().cpu().numpy(), [x.grad.cpu().numpy() for x in xs]))
+    (ours, grads), (ref, ref_grads) = results[1], results[0]
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
+    for g, r in zip(grads, ref_grads):
+        np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-12)
