@@ -46,6 +46,11 @@ CASES = {
     "embedding": (lambda T, w: T.nn.functional.embedding(T.tensor([[0, 2, 2], [1, 0, 2]]), w), (A,), True),
     "embedding_padding": (lambda T, w: T.nn.functional.embedding(T.tensor([0, 2, 1, 2]), w, padding_idx=-1),
                           (A,), True),
+    "pad": (lambda T, x: T.nn.functional.pad(x, (1, 2, 0, 1), value=0.5), (B,), True),
+    "pad_crop": (lambda T, x: T.nn.functional.pad(x, (-1, 2, 1, -2, 1, 0)), (B,), True),
+    "cosine_similarity": (lambda T, a, b: T.nn.functional.cosine_similarity(a, b, dim=-1), (B, A), True),
+    "pairwise_distance": (lambda T, a, b: T.nn.functional.pairwise_distance(a, b, p=3.0, keepdim=True),
+                          (A, 0.5 - A[::-1]), False),  # (PyTorch's: NormBackward1)
 }
 
 
@@ -82,6 +87,18 @@ def test_tril_keeps_infinities_out():
     assert x.tril().tolist()[0] == [1.0, 0.0] and x.triu().tolist() == [[1.0, np.inf], [0.0, 2.0]]
 
 
+def test_cosine_similarity_of_a_zero_vector(torch):
+    results = []
+    for lib in (autotape, torch):
+        a = lib.tensor([[0.0, 0.0], [1.0, 2.0]], dtype=lib.float64, requires_grad=True)
+        b = lib.tensor([[1.0, 1.0], [0.0, 0.0]], dtype=lib.float64, requires_grad=True)
+        y = lib.nn.functional.cosine_similarity(a, b)
+        y.sum().backward()
+        results.append((y.detach().numpy(), a.grad.numpy(), b.grad.numpy()))
+    for ours, ref in zip(*results):
+        np.testing.assert_allclose(ours, ref, rtol=1e-12)
+
+
 def test_integer_inputs(torch):
     a = np.arange(12).reshape(3, 4)
     for fn in (lambda T, x: x.tril(), lambda T, x: x.cumprod(1), lambda T, x: T.diag(x),
@@ -106,6 +123,10 @@ def test_errors():
         autotape.einsum("...j->j", x)
     with pytest.raises(RuntimeError, match="normalized_shape"):
         autotape.nn.functional.layer_norm(x, (3,))
+    with pytest.raises(RuntimeError, match="divisible by 2"):
+        autotape.nn.functional.pad(x, (1,))
+    with pytest.raises(NotImplementedError, match="constant"):
+        autotape.nn.functional.pad(x, (1, 1), mode="reflect")
     with pytest.raises(IndexError, match="index out of range"):
         autotape.nn.functional.embedding(autotape.tensor([3]), x)
 
@@ -161,7 +182,7 @@ def test_inside_compile():
 
 
 ON_CUDA = ["tril_k", "diag_of_vector", "diagonal", "trace", "roll", "cumprod", "addmm", "einsum_three",
-           "embedding_padding", "layer_norm_affine"]
+           "embedding_padding", "layer_norm_affine", "pad_crop", "cosine_similarity"]
 
 
 @pytest.mark.parametrize("name", ON_CUDA)

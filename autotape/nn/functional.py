@@ -9,6 +9,7 @@ from ..autograd.node import composite
 from ..ops import elementwise as ew, linalg, loss, pointwise as pw, reduce as red, shape as sh
 from ..ops import table
 from ..ops.apply import binary, unary
+from ..ops.composite import constant_pad
 from ..tensor import Tensor, _recordings, _trace, _wrap
 
 sigmoid = pw.sigmoid
@@ -345,3 +346,28 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         rows = np.arange(n)[:, None] == padding_idx % n
         weight = pw.where(weight.new_tensor(rows, dtype=dtypes.bool_), weight.detach(), weight)
     return sh.indexed(weight, (idx.astype(np.int64),), EMBEDDING)
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Constant padding only (ConstantPadNdBackward0, as PyTorch's); negative pads crop."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad(mode={mode!r}) is not supported; only mode='constant' is")
+    return constant_pad(input, pad, 0 if value is None else value)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """``sum((x1 / |x1|) * (x2 / |x2|), dim)``, each norm at least ``eps`` as PyTorch's: its value
+    clamped, its gradient the unclamped norm's (PyTorch clamps in place under no_grad)."""
+    shape = tuple(np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape)))
+    x1, x2 = x1.expand(shape), x2.expand(shape)
+
+    def unit(x):
+        n = red.norm(x, 2, dim, keepdim=True)
+        return x / (n + (n.clamp_min(eps) - n).detach())
+
+    return red.sum(unit(x1) * unit(x2), dim)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """``norm(x1 - x2 + eps, p)`` over the last dim, as PyTorch's."""
+    return red.norm(x1 - x2 + eps, p, -1, keepdim)

@@ -18,6 +18,7 @@ TRIU = alias(INDEX, "TriuBackward0")
 DIAG_EMBED = alias(INDEX, "DiagEmbedBackward0")
 DIAGONAL = alias(INDEX, "DiagonalBackward0")
 ROLL = alias(INDEX, "RollBackward0")
+CONSTANT_PAD = alias(INDEX, "ConstantPadNdBackward0")
 TRACE = alias(red.SUM, "TraceBackward0")
 CUMPROD = alias(red.PROD_DIM, "CumprodBackward0")
 
@@ -26,12 +27,12 @@ def _positions(shape):
     return np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
 
 
-def _take(spec, input, positions):
+def _take(spec, input, positions, fill=0):
     """``input``'s elements at the flat ``positions`` (an int array, the result's shape); a
-    position ``input.numel()`` is a zero."""
+    position ``input.numel()`` is ``fill``."""
     data = input._data
     if (positions == data.size).any():
-        flat = sh.cat([sh.reshape(input, -1), input.new_zeros(1)])
+        flat = sh.cat([sh.reshape(input, -1), input.new_full((1,), fill)])
         return indexed(flat, positions, spec)
     return indexed(input, np.unravel_index(positions, data.shape), spec)
 
@@ -166,3 +167,28 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     elif beta != 1:
         input = pw.mul(input, beta)
     return binary(linalg.ADDMM, out, input)
+
+
+def constant_pad(input, pad, value=0):
+    """``input`` with ``pad[2k]``, ``pad[2k + 1]`` elements of ``value`` before and after its
+    k-th last dim; negative pads crop."""
+    pad = tuple(pad)
+    nd = input._data.ndim
+    if len(pad) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
+    if len(pad) > 2 * nd:
+        raise RuntimeError(f"Padding length should be less than or equal to two times the input dimension but got "
+                           f"padding length {len(pad)} and input of dimension {nd}")
+    positions = _positions(input._data.shape)
+    widths = [(0, 0)] * nd
+    for k in range(len(pad) // 2):
+        d, (lo, hi) = nd - 1 - k, pad[2 * k: 2 * k + 2]
+        n = positions.shape[d]
+        if n + lo + hi < 0:
+            raise RuntimeError(f"The input size {n}, plus negative padding {lo} and {hi} resulted in a negative "
+                               f"output size, which is invalid. Check dimension {d} of your input.")
+        keep = slice(max(-lo, 0), max(n - max(-hi, 0), max(-lo, 0)))
+        positions = positions[(slice(None),) * d + (keep,)]
+        widths[d] = (max(lo, 0), max(hi, 0))
+    positions = np.pad(positions, widths, constant_values=input._data.size)
+    return _take(CONSTANT_PAD, input, positions, value)

@@ -17,8 +17,8 @@ def _parse(equation, n):
     lhs, arrow, out = eq.partition("->")
     terms = lhs.split(",")
     if len(terms) != n:
-        raise RuntimeError(f"einsum(): more operands were provided than specified in the equation"
-                           if n > len(terms) else "einsum(): fewer operands were provided than specified in the equation")
+        more = "more" if n > len(terms) else "fewer"
+        raise RuntimeError(f"einsum(): {more} operands were provided than specified in the equation")
     for c in lhs.replace(",", "") + out:
         if c not in string.ascii_letters:
             raise RuntimeError(f"einsum(): invalid subscript given at index {eq.index(c)} in the equation string, "
