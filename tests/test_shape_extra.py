@@ -39,6 +39,9 @@ CASES = {
     "einsum_diag": (lambda T, a: T.einsum("ii->i", a[:, :3]), (A,), False),
     "einsum_outer": (lambda T, a, b: T.einsum("i,j", a, b), (V, V[:3]), False),
     "einsum_three": (lambda T, a, b, c: T.einsum("ij,jk,k->i", a, b, c), (A, A.T, V[:3]), False),
+    "einsum_ellipsis": (lambda T, a, b: T.einsum("...ij,...jk->...ik", a, b), (B, A.T), False),
+    "einsum_ellipsis_implicit": (lambda T, a: T.einsum("...ii", a[..., :3]), (B,), False),
+    "einsum_broadcast": (lambda T, a, b: T.einsum("ij,j->ij", a, b), (A, V[:1]), False),
     "einsum_list": (lambda T, a, b: T.einsum("bij,j->bi", [a, b]), (B, V), False),
     "layer_norm": (lambda T, x: T.nn.functional.layer_norm(x, (3, 4)), (B,), False),
     "layer_norm_affine": (lambda T, x, w, b: T.nn.functional.layer_norm(x, (4,), w, b, 1e-3), (B, V, V[::-1].copy()),
@@ -119,8 +122,8 @@ def test_errors():
         autotape.einsum("ijk->i", x)
     with pytest.raises(RuntimeError, match="does not appear"):
         autotape.einsum("ij->k", x)
-    with pytest.raises(NotImplementedError, match="ellipsis"):
-        autotape.einsum("...j->j", x)
+    with pytest.raises(RuntimeError, match="do not broadcast"):
+        autotape.einsum("ij,kj->ik", x, autotape.zeros(5, 3))
     with pytest.raises(RuntimeError, match="normalized_shape"):
         autotape.nn.functional.layer_norm(x, (3,))
     with pytest.raises(RuntimeError, match="divisible by 2"):
