@@ -330,7 +330,8 @@ EMBEDDING = table.alias(sh.INDEX, "EmbeddingBackward0")
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
               sparse=False):
     """The rows of ``weight`` at the integer ``input`` (any shape); ``padding_idx``'s row gets no
-    gradient (its picks read a detached copy of it)."""
+    gradient (its picks read a detached copy of it, so ``autotape.compile`` refuses it: the copy
+    would be a constant of the replay)."""
     if max_norm is not None or scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
     idx = _host(input, "embedding's indices")
@@ -357,7 +358,8 @@ def pad(input, pad, mode="constant", value=None):
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     """``sum((x1 / |x1|) * (x2 / |x2|), dim)``, each norm at least ``eps`` as PyTorch's: its value
-    clamped, its gradient the unclamped norm's (PyTorch clamps in place under no_grad)."""
+    clamped, its gradient the unclamped norm's (PyTorch clamps in place under no_grad; here a
+    detached correction, which ``autotape.compile`` refuses as a constant of the replay)."""
     shape = tuple(np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape)))
     x1, x2 = x1.expand(shape), x2.expand(shape)
 
