@@ -1,5 +1,5 @@
 """tril, triu, diag, diagonal, trace, roll, tile, movedim, ravel, cumprod, addmm, einsum, and
-LayerNorm, Embedding, ParameterList: values, gradients and grad_fn names against PyTorch, and
+LayerNorm, Embedding, ParameterList, pad, cosine_similarity, pairwise_distance: values, gradients and grad_fn names against PyTorch, and
 gradients against finite differences (float64)."""
 import numpy as np
 import pytest

@@ -1,8 +1,8 @@
 """Shape and matrix ops composed of others: no kernels of their own. Most pick their elements
 with one indexing of flat positions NumPy computes (its gradient scattered back), recorded as an
 alias of ``index`` named as PyTorch's node (``table.alias``: the same kernels, CPU, CUDA and
-compile); where an element is a zero rather than one of the input's, it is taken from a zero
-appended to the flattened input."""
+compile); where an element is a zero (or pad's value) rather than one of the input's, it is
+taken from that value appended to the flattened input."""
 import numpy as np
 
 from .. import dtypes
@@ -69,7 +69,7 @@ def diag(input, diagonal=0):
     """A vector's square matrix with it on the ``diagonal``-th diagonal, or a matrix's diagonal."""
     nd = input._data.ndim
     if nd == 2:
-        return globals()["diagonal"](input, diagonal)
+        return _take(DIAGONAL, input, np.diagonal(_positions(input._data.shape), diagonal))
     if nd != 1:
         raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {nd}D")
     k = input._data.shape[0]
