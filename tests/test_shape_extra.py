@@ -1,6 +1,7 @@
 """tril, triu, diag, diagonal, trace, roll, tile, movedim, ravel, cumprod, addmm, einsum, and
-LayerNorm, Embedding, ParameterList, pad, cosine_similarity, pairwise_distance: values, gradients and grad_fn names against PyTorch, and
-gradients against finite differences (float64)."""
+LayerNorm, Embedding, ParameterList, pad, cosine_similarity, pairwise_distance: values, gradients
+and grad_fn names against PyTorch, gradients against finite differences (float64), on CUDA (the
+simulator) against CPU, and replayed by autotape.compile."""
 import numpy as np
 import pytest
 
