@@ -22,6 +22,10 @@ from .ops.shape import (  # noqa: F401
     squeeze, stack, swapaxes, swapdims, t, transpose, unbind, unsqueeze,
 )
 from .ops.linalg import bmm, dot, ger, matmul, mm, mv, outer  # noqa: F401
+from .ops.composite import (  # noqa: F401
+    addmm, cumprod, diag, diagonal, movedim, moveaxis, ravel, roll, tile, trace, tril, triu,
+)
+from .ops.einsum import einsum  # noqa: F401
 from .ops.gather import argsort, gather, index_select, masked_fill, sort, take_along_dim, topk  # noqa: F401
 from .factories import (  # noqa: F401
     arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, manual_seed, ones,

@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import factories
-from .ops import gather, linalg, pointwise as pw, reduce as red, shape as sh
+from .ops import composite, gather, linalg, pointwise as pw, reduce as red, shape as sh
 from .tape import _inplace_epoch, bump_inplace_epoch
 from .grad_mode import _state as _grad_state, is_grad_enabled
 from .cuda.array import CudaArray
@@ -23,6 +23,7 @@ _SAME_NAME = {
         "broadcast_to narrow select unbind split chunk flip repeat",
     linalg: "matmul mm bmm mv dot outer ger",
     gather: "gather index_select take_along_dim masked_fill sort argsort topk",
+    composite: "tril triu diag diagonal trace roll tile movedim moveaxis ravel cumprod addmm",
 }
 for module, names in _SAME_NAME.items():
     for name in names.split():

@@ -4,9 +4,12 @@ import warnings
 
 import numpy as np
 
+from .. import dtypes
 from ..autograd.node import composite
 from ..ops import elementwise as ew, linalg, loss, pointwise as pw, reduce as red, shape as sh
+from ..ops import table
 from ..ops.apply import binary, unary
+from ..ops.composite import constant_pad
 from ..tensor import Tensor, _recordings, _trace, _wrap
 
 sigmoid = pw.sigmoid
@@ -313,3 +316,71 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         if reduction == "mean":
             smooth = smooth / (total if weight is not None else float(keep.sum()))
     return out * (1 - label_smoothing) + smooth * (label_smoothing / n_classes)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """``(x - mean) / sqrt(var + eps)`` over the last dims (``normalized_shape``), with the
+    biased variance, then ``* weight + bias``. Composed of mean, var and rsqrt, so its grad_fn
+    is the last of them (PyTorch's is one NativeLayerNormBackward0)."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not shape or tuple(input.shape[input.dim() - len(shape):]) != shape or input.dim() < len(shape):
+        raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape "
+                           f"[*, {', '.join(map(str, shape))}], but got input of size{list(input.shape)}")
+    dims = tuple(range(input.dim() - len(shape), input.dim()))
+    mean = red.mean(input, dims, keepdim=True)
+    var = red.var(input, dims, keepdim=True, correction=0)
+    out = (input - mean) * pw.rsqrt(var + eps)
+    if weight is not None:
+        out = out * weight
+    return out if bias is None else out + bias
+
+
+EMBEDDING = table.alias(sh.INDEX, "EmbeddingBackward0")
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """The rows of ``weight`` at the integer ``input`` (any shape); ``padding_idx``'s row gets no
+    gradient (its picks read a detached copy of it, so ``autotape.compile`` refuses it: the copy
+    would be a constant of the replay)."""
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    idx = _host(input, "embedding's indices")
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following scalar types: "
+                           f"Long, Int; but got {input.dtype} instead (while checking arguments for embedding)")
+    n = weight.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise IndexError("index out of range in self")
+    if padding_idx is not None:
+        if not -n <= padding_idx < n:
+            raise AssertionError("Padding_idx must be within num_embeddings")
+        rows = np.arange(n)[:, None] == padding_idx % n
+        weight = pw.where(weight.new_tensor(rows, dtype=dtypes.bool_), weight.detach(), weight)
+    return sh.indexed(weight, (idx.astype(np.int64),), EMBEDDING)
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Constant padding only (ConstantPadNdBackward0, as PyTorch's); negative pads crop."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad(mode={mode!r}) is not supported; only mode='constant' is")
+    return constant_pad(input, pad, 0 if value is None else value)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """``sum((x1 / |x1|) * (x2 / |x2|), dim)``, each norm at least ``eps`` as PyTorch's: its value
+    clamped, its gradient the unclamped norm's (PyTorch clamps in place under no_grad; here a
+    detached correction, which ``autotape.compile`` refuses as a constant of the replay)."""
+    shape = tuple(np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape)))
+    x1, x2 = x1.expand(shape), x2.expand(shape)
+
+    def unit(x):
+        n = red.norm(x, 2, dim, keepdim=True)
+        return x / (n + (n.clamp_min(eps) - n).detach())
+
+    return red.sum(unit(x1) * unit(x2), dim)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """``norm(x1 - x2 + eps, p)`` over the last dim, as PyTorch's."""
+    return red.norm(x1 - x2 + eps, p, -1, keepdim)

@@ -1,4 +1,5 @@
-"""Layers and containers: Linear, Sequential, ModuleList, Flatten, Identity and activations."""
+"""Layers and containers: Linear, LayerNorm, Embedding, Sequential, ModuleList, ParameterList, Flatten,
+Identity and activations."""
 import math
 from collections import OrderedDict
 
@@ -297,3 +298,97 @@ class Softmax(Module):
 class LogSoftmax(Softmax):
     def forward(self, input):
         return F.log_softmax(input, self.dim)
+
+
+class LayerNorm(Module):
+    """``F.layer_norm`` over the last dims ``normalized_shape``; weight ones and bias zeros."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
+        np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else dtypes.get_default_dtype().np
+        self.weight = Parameter(Tensor(np.ones(shape, np_dtype))) if elementwise_affine else None
+        self.bias = Parameter(Tensor(np.zeros(shape, np_dtype))) if elementwise_affine and bias else None
+        if device is not None:
+            self.to(device)
+
+    def forward(self, input):
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
+
+
+class Embedding(Module):
+    """A lookup table of ``num_embeddings`` rows, initialized N(0, 1), ``padding_idx``'s row zero."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
+                 scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, device=None, dtype=None):
+        super().__init__()
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise AssertionError("Padding_idx must be within num_embeddings")
+            padding_idx %= num_embeddings
+        self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
+        np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else dtypes.get_default_dtype().np
+        if _weight is None:
+            self.weight = Parameter(Tensor(np.zeros((num_embeddings, embedding_dim), np_dtype)), not _freeze)
+            self.reset_parameters()
+        else:
+            self.weight = Parameter(_weight, not _freeze)
+        if device is not None:
+            self.to(device)
+
+    def reset_parameters(self):
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight._data[self.padding_idx] = 0  # (before any use: nothing recorded reads it)
+
+    def forward(self, input):
+        return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                           self.scale_grad_by_freq, self.sparse)
+
+    def extra_repr(self):
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+
+
+class ParameterList(Module):
+    """A list of parameters, registered so that they are the owner's; a plain tensor is made one."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        for p in values or ():
+            self.append(p)
+
+    @staticmethod
+    def _param(value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"ParameterList holds tensors here, not {type(value).__name__}")
+        return value if isinstance(value, Parameter) else Parameter(value)
+
+    def __getitem__(self, idx):
+        params = list(self._parameters.values())
+        return ParameterList(params[idx]) if isinstance(idx, slice) else params[idx]
+
+    def __setitem__(self, idx, value):
+        self.register_parameter(list(self._parameters)[idx], self._param(value))
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def append(self, value):
+        self.register_parameter(str(len(self)), self._param(value))
+        return self
+
+    def extend(self, values):
+        for p in values:
+            self.append(p)
+        return self
