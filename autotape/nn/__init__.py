@@ -1,5 +1,6 @@
 """``autotape.nn``: modules, parameters, layers and losses with PyTorch's names."""
 from . import functional, init, utils  # noqa: F401
+from .conv_layers import AvgPool2d, Conv1d, Conv2d, MaxPool2d  # noqa: F401
 from .layers import (  # noqa: F401
     Dropout, Flatten, GELU, Identity, LeakyReLU, Linear, LogSoftmax, ModuleDict, ModuleList, ReLU, Sequential,
     Sigmoid, Softmax, Softplus, Tanh, Unflatten,

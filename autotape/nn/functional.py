@@ -8,6 +8,7 @@ from ..autograd.node import composite
 from ..ops import elementwise as ew, linalg, loss, pointwise as pw, reduce as red, shape as sh
 from ..ops.apply import binary, unary
 from ..tensor import Tensor, _recordings, _trace, _wrap
+from .conv import avg_pool2d, conv1d, conv2d, max_pool2d  # noqa: F401
 
 sigmoid = pw.sigmoid
 tanh = pw.tanh
