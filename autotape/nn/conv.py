@@ -18,7 +18,10 @@ from ..tensor import Tensor, _wrap
 
 CONV_ADD = alias(ew.ADD, "ConvolutionBackward0")  # the bias added: the conv's last record
 CONV_VIEW = alias(ew.VIEW, "ConvolutionBackward0")  # (no bias: the product viewed as the output)
-MAX_POOL2D = alias(red.MAX_DIM, "MaxPool2DWithIndicesBackward0")
+# the max of each window: amax's record (its compiled forward) with max(dim)'s gradient rule, the
+# first maximum's (k_extreme's mode 1); on CUDA max(dim)'s record, whose gradient goes to its index
+MAX_POOL2D = alias(red.AMAX, "MaxPool2DWithIndicesBackward0")
+MAX_POOL2D_CUDA = alias(red.MAX_DIM, "MaxPool2DWithIndicesBackward0")
 AVG_POOL2D = alias(ew.MUL, "AvgPool2DBackward0")
 
 _positions_cache = {}  # (plane, kernel, stride, pads, dilation, out) -> positions, see _positions
@@ -189,7 +192,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     windows = _gather_windows(input, pos, fill)  # (N, C, Ho, Wo, K)
     data = windows._data
     if type(data) is CudaArray:
-        y = cuda_ops().max_dim(MAX_POOL2D, windows, 4, False, True).values
+        y = cuda_ops().max_dim(MAX_POOL2D_CUDA, windows, 4, False, True).values
     elif floating:
         y = red._reduce(MAX_POOL2D, windows, (4,), np.max(data, axis=4), mode=1)  # (mode 1: the first maximum)
     else:
