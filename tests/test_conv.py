@@ -8,6 +8,7 @@ import autotape.nn as nn
 import autotape.nn.functional as F
 
 TOL = 1e-10
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel lengths")
 
 
 def close(a, b, tol=TOL):
@@ -106,6 +107,19 @@ def test_avg_pool2d_matches_torch(torch, xs, kw):
     assert ya.grad_fn.name() == yt.grad_fn.name() == "AvgPool2DBackward0"
 
 
+def test_integer_inputs_match_torch(torch):
+    rng = np.random.default_rng(10)
+    x, w = rng.integers(-5, 5, (1, 2, 6, 6)), rng.integers(-3, 3, (2, 2, 3, 3))
+    ours, theirs = (autotape.tensor(x), autotape.tensor(w)), (torch.tensor(x), torch.tensor(w))
+    for fa, ft in [(F.conv2d, torch.nn.functional.conv2d)]:
+        np.testing.assert_array_equal(fa(*ours, padding=1).numpy(), ft(*theirs, padding=1).numpy())
+    for kw in (dict(kernel_size=2), dict(kernel_size=3, padding=1, count_include_pad=False)):
+        np.testing.assert_array_equal(F.avg_pool2d(ours[0], **kw).numpy(),
+                                      torch.nn.functional.avg_pool2d(theirs[0], **kw).numpy())
+    np.testing.assert_array_equal(F.max_pool2d(ours[0], 3, padding=1).numpy(),
+                                  torch.nn.functional.max_pool2d(theirs[0], 3, padding=1).numpy())
+
+
 def test_gradcheck_conv_and_pools():
     rng = np.random.default_rng(6)
     x = autotape.tensor(rng.standard_normal((1, 2, 5, 5)), requires_grad=True)
@@ -140,6 +154,12 @@ def test_reprs_and_errors(torch):
         F.max_pool2d(x, 2, padding=2)
     with pytest.raises(RuntimeError, match="Output size is too small"):
         F.max_pool2d(autotape.randn(1, 1, 1, 1), 2)
+    with pytest.raises(RuntimeError, match="non-positive stride"):
+        F.conv2d(x, w, stride=0)
+    with pytest.raises(RuntimeError, match="negative padding"):
+        F.conv2d(x, w, padding=-1)
+    with pytest.raises(RuntimeError, match="stride should not be zero"):
+        F.avg_pool2d(x, 2, 0)
     with pytest.raises(ValueError, match="padding_mode must be one of"):
         nn.Conv2d(1, 1, 3, padding_mode="foo")
     with pytest.raises(NotImplementedError):

@@ -107,7 +107,13 @@ def _conv(nd, input, weight, bias, stride, padding, dilation, groups):
             raise RuntimeError(f"expected scalar type {red._torch_name(input._data.dtype).capitalize()} but found "
                                f"{red._torch_name(t._data.dtype).capitalize()}")
     kernel, stride, dilation = tuple(weight.shape[2:]), _tuple(stride, nd, "stride"), _tuple(dilation, nd, "dilation")
+    if min(stride) <= 0:
+        raise RuntimeError("non-positive stride is not supported")
+    if min(dilation) <= 0:
+        raise RuntimeError(f"dilation should be greater than zero, but got {list(dilation)}")
     pads = _pads(padding, nd, kernel, dilation, stride)
+    if min(lo for lo, _ in pads) < 0:
+        raise RuntimeError("negative padding is not supported")
     n, c, plane = input.shape[0], input.shape[1], tuple(input.shape[2:])
     out_ch, cg = weight.shape[:2]
     if c != cg * groups:
@@ -159,6 +165,13 @@ def _pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode):
     kernel = _tuple(kernel_size, 2, "kernel_size")
     stride = kernel if stride is None or stride == [] or stride == () else _tuple(stride, 2, "stride")
     padding, dilation = _tuple(padding, 2, "padding"), _tuple(dilation, 2, "dilation")
+    if min(stride) <= 0:
+        raise RuntimeError("stride should not be zero")
+    if min(dilation) <= 0:
+        raise RuntimeError(f"dilation should be greater than zero, but got dilationH: {dilation[0]} "
+                           f"dilationW: {dilation[1]}")
+    if min(padding) < 0:
+        raise RuntimeError(f"pad must be non-negative, but got pad: {min(padding)}")
     for p, k, d in zip(padding, kernel, dilation):
         if p > (d * (k - 1) + 1) // 2:
             raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={p}, "
@@ -226,6 +239,12 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
         divisor = np.outer(extent[0], extent[1]).astype(np.float64)
     else:
         divisor = (pos >= 0).sum(axis=2).astype(np.float64)
+    if input._data.dtype.kind != "f":  # integers: PyTorch's C++ division, truncated toward zero
+        sums = red.sum(windows, 4)._data
+        sums = sums if type(sums) is np.ndarray else sums.host()
+        d = divisor.astype(np.int64)
+        y = _wrap((np.sign(sums) * (np.abs(sums) // d)).astype(input._data.dtype))
+        return y.to(input.device) if input.is_cuda else y
     scale = _wrap((1.0 / divisor).astype(input._data.dtype))
     y = binary(AVG_POOL2D, red.sum(windows, 4), scale.to(input.device) if input.is_cuda else scale)
     return composite(y, input)
