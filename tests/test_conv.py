@@ -222,8 +222,10 @@ def test_lenet_tutorial_matches_torch(torch):
     names = [loss.grad_fn.name(), loss.grad_fn.next_functions[0][0].name()]
     tnames = [tloss.grad_fn.name(), tloss.grad_fn.next_functions[0][0].name()]
     assert names == tnames == ["MseLossBackward0", "AddmmBackward0"]
-    # fc3's input: ReluBackward0 (PyTorch's addmm lists the bias first)
-    assert loss.grad_fn.next_functions[0][0].next_functions[1][0].name() == "ReluBackward0"
+    # the tutorial's third line: the bias's AccumulateGrad (PyTorch's addmm lists it first); then fc3's input
+    addmm, taddmm = loss.grad_fn.next_functions[0][0], tloss.grad_fn.next_functions[0][0]
+    assert [f.name() for f, _ in addmm.next_functions] == [f.name() for f, _ in taddmm.next_functions]
+    assert addmm.next_functions[1][0].name() == "ReluBackward0"
     net.zero_grad()
     tnet.zero_grad()
     assert net.conv1.bias.grad is None

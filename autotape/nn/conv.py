@@ -24,7 +24,7 @@ MAX_POOL2D = alias(red.AMAX, "MaxPool2DWithIndicesBackward0")
 MAX_POOL2D_CUDA = alias(red.MAX_DIM, "MaxPool2DWithIndicesBackward0")
 AVG_POOL2D = alias(ew.MUL, "AvgPool2DBackward0")
 
-_positions_cache = {}  # (plane, kernel, stride, pads, dilation, out) -> positions, see _positions
+_index_cache = {}  # geometry -> (index, whether it reads padding), see _window_index
 
 
 def _tuple(value, nd, name):
@@ -38,35 +38,43 @@ def _tuple(value, nd, name):
 
 def _positions(plane, kernel, stride, pads, dilation, out):
     """The flat position in a plane of shape ``plane`` that each kernel offset reads at each
-    output position, shaped (K..., O...); -1 where it reads padding. Cached per geometry."""
-    key = (plane, kernel, stride, pads, dilation, out)
-    pos = _positions_cache.get(key)
-    if pos is None:
-        nd = len(plane)
-        pos, valid = np.zeros((1,) * 2 * nd, np.int64), np.ones((1,) * 2 * nd, bool)
-        for d in range(nd):
-            p = np.arange(kernel[d])[:, None] * dilation[d] + np.arange(out[d])[None, :] * stride[d] - pads[d][0]
-            p = p.reshape(tuple(kernel[d] if j == d else out[d] if j == nd + d else 1 for j in range(2 * nd)))
-            valid = valid & (p >= 0) & (p < plane[d])
-            pos = pos * plane[d] + p
-        if len(_positions_cache) > 64:
-            _positions_cache.clear()
-        pos = _positions_cache[key] = np.where(valid, pos, -1)
-    return pos
+    output position, shaped (K..., O...); -1 where it reads padding."""
+    nd = len(plane)
+    pos, valid = np.zeros((1,) * 2 * nd, np.int64), np.ones((1,) * 2 * nd, bool)
+    for d in range(nd):
+        p = np.arange(kernel[d])[:, None] * dilation[d] + np.arange(out[d])[None, :] * stride[d] - pads[d][0]
+        p = p.reshape(tuple(kernel[d] if j == d else out[d] if j == nd + d else 1 for j in range(2 * nd)))
+        valid = valid & (p >= 0) & (p < plane[d])
+        pos = pos * plane[d] + p
+    return np.where(valid, pos, -1)
 
 
-def _gather_windows(input, pos, fill):
-    """``input`` (N, C, *plane) read at ``pos`` (positions in a plane, any shape; -1: ``fill``)
-    for every plane: (N, C, *pos.shape), one indexing record."""
-    n, c = input.shape[:2]
-    size = math.prod(input.shape[2:])
+def _window_index(shape, kernel, stride, pads, dilation, out, pool):
+    """Where each window element of an input of ``shape`` (N, C, *plane) lies in its flattened
+    values, N * C * plane size for padding: (N, C, K, L) for a conv (K: kernel offsets, L: output
+    positions), (N, C, *out, K) for a pooling (``pool``). Cached per geometry."""
+    key = (shape, kernel, stride, pads, dilation, out, pool)
+    hit = _index_cache.get(key)
+    if hit is None:
+        n, c, plane = shape[0], shape[1], shape[2:]
+        size, k = math.prod(plane), math.prod(kernel)
+        pos = _positions(plane, kernel, stride, pads, dilation, out)
+        pos = pos.reshape(k, -1).T.reshape(out + (k,)) if pool else pos.reshape(k, -1)
+        index = np.arange(n * c, dtype=np.int64).reshape((n, c) + (1,) * pos.ndim) * size + pos
+        padded = pos < 0
+        if len(_index_cache) > 64:
+            _index_cache.clear()
+        hit = _index_cache[key] = (np.where(padded, n * c * size, index), bool(padded.any()))
+    return hit
+
+
+def _gather_windows(input, index, padded, fill):
+    """``input``'s values at ``index`` (see ``_window_index``), ``fill`` where it reads padding:
+    one indexing record."""
     flat = input.reshape(-1)
-    index = np.arange(n * c, dtype=np.int64).reshape((n, c) + (1,) * pos.ndim) * size + pos
-    padded = pos < 0
-    if padded.any():
+    if padded:
         extra = _wrap(np.full(1, fill, input._data.dtype))
         flat = sh.cat([flat, extra.to(input.device) if input.is_cuda else extra])
-        index = np.where(padded, n * c * size, index)
     return sh.indexed(flat, index, sh.INDEX)
 
 
@@ -132,8 +140,7 @@ def _conv(nd, input, weight, bias, stride, padding, dilation, groups):
                            f"({sizes([d * (k - 1) + 1 for k, d in zip(kernel, dilation)])}). Kernel size can't be "
                            "greater than actual input size")
     out = tuple((p - d * (k - 1) - 1) // s + 1 for p, k, d, s in zip(padded, kernel, dilation, stride))
-    pos = _positions(plane, kernel, stride, pads, dilation, out).reshape(math.prod(kernel), math.prod(out))
-    cols = _gather_windows(input, pos, 0)  # (N, C, K, L)
+    cols = _gather_windows(input, *_window_index(tuple(input.shape), kernel, stride, pads, dilation, out, False), 0)
     ck, length = cg * math.prod(kernel), math.prod(out)
     if groups == 1:
         y = linalg.matmul(weight.reshape(out_ch, ck), cols.reshape(n, ck, length))  # (N, O, L)
@@ -160,8 +167,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 def _pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode):
-    """(kernel, pads, out, pos (O..., K)) of a 2-d pooling, with PyTorch's checks and its
-    ceil_mode rule (a last window must start inside the input or its left padding)."""
+    """(kernel, stride, padding, out, index, padded) of a 2-d pooling (see ``_window_index``),
+    with PyTorch's checks and its ceil_mode rule (a last window must start inside the input or
+    its left padding)."""
     kernel = _tuple(kernel_size, 2, "kernel_size")
     stride = kernel if stride is None or stride == [] or stride == () else _tuple(stride, 2, "stride")
     padding, dilation = _tuple(padding, 2, "padding"), _tuple(dilation, 2, "dilation")
@@ -188,9 +196,9 @@ def _pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode):
         c = input.shape[-3] if input.dim() > 2 else 1
         raise RuntimeError(f"Given input size: ({c}x{plane[0]}x{plane[1]}). Calculated output size: "
                            f"({c}x{out[0]}x{out[1]}). Output size is too small")
-    pos = _positions(plane, kernel, stride, tuple((p, p) for p in padding), dilation, out)
-    pos = pos.transpose(2, 3, 0, 1).reshape(out + (kernel[0] * kernel[1],))
-    return kernel, stride, padding, out, pos
+    index, padded = _window_index(tuple(input.shape), kernel, stride, tuple((p, p) for p in padding), dilation, out,
+                                  True)
+    return kernel, stride, padding, out, index, padded
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -199,10 +207,10 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if _dims_check(input, 2, "max_pool2d"):
         out = max_pool2d(input.unsqueeze(0), kernel_size, stride, padding, dilation, ceil_mode, return_indices)
         return tuple(t.squeeze(0) for t in out) if return_indices else out.squeeze(0)
-    _, _, _, out, pos = _pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode)
+    _, _, _, out, index, padded = _pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode)
     floating = input._data.dtype.kind == "f"
     fill = -np.inf if floating else np.iinfo(input._data.dtype).min
-    windows = _gather_windows(input, pos, fill)  # (N, C, Ho, Wo, K)
+    windows = _gather_windows(input, index, padded, fill)  # (N, C, Ho, Wo, K)
     data = windows._data
     if type(data) is CudaArray:
         y = cuda_ops().max_dim(MAX_POOL2D_CUDA, windows, 4, False, True).values
@@ -215,7 +223,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         return y
     host = data if type(data) is np.ndarray else data.host()
     first = np.argmax(host, axis=4)[..., None]
-    indices = _wrap(np.take_along_axis(np.broadcast_to(pos, host.shape), first, axis=4)[..., 0])
+    indices = _wrap(np.take_along_axis(index, first, axis=4)[..., 0] % math.prod(input.shape[2:]))
     return y, (indices.to(input.device) if input.is_cuda else indices)
 
 
@@ -228,8 +236,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                           divisor_override).squeeze(0)
     if divisor_override is not None and divisor_override == 0:
         raise RuntimeError("divisor must be not zero")
-    kernel, stride, padding, out, pos = _pool_geometry(input, kernel_size, stride, padding, 1, ceil_mode)
-    windows = _gather_windows(input, pos, 0)
+    kernel, stride, padding, out, index, padded = _pool_geometry(input, kernel_size, stride, padding, 1, ceil_mode)
+    windows = _gather_windows(input, index, padded, 0)
     if divisor_override is not None:
         divisor = np.full(out, float(divisor_override))
     elif count_include_pad:
@@ -238,7 +246,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                   for o, s, p, k, size in zip(out, stride, padding, kernel, plane)]
         divisor = np.outer(extent[0], extent[1]).astype(np.float64)
     else:
-        divisor = (pos >= 0).sum(axis=2).astype(np.float64)
+        divisor = (index[0, 0] < input.numel()).sum(axis=2).astype(np.float64)
     if input._data.dtype.kind != "f":  # integers: PyTorch's C++ division, truncated toward zero
         sums = red.sum(windows, 4)._data
         sums = sums if type(sums) is np.ndarray else sums.host()
