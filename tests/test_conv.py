@@ -297,3 +297,10 @@ def test_cuda_conv_and_pools_match_cpu():
         results.append([t.detach().cpu().numpy() for t in (y, x.grad, w.grad, b.grad)])
     for a, c in zip(*results):
         close(a, c)
+
+
+def test_compiled_max_pool_indices_refuse_rather_than_go_stale():
+    from autotape.compile import CompileError
+
+    with pytest.raises(CompileError, match="max_pool2d's indices"):
+        autotape.compile(lambda x: F.max_pool2d(x, 2, return_indices=True)[1])(autotape.randn(1, 1, 4, 4))

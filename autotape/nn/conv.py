@@ -221,8 +221,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     composite(y, input)
     if not return_indices:
         return y
-    host = data if type(data) is np.ndarray else data.host()
-    first = np.argmax(host, axis=4)[..., None]
+    from .functional import _host  # (autotape.compile is told: the indices are read from the values)
+
+    first = np.argmax(_host(windows, "max_pool2d's indices"), axis=4)[..., None]
     indices = _wrap(np.take_along_axis(index, first, axis=4)[..., 0] % math.prod(input.shape[2:]))
     return y, (indices.to(input.device) if input.is_cuda else indices)
 
@@ -234,7 +235,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     if _dims_check(input, 2, "avg_pool2d"):
         return avg_pool2d(input.unsqueeze(0), kernel_size, stride, padding, ceil_mode, count_include_pad,
                           divisor_override).squeeze(0)
-    if divisor_override is not None and divisor_override == 0:
+    if divisor_override == 0:
         raise RuntimeError("divisor must be not zero")
     kernel, stride, padding, out, index, padded = _pool_geometry(input, kernel_size, stride, padding, 1, ceil_mode)
     windows = _gather_windows(input, index, padded, 0)
