@@ -11,6 +11,7 @@ from ..ops import table
 from ..ops.apply import binary, unary
 from ..ops.composite import constant_pad
 from ..tensor import Tensor, _recordings, _trace, _wrap
+from .conv import avg_pool2d, conv1d, conv2d, max_pool2d  # noqa: F401
 
 sigmoid = pw.sigmoid
 tanh = pw.tanh
