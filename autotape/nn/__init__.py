@@ -1,8 +1,8 @@
 """``autotape.nn``: modules, parameters, layers and losses with PyTorch's names."""
 from . import functional, init, utils  # noqa: F401
 from .layers import (  # noqa: F401
-    Dropout, Flatten, GELU, Identity, LeakyReLU, Linear, LogSoftmax, ModuleDict, ModuleList, ReLU, Sequential,
-    Sigmoid, Softmax, Softplus, Tanh, Unflatten,
+    ELU, Dropout, Flatten, GELU, Hardsigmoid, Hardswish, Hardtanh, Identity, LeakyReLU, Linear, LogSigmoid, LogSoftmax,
+    Mish, ModuleDict, ModuleList, ReLU, ReLU6, Sequential, Sigmoid, SiLU, Softmax, Softplus, Softsign, Tanh, Unflatten,
 )
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss  # noqa: F401
 from .module import Module  # noqa: F401
