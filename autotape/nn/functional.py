@@ -53,14 +53,24 @@ def gelu(input, approximate="none"):
     return unary(ew.GELU, input, mode)
 
 
-def _float_activation(spec, kernel, input, a=0.0, inplace=False):
-    """``spec`` on a float tensor (PyTorch has no integer kernel for it: its error), in place if asked."""
+def _float_activation(spec, kernel, input, a=0.0, inplace=False, inplace_spec=None):
+    """``spec`` on a float tensor (PyTorch has no integer kernel for it: its error), in place
+    (recorded as ``inplace_spec`` if given) if asked."""
     if not isinstance(input, Tensor):
         raise TypeError(f"{spec.name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
     if input._data.dtype.kind != "f":
         raise NotImplementedError(f'"{kernel}" not implemented for \'{red._torch_name(input._data.dtype)}\'')
-    out = unary(spec, input, a)
-    return input.copy_(out) if inplace else out
+    if inplace:
+        return _in_place(lambda t: unary(inplace_spec or spec, t, a))(input)
+    return unary(spec, input, a)
+
+
+def _in_place(fn):
+    """``fn`` writing into its input, recorded as the op itself (SiluBackward0, as PyTorch's
+    ``silu_``), the input's old value saved by a copy (see ``methods._inplace``)."""
+    from ..methods import _inplace
+
+    return _inplace(fn)
 
 
 def silu(input, inplace=False):
@@ -70,7 +80,7 @@ def silu(input, inplace=False):
 
 def elu(input, alpha=1.0, inplace=False):
     """``x`` where positive, else ``alpha * (exp(x) - 1)``."""
-    return _float_activation(ew.ELU, "elu_cpu", input, float(alpha), inplace)
+    return _float_activation(ew.ELU, "elu_cpu", input, float(alpha), inplace, ew.ELU_INPLACE)
 
 
 def mish(input, inplace=False):
@@ -103,9 +113,9 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
         raise RuntimeError("Bool inputs not supported for hardtanh")
     if input._data.dtype.kind != "f":
         out = _wrap(np.clip(input._data, min_val, max_val).astype(input._data.dtype))
-    else:
-        out = unary(ew.HARDTANH, input, float(min_val), float(max_val))
-    return input.copy_(out) if inplace else out
+        return input.copy_(out) if inplace else out
+    fn = lambda t: unary(ew.HARDTANH, t, float(min_val), float(max_val))  # noqa: E731
+    return _in_place(fn)(input) if inplace else fn(input)
 
 
 def relu6(input, inplace=False):

@@ -246,6 +246,7 @@ class GELU(Module):
 
 class _Inplace(Module):
     """An activation whose only option is ``inplace``."""
+    _shows_inplace = True
 
     def __init__(self, inplace=False):
         super().__init__()
@@ -255,7 +256,7 @@ class _Inplace(Module):
         return self._fn(input, inplace=self.inplace)
 
     def extra_repr(self):
-        return "inplace=True" if self.inplace else ""
+        return "inplace=True" if self.inplace and self._shows_inplace else ""
 
 
 class SiLU(_Inplace):
@@ -268,10 +269,12 @@ class Mish(_Inplace):
 
 class Hardsigmoid(_Inplace):
     _fn = staticmethod(F.hardsigmoid)
+    _shows_inplace = False  # (PyTorch's repr shows no inplace)
 
 
 class Hardswish(_Inplace):
     _fn = staticmethod(F.hardswish)
+    _shows_inplace = False
 
 
 class ELU(Module):

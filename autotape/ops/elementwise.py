@@ -5,7 +5,7 @@ import operator
 import numpy as np
 from numba import njit
 
-from .table import defop
+from .table import alias, defop
 
 
 def _softplus(x, beta, threshold):
@@ -119,8 +119,8 @@ def _rpow(x, base, b):
 
 
 def _quiet(f):
-    def run(*args):
-        with np.errstate(divide="ignore", invalid="ignore"):
+    def run(*args):  # (PyTorch's forwards warn of no division by zero, NaN or overflow)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return f(*args)
 
     return run
@@ -189,13 +189,14 @@ RELU = defop("relu", "ReluBackward0", "ew1", "0.0 if y <= 0.0 else g", lambda x,
 LEAKY_RELU = defop("leaky_relu", "LeakyReluBackward0", "ew1", "g if x > 0.0 else g * a",
                    lambda x, a, b: np.where(x > 0, x, x * a), fwd='x if x > 0.0 else x * a')
 GELU = defop("gelu", "GeluBackward0", "ew1", _GELU_VJP, _gelu, fwd=_GELU)
-SILU = defop("silu", "SiluBackward0", "ew1", f"g * {_SIG} * (1.0 + x * (1.0 - {_SIG}))", _silu, fwd=f"x * {_SIG}")
+SILU = defop("silu", "SiluBackward0", "ew1", f"g * {_SIG} * (1.0 + x * (1.0 - {_SIG}))", _quiet(_silu), fwd=f"x * {_SIG}")
 # (a: alpha; a NaN takes the positive side's gradient, as PyTorch's ``x <= 0`` test)
 ELU = defop("elu", "EluBackward0", "ew1", "g * a * math.exp(x) if x <= 0.0 else g",
             lambda x, a, b: np.where(x > 0, x, x.dtype.type(a) * np.expm1(np.minimum(x, 0))),
             fwd="a * math.expm1(x) if x <= 0.0 else x")
+ELU_INPLACE = alias(ELU, "EluBackward1")  # (PyTorch's elu_: its gradient from the result, the same numbers)
 MISH = defop("mish", "MishBackward0", "ew1", f"g * ({_MISH_T} + x * {_SIG} * (1.0 - {_MISH_T} ** 2))",
-             lambda x, a, b: x * np.tanh(np.logaddexp(x.dtype.type(0), x)), fwd=f"x * {_MISH_T}")
+             _quiet(lambda x, a, b: x * np.tanh(np.logaddexp(x.dtype.type(0), x))), fwd=f"x * {_MISH_T}")
 # (a, b: min_val, max_val; PyTorch's gradient is 0 at the bounds and passes a NaN x's through)
 HARDTANH = defop("hardtanh", "HardtanhBackward0", "ew1", "0.0 if (x <= a or x >= b) else g", _clamp,
                  fwd="min(max(x, a), b) if x == x else x")
@@ -208,9 +209,10 @@ LOGSIGMOID = defop(
 # (PyTorch's gradient is g * float32(1 / 6), in float64 too)
 HARDSIGMOID = defop("hardsigmoid", "HardsigmoidBackward0", "ew1", "g * 0.1666666716337204 if (x > -3.0 and x < 3.0) else 0.0",
                     lambda x, a, b: np.minimum(np.maximum(x + 3, 0), 6) / 6, fwd="min(max(x + 3.0, 0.0), 6.0) / 6.0")
+# (PyTorch's gradient passes a NaN x's through)
 HARDSWISH = defop("hardswish", "HardswishBackward0", "ew1",
-                  "0.0 if x <= -3.0 else (g if x >= 3.0 else g * (x / 3.0 + 0.5))",
-                  lambda x, a, b: x * np.minimum(np.maximum(x + 3, 0), 6) / 6, fwd="x * min(max(x + 3.0, 0.0), 6.0) / 6.0")
+                  "0.0 if x <= -3.0 else (g * (x / 3.0 + 0.5) if x < 3.0 else g)",
+                  _quiet(lambda x, a, b: x * np.minimum(np.maximum(x + 3, 0), 6) / 6), fwd="x * min(max(x + 3.0, 0.0), 6.0) / 6.0")
 SOFTPLUS = defop(
     "softplus", "SoftplusBackward0", "ew1",
     "g if x * a > b else g / (1.0 + math.exp(-x * a))", _softplus,
