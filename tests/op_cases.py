@@ -122,6 +122,11 @@ CASES = {
     "squared_error": binary(lambda T, x, y: T.nn.functional.mse_loss(x, y.expand_as(x), reduction="none"),
                             shapes=[((3,), (3,)), ((2, 3), (2, 3)), ((2, 3), ())])
     + binary(lambda T, x, y: T.nn.functional.mse_loss(x, y), shapes=[((), ()), ((2, 3), (2, 3))]),
+    "atan2": binary(lambda T, x, y: T.atan2(x, y)),
+    "hypot": binary(lambda T, x, y: T.hypot(x, y)),
+    "logaddexp": binary(lambda T, x, y: T.logaddexp(3 * x, y)),
+    "xlogy": binary(lambda T, x, y: T.xlogy(x, y), "positive") + binary(lambda T, x, y: x.xlogy(y.exp()),
+                                                                        shapes=[((3,), (3,))]),
     "minimum": binary(lambda T, x, y: T.minimum(x, y)),
     "maximum": binary(lambda T, x, y: T.maximum(x, y)),
     "where": binary(lambda T, x, y: T.where(x > 0, x, y)),

@@ -271,6 +271,32 @@ POW = defop(
     _quiet(np.power),
     fwd='x1 ** x2',
 )
+# (PyTorch's atan2 gradient is 0 where x1 * x1 + x2 * x2 is)
+ATAN2 = defop(
+    "atan2", "Atan2Backward0", "ew2",
+    ("g * x2 / (x1 * x1 + x2 * x2) if x1 * x1 + x2 * x2 != 0.0 else g * x2 * 0.0",
+     "-g * x1 / (x1 * x1 + x2 * x2) if x1 * x1 + x2 * x2 != 0.0 else -g * x1 * 0.0"),
+    np.arctan2, fwd='math.atan2(x1, x2)',
+)
+HYPOT = defop("hypot", "HypotBackward0", "ew2", ("g * x1 / y if y != 0.0 else math.nan", "g * x2 / y if y != 0.0 else math.nan"),
+              _quiet(np.hypot), fwd='math.hypot(x1, x2)')
+# (d/dx1 = sigmoid(x1 - x2), without overflow)
+LOGADDEXP = defop(
+    "logaddexp", "LogaddexpBackward0", "ew2",
+    ("g * (1.0 / (1.0 + math.exp(x2 - x1)) if x1 >= x2 else math.exp(x1 - x2) / (1.0 + math.exp(x1 - x2)))",
+     "g * (1.0 / (1.0 + math.exp(x1 - x2)) if x2 >= x1 else math.exp(x2 - x1) / (1.0 + math.exp(x2 - x1)))"),
+    _quiet(np.logaddexp),
+    fwd='x1 if (x1 == x2 and math.isinf(x1)) else (x1 if x1 > x2 else x2) + math.log1p(math.exp(-abs(x1 - x2)))',
+)
+_LOG_X2 = "(math.log(x2) if x2 > 0.0 else (-math.inf if x2 == 0.0 else math.nan))"
+# x1 * log(x2), 0 where x1 is (unless x2 is NaN); PyTorch's gradients: xlogy(x1 != 0, x2) and x1 / x2
+XLOGY = defop(
+    "xlogy", "XlogyBackward0", "ew2",
+    (f"0.0 if (x1 == 0.0 and x2 == x2) else g * {_LOG_X2}",
+     "g * x1 / x2 if x2 != 0.0 else g * x1 * math.copysign(math.inf, x2)"),
+    _quiet(lambda x1, x2: np.where((x1 == 0) & (x2 == x2), x1.dtype.type(0), x1 * np.log(x2))),
+    fwd=f"0.0 if (x1 == 0.0 and x2 == x2) else x1 * {_LOG_X2}",
+)
 # Ties share the gradient equally, as PyTorch does; where a NaN makes every comparison false,
 # both inputs get it (PyTorch zeroes only the side that is strictly beaten).
 MINIMUM = defop(

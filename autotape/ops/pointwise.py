@@ -440,6 +440,40 @@ def clamp_max(input, max):
     return clamp(input, max=max)
 
 
+def _is_float(v):
+    return isinstance(v, float) or (isinstance(v, Tensor) and v._data.dtype.kind == "f")
+
+
+def _float_binary(spec, kernel=None, numbers=False):
+    """A two-input op of float results: integer inputs are cast to the default float dtype, or
+    (``kernel``: PyTorch has no integer kernel) refused with PyTorch's error; Python numbers are
+    refused unless ``numbers``, as in PyTorch."""
+    def fn(input, other):
+        for k, (arg, v) in enumerate((("input", input), ("other", other))):
+            if not isinstance(v, Tensor) and not (numbers and _is_scalar(v)):
+                raise TypeError(f"{spec.name}(): argument '{arg}' (position {k + 1}) must be Tensor, not "
+                                f"{type(v).__name__}")
+        if not (_is_float(input) or _is_float(other)):
+            if kernel is not None:
+                from .reduce import _torch_name
+
+                d = (input if isinstance(input, Tensor) else other)._data.dtype
+                raise NotImplementedError(f"\"{kernel}\" not implemented for '{_torch_name(d)}'")
+            input, other = (v.to(dtypes.get_default_dtype()) if isinstance(v, Tensor) else float(v)
+                            for v in (input, other))
+        return binary(spec, input, other)
+
+    fn.__name__ = spec.name
+    fn.__doc__ = f"Elementwise {spec.name}; its gradient is recorded as {spec.grad_fn}."
+    return fn
+
+
+atan2 = arctan2 = _float_binary(ew.ATAN2)
+hypot = _float_binary(ew.HYPOT, "hypot_cpu")
+logaddexp = _float_binary(ew.LOGADDEXP, "logaddexp_cpu")
+xlogy = _float_binary(ew.XLOGY, numbers=True)
+
+
 def minimum(input, other):
     return binary(ew.MINIMUM, input, other)
 
