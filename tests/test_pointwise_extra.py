@@ -155,3 +155,39 @@ def test_in_place_forms(torch):
     np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-12)
     with pytest.raises(RuntimeError, match="can't be cast to the desired output type Long"):
         at.tensor([1, 2]).sinh_()
+
+
+PAIR_EDGES = [-math.inf, -2.0, -1.0, -0.0, 0.0, 0.5, 1.0, 3.0, math.inf, math.nan]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", ["atan2", "hypot", "logaddexp", "xlogy"])
+def test_two_input_ops_at_edge_pairs_match_pytorch(torch, name, dtype):
+    a, b = (np.array(v) for v in zip(*[(p, q) for p in PAIR_EDGES for q in PAIR_EDGES]))
+    results = []
+    for lib in (at, torch):
+        dt = getattr(lib, dtype)
+        x, y = lib.tensor(a, dtype=dt, requires_grad=True), lib.tensor(b, dtype=dt, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            z = getattr(lib, name)(x, y)
+        z.backward(lib.linspace(-1, 2, len(a), dtype=dt))
+        results.append((z.grad_fn.name(), z.detach().numpy(), x.grad.numpy(), y.grad.numpy()))
+    (n1, *ours), (n2, *theirs) = results
+    assert n1 == n2
+    for u, v, what in zip(ours, theirs, ("forward", "gradient of input", "gradient of other")):
+        _same(u, v, dtype, f"{name} {what}")
+
+
+def test_two_input_ops_integer_inputs_and_numbers_as_in_pytorch(torch):
+    i, j = at.tensor([3, 0]), at.tensor([4, 0])
+    assert at.atan2(i, j).dtype == at.float32 and at.xlogy(i, 2).dtype == at.float32
+    np.testing.assert_allclose(at.xlogy(i, j).numpy(), torch.xlogy(torch.tensor([3, 0]), torch.tensor([4, 0])).numpy())
+    assert at.xlogy(2.0, at.tensor([1.0, 4.0])).tolist() == [0.0, pytest.approx(2 * math.log(4))]
+    for name in ("hypot", "logaddexp"):
+        with pytest.raises(NotImplementedError, match=f"\"{name}_cpu\" not implemented for 'Long'"):
+            getattr(at, name)(i, j)
+    with pytest.raises(TypeError, match=r"atan2\(\): argument 'other' \(position 2\) must be Tensor, not int"):
+        at.atan2(at.ones(2), 2)
+    x = at.tensor([3.0, -1.0])
+    assert x.hypot(at.tensor([4.0, 0.0])).tolist() == [5.0, 1.0] and x.atan2_(at.tensor([0.0, 0.0])) is x

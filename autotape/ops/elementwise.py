@@ -289,10 +289,11 @@ LOGADDEXP = defop(
     fwd='x1 if (x1 == x2 and math.isinf(x1)) else (x1 if x1 > x2 else x2) + math.log1p(math.exp(-abs(x1 - x2)))',
 )
 _LOG_X2 = "(math.log(x2) if x2 > 0.0 else (-math.inf if x2 == 0.0 else math.nan))"
-# x1 * log(x2), 0 where x1 is (unless x2 is NaN); PyTorch's gradients: xlogy(x1 != 0, x2) and x1 / x2
+# x1 * log(x2), 0 where x1 is (unless x2 is NaN); PyTorch's gradients: xlogy(g, x2), 0 where
+# x1 == 0 and x2 <= 0; and g * x1 / x2
 XLOGY = defop(
     "xlogy", "XlogyBackward0", "ew2",
-    (f"0.0 if (x1 == 0.0 and x2 == x2) else g * {_LOG_X2}",
+    (f"0.0 if ((x1 == 0.0 and x2 <= 0.0) or (g == 0.0 and x2 == x2)) else g * {_LOG_X2}",
      "g * x1 / x2 if x2 != 0.0 else g * x1 * math.copysign(math.inf, x2)"),
     _quiet(lambda x1, x2: np.where((x1 == 0) & (x2 == x2), x1.dtype.type(0), x1 * np.log(x2))),
     fwd=f"0.0 if (x1 == 0.0 and x2 == x2) else x1 * {_LOG_X2}",
