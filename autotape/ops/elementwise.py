@@ -189,7 +189,8 @@ RELU = defop("relu", "ReluBackward0", "ew1", "0.0 if y <= 0.0 else g", lambda x,
 LEAKY_RELU = defop("leaky_relu", "LeakyReluBackward0", "ew1", "g if x > 0.0 else g * a",
                    lambda x, a, b: np.where(x > 0, x, x * a), fwd='x if x > 0.0 else x * a')
 GELU = defop("gelu", "GeluBackward0", "ew1", _GELU_VJP, _gelu, fwd=_GELU)
-SILU = defop("silu", "SiluBackward0", "ew1", f"g * {_SIG} * (1.0 + x * (1.0 - {_SIG}))", _quiet(_silu), fwd=f"x * {_SIG}")
+SILU = defop("silu", "SiluBackward0", "ew1", f"g * {_SIG} * (1.0 + x * (1.0 - {_SIG}))", _quiet(_silu),
+             fwd=f"x * {_SIG}")
 # (a: alpha; a NaN takes the positive side's gradient, as PyTorch's ``x <= 0`` test)
 ELU = defop("elu", "EluBackward0", "ew1", "g * a * math.exp(x) if x <= 0.0 else g",
             lambda x, a, b: np.where(x > 0, x, x.dtype.type(a) * np.expm1(np.minimum(x, 0))),
@@ -207,12 +208,14 @@ LOGSIGMOID = defop(
     fwd="(x if x < 0.0 else 0.0) - math.log1p(math.exp(-abs(x)))",
 )
 # (PyTorch's gradient is g * float32(1 / 6), in float64 too)
-HARDSIGMOID = defop("hardsigmoid", "HardsigmoidBackward0", "ew1", "g * 0.1666666716337204 if (x > -3.0 and x < 3.0) else 0.0",
+HARDSIGMOID = defop("hardsigmoid", "HardsigmoidBackward0", "ew1",
+                    "g * 0.1666666716337204 if (x > -3.0 and x < 3.0) else 0.0",
                     lambda x, a, b: np.minimum(np.maximum(x + 3, 0), 6) / 6, fwd="min(max(x + 3.0, 0.0), 6.0) / 6.0")
 # (PyTorch's gradient passes a NaN x's through)
 HARDSWISH = defop("hardswish", "HardswishBackward0", "ew1",
                   "0.0 if x <= -3.0 else (g * (x / 3.0 + 0.5) if x < 3.0 else g)",
-                  _quiet(lambda x, a, b: x * np.minimum(np.maximum(x + 3, 0), 6) / 6), fwd="x * min(max(x + 3.0, 0.0), 6.0) / 6.0")
+                  _quiet(lambda x, a, b: x * np.minimum(np.maximum(x + 3, 0), 6) / 6),
+                  fwd="x * min(max(x + 3.0, 0.0), 6.0) / 6.0")
 SOFTPLUS = defop(
     "softplus", "SoftplusBackward0", "ew1",
     "g if x * a > b else g / (1.0 + math.exp(-x * a))", _softplus,
@@ -278,7 +281,8 @@ ATAN2 = defop(
      "-g * x1 / (x1 * x1 + x2 * x2) if x1 * x1 + x2 * x2 != 0.0 else -g * x1 * 0.0"),
     np.arctan2, fwd='math.atan2(x1, x2)',
 )
-HYPOT = defop("hypot", "HypotBackward0", "ew2", ("g * x1 / y if y != 0.0 else math.nan", "g * x2 / y if y != 0.0 else math.nan"),
+HYPOT = defop("hypot", "HypotBackward0", "ew2",
+              ("g * x1 / y if y != 0.0 else math.nan", "g * x2 / y if y != 0.0 else math.nan"),
               _quiet(np.hypot), fwd='math.hypot(x1, x2)')
 # (d/dx1 = sigmoid(x1 - x2), without overflow)
 LOGADDEXP = defop(
