@@ -17,6 +17,8 @@ def _swap(fn):
 _SAME_NAME = {
     pw: "add sub mul div true_divide divide pow neg negative square abs sign exp log log1p sqrt rsqrt sin cos "
         "tan tanh sigmoid relu softplus clamp clip clamp_min clamp_max minimum maximum eq ne lt le gt ge "
+        "log2 log10 exp2 expm1 sinh cosh asin acos atan asinh acosh atanh arcsin arccos arctan arcsinh arccosh "
+        "arctanh reciprocal erf erfc floor ceil trunc fix round frac atan2 arctan2 hypot logaddexp xlogy "
         "greater greater_equal less less_equal not_equal logical_not isnan isfinite equal allclose isclose",
     red: "sum mean prod amax amin max min argmax argmin norm var std logsumexp softmax log_softmax cumsum all any",
     sh: "reshape view flatten unsqueeze squeeze transpose swapaxes swapdims permute t expand expand_as "
@@ -138,7 +140,9 @@ _READS_NO_VALUES = {"add", "sub", "neg"}
 _SCALAR_READS_NO_VALUES = {"mul", "div"}
 
 
-for _name in "add sub mul div pow clamp exp log sqrt neg abs sigmoid tanh relu clamp_min clamp_max".split():
+for _name in ("add sub mul div pow clamp exp log sqrt neg abs sigmoid tanh relu clamp_min clamp_max log2 log10 exp2 "
+              "expm1 sinh cosh asin acos atan asinh acosh atanh reciprocal erf erfc floor ceil trunc round frac atan2 hypot "
+              "xlogy").split():
     setattr(Tensor, _name + "_", _inplace(getattr(pw, _name), _UFUNCS.get(_name)))
 Tensor.masked_fill_ = _inplace(gather.masked_fill)
 

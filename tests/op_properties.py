@@ -85,6 +85,14 @@ def gelu_case():
                      shapes(), st.sampled_from(["none", "tanh"]))
 
 
+def _erf(a):
+    return np.vectorize(math.erf, otypes=[float])(a)
+
+
+def _hardswish(a):
+    return a * np.clip(a + 3, 0, 6) / 6
+
+
 @st.composite
 def softplus_case(draw):
     s = draw(shapes())
@@ -600,6 +608,36 @@ PROPS = {
     "leaky_relu": unary("F.leaky_relu(x, 0.2)", lambda T, x: T.nn.functional.leaky_relu(x, 0.2),
                         lambda a: np.where(a > 0, a, 0.2 * a)),
     "gelu": gelu_case(),
+    "silu": unary("F.silu(x)", lambda T, x: T.nn.functional.silu(x), lambda a: a / (1 + np.exp(-a)), "wide"),
+    "elu": unary("F.elu(x, 0.5)", lambda T, x: T.nn.functional.elu(x, 0.5), lambda a: np.where(a > 0, a, 0.5 * np.expm1(a))),
+    "mish": unary("F.mish(x)", lambda T, x: T.nn.functional.mish(x), lambda a: a * np.tanh(np.log1p(np.exp(a)))),
+    "hardtanh": unary("F.hardtanh(x, -0.5, 1.0)", lambda T, x: T.nn.functional.hardtanh(x, -0.5, 1.0),
+                      lambda a: np.clip(a, -0.5, 1.0)),
+    "logsigmoid": unary("F.logsigmoid(x)", lambda T, x: T.nn.functional.logsigmoid(x), lambda a: -np.logaddexp(0, -a),
+                        "wide"),
+    "hardsigmoid": unary("F.hardsigmoid(x)", lambda T, x: T.nn.functional.hardsigmoid(x),
+                         lambda a: np.clip(a + 3, 0, 6) / 6, "wide"),
+    "hardswish": unary("F.hardswish(x)", lambda T, x: T.nn.functional.hardswish(x), _hardswish, "wide"),
+    "log2": unary("torch.log2(x)", lambda T, x: T.log2(x), np.log2, "positive"),
+    "log10": unary("torch.log10(x)", lambda T, x: T.log10(x), np.log10, "positive"),
+    "exp2": unary("torch.exp2(x)", lambda T, x: T.exp2(x), np.exp2),
+    "expm1": unary("torch.expm1(x)", lambda T, x: T.expm1(x), np.expm1),
+    "sinh": unary("torch.sinh(x)", lambda T, x: T.sinh(x), np.sinh),
+    "cosh": unary("torch.cosh(x)", lambda T, x: T.cosh(x), np.cosh),
+    "asin": unary("torch.asin(x)", lambda T, x: T.asin(x), np.arcsin, "small"),
+    "acos": unary("torch.acos(x)", lambda T, x: T.acos(x), np.arccos, "small"),
+    "atan": unary("torch.atan(x)", lambda T, x: T.atan(x), np.arctan, "wide"),
+    "asinh": unary("torch.asinh(x)", lambda T, x: T.asinh(x), np.arcsinh, "wide"),
+    "acosh": unary("torch.acosh(x + 1.5)", lambda T, x: T.acosh(x + 1.5), lambda a: np.arccosh(a + 1.5), "positive"),
+    "atanh": unary("torch.atanh(x * 0.9)", lambda T, x: T.atanh(x * 0.9), lambda a: np.arctanh(a * 0.9), "small"),
+    "reciprocal": unary("torch.reciprocal(x)", lambda T, x: T.reciprocal(x), np.reciprocal, "positive"),
+    "erf": unary("torch.erf(x)", lambda T, x: T.erf(x), _erf),
+    "erfc": unary("torch.erfc(x)", lambda T, x: T.erfc(x), lambda a: 1 - _erf(a)),
+    "floor": unary("torch.floor(3 * x) * x", lambda T, x: T.floor(3 * x) * x, lambda a: np.floor(3 * a) * a),
+    "ceil": unary("torch.ceil(3 * x) * x", lambda T, x: T.ceil(3 * x) * x, lambda a: np.ceil(3 * a) * a),
+    "trunc": unary("torch.trunc(3 * x) * x", lambda T, x: T.trunc(3 * x) * x, lambda a: np.trunc(3 * a) * a),
+    "round": unary("torch.round(3 * x) * x", lambda T, x: T.round(3 * x) * x, lambda a: np.round(3 * a) * a),
+    "frac": unary("torch.frac(3 * x)", lambda T, x: T.frac(3 * x), lambda a: 3 * a - np.trunc(3 * a)),
     "softplus": softplus_case(),
     "clamp": clamp_case(),
     "pow_scalar": pow_scalar_case(),
@@ -638,6 +676,10 @@ PROPS = {
     "mul": binary("x * y", lambda T, x, y: x * y, np.multiply),
     "div": binary("x / y", lambda T, x, y: x / y, np.divide, "positive"),
     "pow": binary("x ** y", lambda T, x, y: x ** y, np.power, "positive"),
+    "atan2": binary("torch.atan2(x, y)", lambda T, x, y: T.atan2(x, y), np.arctan2),
+    "hypot": binary("torch.hypot(x, y)", lambda T, x, y: T.hypot(x, y), np.hypot),
+    "logaddexp": binary("torch.logaddexp(x, y)", lambda T, x, y: T.logaddexp(x, y), np.logaddexp, "wide"),
+    "xlogy": binary("torch.xlogy(x, y)", lambda T, x, y: T.xlogy(x, y), lambda x, y: x * np.log(y), "positive"),
     "minimum": binary("torch.minimum(x, y)", lambda T, x, y: T.minimum(x, y), np.minimum),
     "maximum": binary("torch.maximum(x, y)", lambda T, x, y: T.maximum(x, y), np.maximum),
     "where": where_case(),

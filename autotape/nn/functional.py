@@ -65,6 +65,80 @@ def gelu(input, approximate="none"):
     return unary(ew.GELU, input, mode)
 
 
+def _float_activation(spec, kernel, input, a=0.0, inplace=False, inplace_spec=None):
+    """``spec`` on a float tensor (PyTorch has no integer kernel for it: its error), in place
+    (recorded as ``inplace_spec`` if given) if asked."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{spec.name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    if input._data.dtype.kind != "f":
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{red._torch_name(input._data.dtype)}\'')
+    if inplace:
+        return _in_place(lambda t: unary(inplace_spec or spec, t, a))(input)
+    return unary(spec, input, a)
+
+
+def _in_place(fn):
+    """``fn`` writing into its input, recorded as the op itself (SiluBackward0, as PyTorch's
+    ``silu_``), the input's old value saved by a copy (see ``methods._inplace``)."""
+    from ..methods import _inplace
+
+    return _inplace(fn)
+
+
+def silu(input, inplace=False):
+    """``x * sigmoid(x)``."""
+    return _float_activation(ew.SILU, "silu_cpu", input, inplace=inplace)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """``x`` where positive, else ``alpha * (exp(x) - 1)``."""
+    return _float_activation(ew.ELU, "elu_cpu", input, float(alpha), inplace, ew.ELU_INPLACE)
+
+
+def mish(input, inplace=False):
+    """``x * tanh(softplus(x))``."""
+    return _float_activation(ew.MISH, "mish_cpu", input, inplace=inplace)
+
+
+def logsigmoid(input):
+    """``log(sigmoid(x))``, without overflow."""
+    return _float_activation(ew.LOGSIGMOID, "log_sigmoid_cpu", input)
+
+
+def hardsigmoid(input, inplace=False):
+    """``relu6(x + 3) / 6``."""
+    return _float_activation(ew.HARDSIGMOID, "hardsigmoid_cpu", input, inplace=inplace)
+
+
+def hardswish(input, inplace=False):
+    """``x * relu6(x + 3) / 6``."""
+    return _float_activation(ew.HARDSWISH, "hardswish_cpu", input, inplace=inplace)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """``x`` clamped to [min_val, max_val]; an integer tensor stays one, as in PyTorch."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"hardtanh(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    if input._data.dtype.kind == "b":
+        raise RuntimeError("Bool inputs not supported for hardtanh")
+    if input._data.dtype.kind != "f":
+        out = _wrap(np.clip(input._data, min_val, max_val).astype(input._data.dtype))
+        return input.copy_(out) if inplace else out
+    fn = lambda t: unary(ew.HARDTANH, t, float(min_val), float(max_val))  # noqa: E731
+    return _in_place(fn)(input) if inplace else fn(input)
+
+
+def relu6(input, inplace=False):
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def softsign(input):
+    """``x / (1 + |x|)``, composed as PyTorch composes it (its grad_fn: DivBackward0)."""
+    return input / (input.abs() + 1)
+
+
 def dropout(input, p=0.5, training=True, inplace=False):
     """While training, each element zeroed with probability ``p`` and the others scaled by
     ``1 / (1 - p)`` (autotape's random numbers: ``manual_seed`` repeats them, PyTorch's differ)."""

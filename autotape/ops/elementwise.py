@@ -5,7 +5,7 @@ import operator
 import numpy as np
 from numba import njit
 
-from .table import defop
+from .table import alias, defop
 
 
 def _softplus(x, beta, threshold):
@@ -47,10 +47,25 @@ def _gelu_loop(flat, a, out):
                   0.5 * x * (1.0 + math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))))  # (_GELU)
 
 
-def _gelu(x, a, b):
-    out = np.empty(x.shape, x.dtype)
-    _gelu_loop(np.ascontiguousarray(x).reshape(-1), a, out.reshape(-1))
-    return out
+@njit(cache=True)
+def _erf_loop(flat, a, out):  # (a: 0.0 erf, 1.0 erfc)
+    for i in range(flat.size):
+        x = np.float64(flat[i])
+        out[i] = math.erf(x) if a == 0.0 else math.erfc(x)
+
+
+def _looped(loop):
+    """A forward by one of the compiled loops above, in float64, rounded to the tensor's dtype."""
+    def forward(x, a, b):
+        out = np.empty(x.shape, x.dtype)
+        loop(np.ascontiguousarray(x).reshape(-1), a, out.reshape(-1))
+        return out
+
+    return forward
+
+
+_gelu = _looped(_gelu_loop)
+_erf = _looped(_erf_loop)
 
 
 def _sigmoid(x, a, b):
@@ -81,14 +96,31 @@ def _pow_scalar(x, p, b):
         return np.power(x, x.dtype.type(p))
 
 
+def _silu(x, a, b):
+    return x * _sigmoid(x, a, b)
+
+
+def _as_integer(f):
+    """The ``fwd`` of floor, ceil, trunc, round: ``f`` (Python's, an integer in Numba, a float in
+    CUDA) as a float with x's sign (floor(-0.0) is -0.0, ceil(-0.5) too); NaN, infinities and
+    |x| >= 2**52 (integers already, beyond int64's reach as floats may be) are themselves."""
+    return f"(x if (x != x or abs(x) >= 4503599627370496.0) else math.copysign(float({f}), x))"
+
+
+# sigmoid(x) and softplus(x) = log(1 + e^x) as expressions that never overflow
+_SIG = "(1.0 / (1.0 + math.exp(-x)) if x >= 0.0 else math.exp(x) / (1.0 + math.exp(x)))"
+_SOFTPLUS = "((x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x))))"
+_MISH_T = f"math.tanh({_SOFTPLUS})"
+
+
 def _rpow(x, base, b):
     with np.errstate(over="ignore"):
         return np.power(x.dtype.type(base), x)
 
 
 def _quiet(f):
-    def run(*args):
-        with np.errstate(divide="ignore", invalid="ignore"):
+    def run(*args):  # (PyTorch's forwards warn of no division by zero, NaN or overflow)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return f(*args)
 
     return run
@@ -112,6 +144,44 @@ SIGN = defop("sign", "SignBackward0", "ew1", "0.0 * g", lambda x, a, b: np.nan_t
 SIN = defop("sin", "SinBackward0", "ew1", "g * math.cos(x)", lambda x, a, b: np.sin(x), fwd='math.sin(x)')
 COS = defop("cos", "CosBackward0", "ew1", "-g * math.sin(x)", lambda x, a, b: np.cos(x), fwd='math.cos(x)')
 TAN = defop("tan", "TanBackward0", "ew1", "g * (1.0 + y * y)", lambda x, a, b: np.tan(x), fwd='math.tan(x)')
+LOG2 = defop("log2", "Log2Backward0", "ew1", "g / (x * 0.6931471805599453)", _quiet(lambda x, a, b: np.log2(x)),
+             fwd='math.log2(x) if x > 0.0 else (-math.inf if x == 0.0 else math.nan)')
+LOG10 = defop("log10", "Log10Backward0", "ew1", "g / (x * 2.302585092994046)", _quiet(lambda x, a, b: np.log10(x)),
+              fwd='math.log10(x) if x > 0.0 else (-math.inf if x == 0.0 else math.nan)')
+EXP2 = defop("exp2", "Exp2Backward0", "ew1", "g * y * 0.6931471805599453", _quiet(lambda x, a, b: np.exp2(x)),
+             fwd='math.inf if x >= 1024.0 else 2.0 ** x')
+EXPM1 = defop("expm1", "Expm1Backward0", "ew1", "g * (y + 1.0)", _quiet(lambda x, a, b: np.expm1(x)), fwd='math.expm1(x)')
+SINH = defop("sinh", "SinhBackward0", "ew1", "g * math.cosh(x)", _quiet(lambda x, a, b: np.sinh(x)), fwd='math.sinh(x)')
+COSH = defop("cosh", "CoshBackward0", "ew1", "g * math.sinh(x)", _quiet(lambda x, a, b: np.cosh(x)), fwd='math.cosh(x)')
+# (PyTorch's gradients: g * rsqrt(1 - x * x) and the like, inf where the root is 0, NaN where negative)
+ASIN = defop("asin", "AsinBackward0", "ew1",
+             "g / math.sqrt(1.0 - x * x) if x * x < 1.0 else g * (math.inf if x * x == 1.0 else math.nan)",
+             _quiet(lambda x, a, b: np.arcsin(x)), fwd='math.asin(x) if abs(x) <= 1.0 else math.nan')
+ACOS = defop("acos", "AcosBackward0", "ew1",
+             "-g / math.sqrt(1.0 - x * x) if x * x < 1.0 else -g * (math.inf if x * x == 1.0 else math.nan)",
+             _quiet(lambda x, a, b: np.arccos(x)), fwd='math.acos(x) if abs(x) <= 1.0 else math.nan')
+ATAN = defop("atan", "AtanBackward0", "ew1", "g / (x * x + 1.0)", lambda x, a, b: np.arctan(x), fwd='math.atan(x)')
+ASINH = defop("asinh", "AsinhBackward0", "ew1", "g / math.sqrt(x * x + 1.0)", lambda x, a, b: np.arcsinh(x),
+              fwd='math.asinh(x)')
+ACOSH = defop("acosh", "AcoshBackward0", "ew1",
+              "g / math.sqrt(x * x - 1.0) if x * x > 1.0 else g * (math.inf if x * x == 1.0 else math.nan)",
+              _quiet(lambda x, a, b: np.arccosh(x)), fwd='math.acosh(x) if x >= 1.0 else math.nan')
+ATANH = defop("atanh", "AtanhBackward0", "ew1", "g / (1.0 - x * x) if x * x != 1.0 else g * math.inf",
+              _quiet(lambda x, a, b: np.arctanh(x)),
+              fwd='math.atanh(x) if abs(x) < 1.0 else (math.copysign(math.inf, x) if abs(x) == 1.0 else math.nan)')
+RECIPROCAL = defop("reciprocal", "ReciprocalBackward0", "ew1", "-g * (y * y)", _quiet(lambda x, a, b: np.reciprocal(x)),
+                   fwd='1.0 / x if x != 0.0 else math.copysign(math.inf, x)')
+# (a: 0.0 erf, 1.0 erfc; 2 / sqrt(pi) * exp(-x * x) is erf's derivative)
+ERF = defop("erf", "ErfBackward0", "ew1", "g * 1.1283791670955126 * math.exp(-x * x)", _erf, fwd='math.erf(x)')
+ERFC = defop("erfc", "ErfcBackward0", "ew1", "-g * 1.1283791670955126 * math.exp(-x * x)",
+             lambda x, a, b: _erf(x, 1.0, b), fwd='math.erfc(x)')
+# Roundings: a zero gradient, as PyTorch's; round is half to even, as NumPy's and PyTorch's.
+FLOOR = defop("floor", "FloorBackward0", "ew1", "0.0", lambda x, a, b: np.floor(x), fwd=_as_integer("math.floor(x)"))
+CEIL = defop("ceil", "CeilBackward0", "ew1", "0.0", lambda x, a, b: np.ceil(x), fwd=_as_integer("math.ceil(x)"))
+TRUNC = defop("trunc", "TruncBackward0", "ew1", "0.0", lambda x, a, b: np.trunc(x), fwd=_as_integer("math.trunc(x)"))
+ROUND = defop("round", "RoundBackward0", "ew1", "0.0", lambda x, a, b: np.round(x), fwd=_as_integer("round(x)"))
+FRAC = defop("frac", "FracBackward0", "ew1", "g", _quiet(lambda x, a, b: x - np.trunc(x)),
+             fwd=f"x - {_as_integer('math.trunc(x)')}")
 TANH = defop("tanh", "TanhBackward0", "ew1", "g * (1.0 - y * y)", lambda x, a, b: np.tanh(x), fwd='math.tanh(x)')
 SIGMOID = defop("sigmoid", "SigmoidBackward0", "ew1", "g * y * (1.0 - y)", _sigmoid, fwd='1.0 / (1.0 + math.exp(-x)) if x >= 0.0 else math.exp(x) / (1.0 + math.exp(x))')
 RELU = defop("relu", "ReluBackward0", "ew1", "0.0 if y <= 0.0 else g", lambda x, a, b: np.maximum(x, 0), fwd='0.0 if x < 0.0 else x')
@@ -119,6 +189,33 @@ RELU = defop("relu", "ReluBackward0", "ew1", "0.0 if y <= 0.0 else g", lambda x,
 LEAKY_RELU = defop("leaky_relu", "LeakyReluBackward0", "ew1", "g if x > 0.0 else g * a",
                    lambda x, a, b: np.where(x > 0, x, x * a), fwd='x if x > 0.0 else x * a')
 GELU = defop("gelu", "GeluBackward0", "ew1", _GELU_VJP, _gelu, fwd=_GELU)
+SILU = defop("silu", "SiluBackward0", "ew1", f"g * {_SIG} * (1.0 + x * (1.0 - {_SIG}))", _quiet(_silu),
+             fwd=f"x * {_SIG}")
+# (a: alpha; a NaN takes the positive side's gradient, as PyTorch's ``x <= 0`` test)
+ELU = defop("elu", "EluBackward0", "ew1", "g * a * math.exp(x) if x <= 0.0 else g",
+            lambda x, a, b: np.where(x > 0, x, x.dtype.type(a) * np.expm1(np.minimum(x, 0))),
+            fwd="a * math.expm1(x) if x <= 0.0 else x")
+ELU_INPLACE = alias(ELU, "EluBackward1")  # (PyTorch's elu_: its gradient from the result, the same numbers)
+MISH = defop("mish", "MishBackward0", "ew1", f"g * ({_MISH_T} + x * {_SIG} * (1.0 - {_MISH_T} ** 2))",
+             _quiet(lambda x, a, b: x * np.tanh(np.logaddexp(x.dtype.type(0), x))), fwd=f"x * {_MISH_T}")
+# (a, b: min_val, max_val; PyTorch's gradient is 0 at the bounds and passes a NaN x's through)
+HARDTANH = defop("hardtanh", "HardtanhBackward0", "ew1", "0.0 if (x <= a or x >= b) else g", _clamp,
+                 fwd="min(max(x, a), b) if x == x else x")
+LOGSIGMOID = defop(
+    "logsigmoid", "LogSigmoidBackward0", "ew1",
+    "g * (1.0 / (1.0 + math.exp(x)) if x < 0.0 else math.exp(-x) / (1.0 + math.exp(-x)))",  # g * sigmoid(-x)
+    lambda x, a, b: np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x))),
+    fwd="(x if x < 0.0 else 0.0) - math.log1p(math.exp(-abs(x)))",
+)
+# (PyTorch's gradient is g * float32(1 / 6), in float64 too)
+HARDSIGMOID = defop("hardsigmoid", "HardsigmoidBackward0", "ew1",
+                    "g * 0.1666666716337204 if (x > -3.0 and x < 3.0) else 0.0",
+                    lambda x, a, b: np.minimum(np.maximum(x + 3, 0), 6) / 6, fwd="min(max(x + 3.0, 0.0), 6.0) / 6.0")
+# (PyTorch's gradient passes a NaN x's through)
+HARDSWISH = defop("hardswish", "HardswishBackward0", "ew1",
+                  "0.0 if x <= -3.0 else (g * (x / 3.0 + 0.5) if x < 3.0 else g)",
+                  _quiet(lambda x, a, b: x * np.minimum(np.maximum(x + 3, 0), 6) / 6),
+                  fwd="x * min(max(x + 3.0, 0.0), 6.0) / 6.0")
 SOFTPLUS = defop(
     "softplus", "SoftplusBackward0", "ew1",
     "g if x * a > b else g / (1.0 + math.exp(-x * a))", _softplus,
@@ -176,6 +273,34 @@ POW = defop(
      "0.0 if (x1 == 0.0 and x2 >= 0.0) else g * y * math.log(x1)"),
     _quiet(np.power),
     fwd='x1 ** x2',
+)
+# (PyTorch's atan2 gradient is 0 where x1 * x1 + x2 * x2 is)
+ATAN2 = defop(
+    "atan2", "Atan2Backward0", "ew2",
+    ("g * x2 / (x1 * x1 + x2 * x2) if x1 * x1 + x2 * x2 != 0.0 else g * x2 * 0.0",
+     "-g * x1 / (x1 * x1 + x2 * x2) if x1 * x1 + x2 * x2 != 0.0 else -g * x1 * 0.0"),
+    np.arctan2, fwd='math.atan2(x1, x2)',
+)
+HYPOT = defop("hypot", "HypotBackward0", "ew2",
+              ("g * x1 / y if y != 0.0 else math.nan", "g * x2 / y if y != 0.0 else math.nan"),
+              _quiet(np.hypot), fwd='math.hypot(x1, x2)')
+# (d/dx1 = sigmoid(x1 - x2), without overflow)
+LOGADDEXP = defop(
+    "logaddexp", "LogaddexpBackward0", "ew2",
+    ("g * (1.0 / (1.0 + math.exp(x2 - x1)) if x1 >= x2 else math.exp(x1 - x2) / (1.0 + math.exp(x1 - x2)))",
+     "g * (1.0 / (1.0 + math.exp(x1 - x2)) if x2 >= x1 else math.exp(x2 - x1) / (1.0 + math.exp(x2 - x1)))"),
+    _quiet(np.logaddexp),
+    fwd='x1 if (x1 == x2 and math.isinf(x1)) else (x1 if x1 > x2 else x2) + math.log1p(math.exp(-abs(x1 - x2)))',
+)
+_LOG_X2 = "(math.log(x2) if x2 > 0.0 else (-math.inf if x2 == 0.0 else math.nan))"
+# x1 * log(x2), 0 where x1 is (unless x2 is NaN); PyTorch's gradients: xlogy(g, x2), 0 where
+# x1 == 0 and x2 <= 0; and g * x1 / x2
+XLOGY = defop(
+    "xlogy", "XlogyBackward0", "ew2",
+    (f"0.0 if ((x1 == 0.0 and x2 <= 0.0) or (g == 0.0 and x2 == x2)) else g * {_LOG_X2}",
+     "g * x1 / x2 if x2 != 0.0 else g * x1 * math.copysign(math.inf, x2)"),
+    _quiet(lambda x1, x2: np.where((x1 == 0) & (x2 == x2), x1.dtype.type(0), x1 * np.log(x2))),
+    fwd=f"0.0 if (x1 == 0.0 and x2 == x2) else x1 * {_LOG_X2}",
 )
 # Ties share the gradient equally, as PyTorch does; where a NaN makes every comparison false,
 # both inputs get it (PyTorch zeroes only the side that is strictly beaten).

@@ -306,6 +306,62 @@ cos = _float_unary(ew.COS)
 tan = _float_unary(ew.TAN)
 tanh = _float_unary(ew.TANH)
 sigmoid = _float_unary(ew.SIGMOID)
+log2 = _float_unary(ew.LOG2)
+log10 = _float_unary(ew.LOG10)
+exp2 = _float_unary(ew.EXP2)
+expm1 = _float_unary(ew.EXPM1)
+sinh = _float_unary(ew.SINH)
+cosh = _float_unary(ew.COSH)
+asin = arcsin = _float_unary(ew.ASIN)
+acos = arccos = _float_unary(ew.ACOS)
+atan = arctan = _float_unary(ew.ATAN)
+asinh = arcsinh = _float_unary(ew.ASINH)
+acosh = arccosh = _float_unary(ew.ACOSH)
+atanh = arctanh = _float_unary(ew.ATANH)
+reciprocal = _float_unary(ew.RECIPROCAL)
+erf = _float_unary(ew.ERF)
+erfc = _float_unary(ew.ERFC)
+
+
+def _rounding(spec):
+    """floor, ceil, trunc: of an integer tensor, a copy (PyTorch's); of a bool tensor, its error."""
+    def fn(input):
+        try:
+            kind = input._data.dtype.kind
+        except AttributeError:
+            raise not_tensor(spec.name, input) from None
+        if kind == "f":
+            return unary(spec, input)
+        if kind == "b":
+            raise NotImplementedError(f"\"{spec.name}_vml_cpu\" not implemented for 'Bool'")
+        out = _wrap(input._data.copy())
+        note_unrecorded(out, input)
+        return out
+
+    fn.__name__ = spec.name
+    fn.__doc__ = f"Elementwise {spec.name}; a zero gradient, recorded as {spec.grad_fn}."
+    return fn
+
+
+floor = _rounding(ew.FLOOR)
+ceil = _rounding(ew.CEIL)
+trunc = fix = _rounding(ew.TRUNC)
+_round = _rounding(ew.ROUND)
+
+
+def round(input, *, decimals=0):
+    """Half to even, as PyTorch's."""
+    if decimals != 0:
+        raise NotImplementedError(f"round(decimals={decimals}) is not implemented by autotape (decimals=0 only)")
+    return _round(input)
+
+
+def frac(input):
+    if isinstance(input, Tensor) and input._data.dtype.kind != "f":
+        from .reduce import _torch_name
+
+        raise NotImplementedError(f"\"frac_cpu\" not implemented for '{_torch_name(input._data.dtype)}'")
+    return unary(ew.FRAC, input)
 
 
 def relu(input):
@@ -382,6 +438,40 @@ def clamp_min(input, min):
 
 def clamp_max(input, max):
     return clamp(input, max=max)
+
+
+def _is_float(v):
+    return isinstance(v, float) or (isinstance(v, Tensor) and v._data.dtype.kind == "f")
+
+
+def _float_binary(spec, kernel=None, numbers=False):
+    """A two-input op of float results: integer inputs are cast to the default float dtype, or
+    (``kernel``: PyTorch has no integer kernel) refused with PyTorch's error; Python numbers are
+    refused unless ``numbers``, as in PyTorch."""
+    def fn(input, other):
+        for k, (arg, v) in enumerate((("input", input), ("other", other))):
+            if not isinstance(v, Tensor) and not (numbers and _is_scalar(v)):
+                raise TypeError(f"{spec.name}(): argument '{arg}' (position {k + 1}) must be Tensor, not "
+                                f"{type(v).__name__}")
+        if not (_is_float(input) or _is_float(other)):
+            if kernel is not None:
+                from .reduce import _torch_name
+
+                d = (input if isinstance(input, Tensor) else other)._data.dtype
+                raise NotImplementedError(f"\"{kernel}\" not implemented for '{_torch_name(d)}'")
+            input, other = (v.to(dtypes.get_default_dtype()) if isinstance(v, Tensor) else float(v)
+                            for v in (input, other))
+        return binary(spec, input, other)
+
+    fn.__name__ = spec.name
+    fn.__doc__ = f"Elementwise {spec.name}; its gradient is recorded as {spec.grad_fn}."
+    return fn
+
+
+atan2 = arctan2 = _float_binary(ew.ATAN2)
+hypot = _float_binary(ew.HYPOT, "hypot_cpu")
+logaddexp = _float_binary(ew.LOGADDEXP, "logaddexp_cpu")
+xlogy = _float_binary(ew.XLOGY, numbers=True)
 
 
 def minimum(input, other):
