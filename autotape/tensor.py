@@ -351,6 +351,10 @@ class Tensor:
         return self.to(dtype)
 
     def clone(self, *, memory_format=None):
+        if self._data.dtype.kind != "f":  # (integers and bools keep their dtype; they never require grad)
+            out = _wrap(self._data.copy())
+            note_unrecorded(out, self)
+            return out
         return unary(ew.CLONE, self)
 
     def __repr__(self):

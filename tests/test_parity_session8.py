@@ -114,3 +114,22 @@ def test_mean_of_nothing_is_nan_on_cuda_as_on_the_cpu():
         assert x.sum().item() == 0.0 and (x.sum(0).cpu().numpy(force=True) == 0).all()
         x.mean().backward()
         assert x.grad.shape == (0, 3)
+
+
+@pytest.mark.parametrize("values, dtype", [([1, -2], at.int64), ([3, 4], at.int32), ([True, False], at.bool)])
+def test_clone_keeps_integer_and_bool_dtypes(values, dtype):
+    x = at.tensor(values, dtype=dtype)
+    for c in (x.clone(), at.clone(x)):
+        assert c.dtype == dtype and c.tolist() == values
+        assert c._data is not x._data  # a copy, not a view
+
+
+def test_leaky_relu_in_place_records_its_own_node():
+    for inplace in (lambda z: at.nn.functional.leaky_relu(z, 0.1, inplace=True),
+                    lambda z: at.nn.LeakyReLU(0.1, inplace=True)(z)):
+        y = at.tensor([1.0, -2.0], dtype=at.float64, requires_grad=True)
+        z = y * 1
+        assert inplace(z) is z
+        assert type(z.grad_fn).__name__ == "LeakyReluBackward1"
+        (z * z).sum().backward()  # d/dy of leaky(y)^2: 2 y on the positive side, 2 * 0.01 y on the other
+        np.testing.assert_allclose(y.grad.numpy(), [2.0, -0.04], rtol=1e-15)

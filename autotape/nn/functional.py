@@ -48,8 +48,9 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
     """``x`` where positive, else ``negative_slope * x``."""
     if not isinstance(input, Tensor):
         raise TypeError(f"leaky_relu(): argument 'input' must be Tensor, not {type(input).__name__}")
-    out = unary(ew.LEAKY_RELU, input, float(negative_slope))
-    return input.copy_(out) if inplace else out
+    if inplace:
+        return _in_place(lambda t: unary(ew.LEAKY_RELU_INPLACE, t, float(negative_slope)))(input)
+    return unary(ew.LEAKY_RELU, input, float(negative_slope))
 
 
 _GELU_MODES = {"none": 0.0, "tanh": 1.0}  # (the record's attribute a)

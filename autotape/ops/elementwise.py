@@ -188,6 +188,7 @@ RELU = defop("relu", "ReluBackward0", "ew1", "0.0 if y <= 0.0 else g", lambda x,
 # (a: negative_slope; at 0 the gradient is the slope's, as PyTorch's ``x > 0``)
 LEAKY_RELU = defop("leaky_relu", "LeakyReluBackward0", "ew1", "g if x > 0.0 else g * a",
                    lambda x, a, b: np.where(x > 0, x, x * a), fwd='x if x > 0.0 else x * a')
+LEAKY_RELU_INPLACE = alias(LEAKY_RELU, "LeakyReluBackward1")  # (PyTorch's leaky_relu_)
 GELU = defop("gelu", "GeluBackward0", "ew1", _GELU_VJP, _gelu, fwd=_GELU)
 SILU = defop("silu", "SiluBackward0", "ew1", f"g * {_SIG} * (1.0 + x * (1.0 - {_SIG}))", _quiet(_silu),
              fwd=f"x * {_SIG}")
