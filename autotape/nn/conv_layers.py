@@ -1,13 +1,7 @@
 """Convolution and pooling layers: Conv1d, Conv2d (PyTorch's default init), MaxPool2d, AvgPool2d."""
-import math
-
-import numpy as np
-
-from .. import dtypes
-from ..tensor import Tensor
-from . import conv, init
+from . import conv
+from .layers import make_weight_and_bias, reset_weight_and_bias
 from .module import Module
-from .parameter import Parameter
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -42,24 +36,10 @@ class _ConvNd(Module):
         else:
             self.padding = conv._tuple(padding, nd, "padding")
         self.padding_mode, self.output_padding, self.transposed = padding_mode, (0,) * nd, False
-        np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else dtypes.get_default_dtype().np
-        shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight = Parameter(Tensor(np.zeros(shape, np_dtype)))
-        if bias:
-            self.bias = Parameter(Tensor(np.zeros((out_channels,), np_dtype)))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-        if device is not None:
-            self.to(device)
+        make_weight_and_bias(self, (out_channels, in_channels // groups) + self.kernel_size, bias, device, dtype)
 
     def reset_parameters(self):
-        # as PyTorch's: kaiming_uniform_(a=sqrt(5)) is U(+-1/sqrt(fan_in)), and the bias the same
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        reset_weight_and_bias(self.weight, self.bias)
 
     def forward(self, input):
         return conv._conv(self._nd, input, self.weight, self.bias, self.stride, self.padding, self.dilation,

@@ -21,28 +21,40 @@ class Identity(Module):
         return input
 
 
+def make_weight_and_bias(module, shape, bias, device, dtype):
+    """``module.weight`` of ``shape`` and ``module.bias`` (``shape[0]`` long, or None), set by the
+    module's ``reset_parameters``, on ``device``: as PyTorch's Linear and Conv layers make them."""
+    np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else dtypes.get_default_dtype().np
+    module.weight = Parameter(Tensor(np.zeros(shape, np_dtype)))
+    if bias:
+        module.bias = Parameter(Tensor(np.zeros(shape[:1], np_dtype)))
+    else:
+        module.register_parameter("bias", None)
+    module.reset_parameters()
+    if device is not None:
+        module.to(device)
+
+
+def reset_weight_and_bias(weight, bias):
+    """PyTorch's default init of a Linear or Conv layer: kaiming_uniform_(a=sqrt(5)), which is
+    U(+-1/sqrt(fan_in)), and the bias the same (fan_in: a weight row's size)."""
+    init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in = math.prod(weight.shape[1:])
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        init.uniform_(bias, -bound, bound)
+
+
 class Linear(Module):
     """``y = x W^T + b`` with PyTorch's default init: W and b uniform in +-1/sqrt(in_features)."""
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else dtypes.get_default_dtype().np
-        self.weight = Parameter(Tensor(np.zeros((out_features, in_features), np_dtype)))
-        if bias:
-            self.bias = Parameter(Tensor(np.zeros((out_features,), np_dtype)))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-        if device is not None:
-            self.to(device)
+        make_weight_and_bias(self, (out_features, in_features), bias, device, dtype)
 
     def reset_parameters(self):
-        # kaiming_uniform_(a=sqrt(5)) reduces to U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        reset_weight_and_bias(self.weight, self.bias)
 
     def forward(self, input):
         # read from the registry: self.weight fails the normal lookup before Module.__getattr__
