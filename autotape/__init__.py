@@ -38,7 +38,7 @@ from . import linalg, nn, optim, utils  # noqa: F401
 from .compile import compile  # noqa: F401
 from .serialization import load, save  # noqa: F401
 from . import cuda  # noqa: F401  (is_available, synchronize; numba.cuda itself is imported on first use)
-from . import accelerator  # noqa: F401,E402
+from . import accelerator  # noqa: F401  (torch.accelerator: the tutorials' device line)
 
 float32 = float = _dtypes.float32
 float64 = double = _dtypes.float64
