@@ -23,6 +23,11 @@ TRACE = alias(red.SUM, "TraceBackward0")
 CUMPROD = alias(red.PROD_DIM, "CumprodBackward0")
 
 
+def _sequence(x):
+    """``x`` as a tuple: a tuple or list's items, or ``x`` alone (PyTorch's int-or-ints arguments)."""
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
 def _positions(shape):
     return np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
 
@@ -91,13 +96,13 @@ def trace(input):
 
 def roll(input, shifts, dims=None):
     """``input`` shifted by ``shifts`` along ``dims`` (the flattened tensor where None), wrapping around."""
-    shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
+    shifts = _sequence(shifts)
     positions = _positions(input._data.shape)
     if dims is None:
         if len(shifts) != 1:
             raise RuntimeError(f"roll(): shifts must have one entry when dims is not given, got {len(shifts)}")
         return _take(ROLL, input, np.roll(positions.reshape(-1), shifts[0]).reshape(positions.shape))
-    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    dims = _sequence(dims)
     if len(shifts) != len(dims):
         raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
     axes = tuple(_dim(d, input._data.ndim) for d in dims)
@@ -106,14 +111,13 @@ def roll(input, shifts, dims=None):
 
 def tile(input, dims):
     """``repeat`` with leading ones added to ``dims`` where it has fewer than ``input`` has dims."""
-    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    dims = _sequence(dims)
     return sh.repeat(input, (1,) * (input._data.ndim - len(dims)) + dims)
 
 
 def movedim(input, source, destination):
     nd = input._data.ndim
-    src = tuple(source) if isinstance(source, (tuple, list)) else (source,)
-    dst = tuple(destination) if isinstance(destination, (tuple, list)) else (destination,)
+    src, dst = _sequence(source), _sequence(destination)
     if len(src) != len(dst):
         raise RuntimeError(f"movedim: Invalid source or destination dims: source ({list(src)} dims) should "
                            f"contain the same number of dims as destination ({list(dst)} dims)")
