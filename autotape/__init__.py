@@ -13,6 +13,7 @@ from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, se
 from .tensor import Size, Tensor  # noqa: F401
 from .ops.pointwise import *  # noqa: F401,F403
 from .ops.pointwise import abs, pow  # noqa: F401
+from .ops.compare import *  # noqa: F401,F403
 from .ops.reduce import (  # noqa: F401
     all, amax, amin, any, argmax, argmin, cumsum, logsumexp, log_softmax, max, mean, min, norm, prod,
     softmax, std, sum, var,

@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import factories
-from .ops import composite, gather, linalg, pointwise as pw, reduce as red, shape as sh
+from .ops import compare, composite, gather, linalg, pointwise as pw, reduce as red, shape as sh
 from .tape import _inplace_epoch, bump_inplace_epoch
 from .grad_mode import _state as _grad_state, is_grad_enabled
 from .cuda.array import CudaArray
@@ -16,10 +16,11 @@ def _swap(fn):
 
 _SAME_NAME = {
     pw: "add sub mul div true_divide divide pow neg negative square abs sign exp log log1p sqrt rsqrt sin cos "
-        "tan tanh sigmoid relu softplus clamp clip clamp_min clamp_max minimum maximum eq ne lt le gt ge "
+        "tan tanh sigmoid relu softplus clamp clip clamp_min clamp_max minimum maximum "
         "log2 log10 exp2 expm1 sinh cosh asin acos atan asinh acosh atanh arcsin arccos arctan arcsinh arccosh "
-        "arctanh reciprocal erf erfc floor ceil trunc fix round frac atan2 arctan2 hypot logaddexp xlogy "
-        "greater greater_equal less less_equal not_equal logical_not isnan isfinite equal allclose isclose",
+        "arctanh reciprocal erf erfc floor ceil trunc fix round frac atan2 arctan2 hypot logaddexp xlogy",
+    compare: "eq ne lt le gt ge greater greater_equal less less_equal not_equal logical_not isnan isfinite equal "
+             "allclose isclose",
     red: "sum mean prod amax amin max min argmax argmin norm var std logsumexp softmax log_softmax cumsum all any",
     sh: "reshape view flatten unsqueeze squeeze transpose swapaxes swapdims permute t expand expand_as "
         "broadcast_to narrow select unbind split chunk flip repeat",
@@ -40,8 +41,8 @@ Tensor.__matmul__, Tensor.__rmatmul__ = linalg.matmul, _swap(linalg.matmul)
 Tensor.__neg__ = pw.neg
 Tensor.__pos__ = lambda self: self
 Tensor.__abs__ = pw.abs
-Tensor.__eq__, Tensor.__ne__ = pw.eq, pw.ne
-Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__ge__ = pw.lt, pw.le, pw.gt, pw.ge
+Tensor.__eq__, Tensor.__ne__ = compare.eq, compare.ne
+Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__ge__ = compare.lt, compare.le, compare.gt, compare.ge
 Tensor.__getitem__ = sh.getitem
 Tensor.__setitem__ = sh.setitem
 Tensor.__invert__ = lambda self: _wrap(np.invert(self._data))
