@@ -6,6 +6,9 @@ from ..tensor import Tensor, _recordings, _trace, _wrap
 from ..cuda.array import CudaArray
 from .apply import broadcast_shape, cuda_ops
 
+__all__ = ["eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal",
+           "logical_not", "isnan", "isfinite", "equal", "allclose", "isclose"]  # (not its imports)
+
 
 def _compare(np_fn):
     def fn(input, other):
