@@ -1,5 +1,6 @@
-"""``autotape.optim``: SGD, Adam, AdamW and RMSprop with PyTorch's update arithmetic, and the
+"""``autotape.optim``: SGD, Adam, AdamW, RMSprop, Adagrad and Adamax with PyTorch's update arithmetic, and the
 learning-rate schedulers of ``lr_scheduler``."""
+from .adagrad import Adagrad, Adamax  # noqa: F401
 from .adam import Adam, AdamW  # noqa: F401
 from .optimizer import Optimizer  # noqa: F401
 from .rmsprop import RMSprop  # noqa: F401
