@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import _kernels, _kernels_more
-from .optimizer import Optimizer, _check
+from .optimizer import Optimizer, _check, _check_betas
 from ..tensor import _wrap
 
 
@@ -41,10 +41,7 @@ class Adamax(Optimizer):
                  maximize=False, differentiable=False, capturable=False):
         _check(lr, "learning rate")
         _check(eps, "epsilon value")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        _check_betas(betas)
         _check(weight_decay, "weight_decay value")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach,
                                       maximize=maximize, differentiable=differentiable, capturable=capturable))

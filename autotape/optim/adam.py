@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import _kernels
-from .optimizer import Optimizer, _check
+from .optimizer import Optimizer, _check, _check_betas
 
 
 class Adam(Optimizer):
@@ -11,10 +11,7 @@ class Adam(Optimizer):
                  decoupled_weight_decay=False):
         _check(lr, "learning rate")
         _check(eps, "epsilon value")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        _check_betas(betas)
         _check(weight_decay, "weight_decay value")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize, foreach=foreach, capturable=capturable,

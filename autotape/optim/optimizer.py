@@ -397,3 +397,10 @@ def _check(value, name, low=0.0):
         raise ValueError(f"Invalid {name}: {value}")
     return value
 
+
+def _check_betas(betas):
+    """Adam's and Adamax's (beta1, beta2), each in [0, 1), as PyTorch checks them."""
+    for i, beta in enumerate(betas[:2]):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+
